@@ -1,0 +1,47 @@
+# Peerline: `make run` to serve a working site, `make test` to check it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := app
+
+.PHONY: install run worker test lint clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Peerline needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependencies change; a second run reuses the venv.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[postgres,test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask accounts ensure-admin
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+# RQ workers (one alone on the search queue: Whoosh has one writer) and RQ's cron scheduler.
+worker: install
+	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL: without it jobs run inside the web process."; exit 1; }
+	$(BIN)/flask db upgrade
+	trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/flask jobs worker --queue search & \
+	$(BIN)/flask jobs worker --queue default --queue mail & \
+	$(BIN)/flask jobs cron & \
+	wait
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

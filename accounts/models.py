@@ -1,0 +1,146 @@
+"""Users, their external identities, password-reset tokens and the account audit trail."""
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.clock import utcnow
+from core.extensions import db
+
+MEMBER, ADVOCATE, STAFF, ADMIN = "member", "advocate", "staff", "admin"
+ROLES = (MEMBER, ADVOCATE, STAFF, ADMIN)
+STAFF_ROLES = frozenset({STAFF, ADMIN})
+ROLE_LABELS = {MEMBER: "Member", ADVOCATE: "Advocate", STAFF: "Staff", ADMIN: "Admin"}
+
+# Kinds of external identity; the CRM id is for staff eyes only.
+IDENTITY_KINDS = {
+    "github": "GitHub",
+    "x": "X (Twitter)",
+    "linkedin": "LinkedIn",
+    "mastodon": "Mastodon",
+    "website": "Website",
+    "crm": "CRM id",
+}
+PUBLIC_IDENTITY_KINDS = frozenset(IDENTITY_KINDS) - {"crm"}
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, db.Model):
+    """A person (or, later, a system account) with one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    username: Mapped[str] = mapped_column(sa.String(30))
+    # Case- and width-folded username: two names that look alike cannot both exist.
+    username_key: Mapped[str] = mapped_column(sa.String(30), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(60))
+    bio: Mapped[str] = mapped_column(sa.Text, default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(10), default=MEMBER, index=True)
+    is_active_account: Mapped[bool] = mapped_column(default=True)
+    # Rotated on password change: every other signed-in session ends.
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token, unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    identities: Mapped[list["ExternalIdentity"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="ExternalIdentity.kind"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="role_known"),
+    )
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_account
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    @property
+    def is_advocate(self) -> bool:
+        return self.role == ADVOCATE
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username} {self.role}>"
+
+
+class ExternalIdentity(db.Model):
+    """A handle elsewhere (GitHub, X, a CRM id) that helps staff recognise a customer."""
+
+    __tablename__ = "external_identities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    value: Mapped[str] = mapped_column(sa.String(200))
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "kind"),)
+
+    @property
+    def label(self) -> str:
+        return IDENTITY_KINDS.get(self.kind, self.kind)
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind in PUBLIC_IDENTITY_KINDS
+
+
+class PasswordResetToken(db.Model):
+    """One reset request: the mailed link is signed over this row and works once."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    nonce: Mapped[str] = mapped_column(sa.String(64), default=lambda: secrets.token_urlsafe(24))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    mailed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(db.Model):
+    """Who changed what about an account, and when (role changes, staff edits)."""
+
+    __tablename__ = "account_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(40))
+    old_value: Mapped[str | None] = mapped_column(sa.String(200))
+    new_value: Mapped[str | None] = mapped_column(sa.String(200))
+    reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, index=True
+    )
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    user: Mapped[User] = relationship(foreign_keys=[user_id])

@@ -1,0 +1,425 @@
+"""Account rules: sign-up, sign-in, password reset, profiles, identities and roles."""
+
+import re
+import unicodedata
+from datetime import timedelta
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from accounts import jobs as account_jobs
+from accounts.models import (
+    ADMIN,
+    IDENTITY_KINDS,
+    MEMBER,
+    ROLE_LABELS,
+    ROLES,
+    AuditEntry,
+    ExternalIdentity,
+    PasswordResetToken,
+    User,
+    new_session_token,
+)
+from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_profile
+from core import jobs, signals
+from core.clock import as_utc, utcnow
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.extensions import db
+
+EMAIL_MAX = 254
+USERNAME_MIN, USERNAME_MAX = 3, 30
+DISPLAY_NAME_MAX = 60
+BIO_MAX = 2000
+IDENTITY_MAX = 200
+PASSWORD_MIN, PASSWORD_MAX = 10, 128
+REASON_MAX = 500
+SIGN_IN_FAILED = "That email or username and password do not match an account."
+
+_USERNAME_RE = re.compile(r"^[\w.-]+$")
+# The passwords every cracking list tries first; length alone does not stop them.
+_COMMON_PASSWORDS = frozenset({
+    "password", "password1", "password12", "password123", "password1234", "passw0rd",
+    "123456", "1234567", "12345678", "123456789", "1234567890", "12345678910",
+    "qwerty", "qwertyuiop", "qwerty123", "qwerty1234", "abc123", "abcdefghij",
+    "iloveyou", "letmein", "letmein123", "welcome", "welcome123", "welcome1",
+    "admin", "admin123", "administrator", "changeme", "changeme123", "trustno1",
+    "monkey", "dragon", "football", "baseball", "sunshine", "princess", "superman",
+    "1q2w3e4r5t", "zaq12wsx", "aaaaaaaaaa", "0000000000", "1111111111", "peerline",
+    "peerline123", "community", "community1",
+})
+# A dummy hash so that an unknown login costs as much time as a wrong password.
+_DUMMY_HASH = generate_password_hash("peerline-timing-equaliser")
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _clean_text(value: str | None) -> str:
+    """Strip, NFC-normalise and drop control characters (keeping newlines and tabs)."""
+    value = unicodedata.normalize("NFC", value or "").strip()
+    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+
+
+def normalise_email(email: str | None) -> str:
+    """The stored form of an email address. Raises Invalid."""
+    email = (email or "").strip()
+    if not email:
+        raise Invalid("Enter your email address.", field="email")
+    if len(email) > EMAIL_MAX:
+        raise Invalid(f"An email address has at most {EMAIL_MAX} characters.", field="email")
+    try:
+        checked = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise Invalid(f"That email address is not valid: {exc}", field="email") from exc
+    return checked.normalized.lower()
+
+
+def username_key(username: str) -> str:
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def validate_username(username: str | None) -> str:
+    """A username of 3-30 letters, digits, '.', '_' or '-' (any script). Raises Invalid."""
+    username = unicodedata.normalize("NFKC", (username or "").strip())
+    if not username:
+        raise Invalid("Choose a username.", field="username")
+    if not USERNAME_MIN <= len(username) <= USERNAME_MAX:
+        raise Invalid(
+            f"A username has {USERNAME_MIN} to {USERNAME_MAX} characters.", field="username"
+        )
+    if not _USERNAME_RE.fullmatch(username):
+        raise Invalid(
+            "A username may hold letters, digits, '.', '_' and '-' only, with no spaces.",
+            field="username",
+        )
+    return username
+
+
+def validate_display_name(name: str | None, fallback: str) -> str:
+    name = " ".join(_clean_text(name).split())
+    if not name:
+        return fallback
+    if len(name) > DISPLAY_NAME_MAX:
+        raise Invalid(
+            f"A display name has at most {DISPLAY_NAME_MAX} characters.", field="display_name"
+        )
+    return name
+
+
+def validate_password(password: str | None, *, email: str = "", username: str = "") -> str:
+    """A password hard enough to guess. Raises Invalid saying what is wrong."""
+    password = password or ""
+    if len(password) < PASSWORD_MIN:
+        raise Invalid(f"Use at least {PASSWORD_MIN} characters for your password.", field="password")
+    if len(password) > PASSWORD_MAX:
+        raise Invalid(f"A password has at most {PASSWORD_MAX} characters.", field="password")
+    lowered = password.casefold()
+    if lowered in _COMMON_PASSWORDS or len(set(password)) < 4:
+        raise Invalid("That password is too common or too simple; choose another.", field="password")
+    local_part = email.split("@")[0].casefold()
+    if (username and username_key(username) in lowered) or (len(local_part) >= 4 and local_part in lowered):
+        raise Invalid("Your password must not contain your username or email.", field="password")
+    return password
+
+
+# --- sign-up and sign-in --------------------------------------------------------------------------
+
+
+def sign_up(email: str, username: str, password: str, display_name: str = "") -> User:
+    """Create a member account. Raises Invalid (bad input) or Conflict (email or name taken)."""
+    email = normalise_email(email)
+    username = validate_username(username)
+    display_name = validate_display_name(display_name, fallback=username)
+    validate_password(password, email=email, username=username)
+    return _create_user(email, username, display_name, password, MEMBER)
+
+
+def _create_user(email: str, username: str, display_name: str, password: str, role: str) -> User:
+    key = username_key(username)
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise Conflict("An account with that email already exists. Sign in instead?", field="email")
+    if db.session.scalar(sa.select(User.id).where(User.username_key == key)):
+        raise Conflict("That username is taken; choose another.", field="username")
+    user = User(
+        email=email,
+        username=username,
+        username_key=key,
+        display_name=display_name,
+        password_hash=generate_password_hash(password),
+        role=role,
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as exc:  # lost a race with a simultaneous sign-up
+        db.session.rollback()
+        raise Conflict("That email or username was just taken; choose another.") from exc
+    signals.user_signed_up.send(user)
+    return user
+
+
+def find_by_login(login: str) -> User | None:
+    """The user whose email or username is `login`, if any."""
+    login = (login or "").strip()
+    if not login or len(login) > EMAIL_MAX:
+        return None
+    if "@" in login:
+        return db.session.scalar(sa.select(User).where(User.email == login.lower()))
+    return db.session.scalar(
+        sa.select(User).where(User.username_key == username_key(login))
+    )
+
+
+def authenticate(login: str, password: str) -> User:
+    """The account matching these credentials. Raises Invalid, never saying which part was wrong."""
+    user = find_by_login(login)
+    password = (password or "")[:PASSWORD_MAX + 1]
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        raise Invalid(SIGN_IN_FAILED)
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        raise Invalid(SIGN_IN_FAILED)
+    user.last_sign_in_at = utcnow()
+    db.session.commit()
+    return user
+
+
+# --- password reset ---------------------------------------------------------------------------------
+
+
+def _reset_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="peerline-password-reset")
+
+
+def reset_link_token(token: PasswordResetToken) -> str:
+    """The opaque string mailed to the user for this reset request."""
+    return _reset_serializer().dumps([token.id, token.nonce])
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if an account has this email; say nothing either way."""
+    try:
+        email = normalise_email(email)
+    except Invalid:
+        return
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is None or not user.is_active:
+        return
+    token = PasswordResetToken(user=user)
+    db.session.add(token)
+    db.session.flush()
+    jobs.enqueue(account_jobs.send_password_reset, token.id, queue="mail")
+    db.session.commit()
+
+
+_RESET_EXPIRED = "This reset link has expired or has already been used. Ask for a new one."
+
+
+def reset_token_for(link_token: str) -> PasswordResetToken:
+    """The live reset request behind a mailed link. Raises Invalid if expired, used or forged."""
+    try:
+        token_id, nonce = _reset_serializer().loads(link_token or "")
+    except (BadSignature, ValueError, TypeError) as exc:
+        raise Invalid(_RESET_EXPIRED) from exc
+    token = db.session.get(PasswordResetToken, token_id) if isinstance(token_id, int) else None
+    max_age = timedelta(seconds=current_app.config["PEERLINE_RESET_TOKEN_MAX_AGE"])
+    if (
+        token is None
+        or token.nonce != nonce
+        or token.used_at is not None
+        or as_utc(token.created_at) < utcnow() - max_age
+    ):
+        raise Invalid(_RESET_EXPIRED)
+    return token
+
+
+def reset_password(link_token: str, new_password: str) -> User:
+    """Set a new password from a mailed link; the link then stops working. Raises Invalid."""
+    token = reset_token_for(link_token)
+    user = token.user
+    validate_password(new_password, email=user.email, username=user.username)
+    now = utcnow()
+    # Single use: only the request that flips used_at from NULL may go on.
+    claimed = db.session.execute(
+        sa.update(PasswordResetToken)
+        .where(PasswordResetToken.id == token.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if not claimed:
+        db.session.rollback()
+        raise Invalid(_RESET_EXPIRED)
+    db.session.execute(
+        sa.update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    user.password_hash = generate_password_hash(new_password)
+    user.session_token = new_session_token()
+    db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="password-reset"))
+    db.session.commit()
+    return user
+
+
+# --- profiles and identities -------------------------------------------------------------------------
+
+
+def get_user_by_username(username: str) -> User:
+    """Raises NotFound."""
+    user = db.session.scalar(sa.select(User).where(User.username_key == username_key(username)))
+    if user is None:
+        raise NotFound("There is no one by that name here.")
+    return user
+
+
+def get_user(user_id: int) -> User:
+    """Raises NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such account.")
+    return user
+
+
+def update_profile(actor: User, user: User, display_name: str, bio: str,
+                   identities: dict[str, str] | None = None) -> User:
+    """Change display name, bio and public handles. Raises Forbidden or Invalid."""
+    if not can_edit_profile(actor, user):
+        raise Forbidden("You can only edit your own profile.")
+    display_name = validate_display_name(display_name, fallback=user.username)
+    bio = _clean_text(bio)
+    if len(bio) > BIO_MAX:
+        raise Invalid(f"A bio has at most {BIO_MAX} characters.", field="bio")
+    cleaned = {}
+    for kind, value in (identities or {}).items():
+        if kind == "crm" or kind not in IDENTITY_KINDS:
+            raise Invalid(f"Unknown kind of identity: {kind}.", field=kind)
+        cleaned[kind] = _clean_identity(kind, value)
+    user.display_name = display_name
+    user.bio = bio
+    for kind, value in cleaned.items():
+        _set_identity(user, kind, value)
+    db.session.commit()
+    return user
+
+
+def _clean_identity(kind: str, value: str | None) -> str:
+    value = " ".join(_clean_text(value).split())
+    if len(value) > IDENTITY_MAX:
+        raise Invalid(
+            f"{IDENTITY_KINDS[kind]} has at most {IDENTITY_MAX} characters.", field=kind
+        )
+    if kind == "website" and value and not value.lower().startswith(("http://", "https://")):
+        raise Invalid("A website starts with http:// or https://.", field=kind)
+    return value
+
+
+def _set_identity(user: User, kind: str, value: str) -> None:
+    existing = next((i for i in user.identities if i.kind == kind), None)
+    if not value:
+        if existing is not None:
+            user.identities.remove(existing)
+        return
+    if existing is None:
+        user.identities.append(ExternalIdentity(kind=kind, value=value))
+    else:
+        existing.value = value
+
+
+def set_crm_id(actor: User, user: User, value: str) -> User:
+    """Link (or unlink, with an empty value) a customer to a CRM record. Raises Forbidden/Invalid."""
+    if not can_edit_crm_id(actor):
+        raise Forbidden("Only staff can set a CRM id.")
+    value = _clean_identity("crm", value)
+    old = next((i.value for i in user.identities if i.kind == "crm"), None)
+    _set_identity(user, "crm", value)
+    db.session.add(AuditEntry(
+        actor_id=actor.id, user_id=user.id, action="crm-id", old_value=old, new_value=value or None
+    ))
+    db.session.commit()
+    return user
+
+
+def visible_identities(viewer, user: User) -> list[ExternalIdentity]:
+    from accounts.permissions import can_see_private_identities
+
+    if can_see_private_identities(viewer, user):
+        return list(user.identities)
+    return [i for i in user.identities if i.is_public]
+
+
+# --- roles ---------------------------------------------------------------------------------------------
+
+
+def change_role(actor: User, user: User, new_role: str, reason: str = "") -> User:
+    """Give `user` another role, with an audit entry. Raises Forbidden or Invalid."""
+    if not can_change_role(actor, user):
+        raise Forbidden("Only admins can change roles.")
+    return _apply_role(actor, user, new_role, reason)
+
+
+def change_role_from_shell(user: User, new_role: str, reason: str = "") -> User:
+    """`flask accounts set-role`: the operator of the server acts as an admin. Raises Invalid."""
+    return _apply_role(None, user, new_role, reason)
+
+
+def _apply_role(actor: User | None, user: User, new_role: str, reason: str) -> User:
+    if new_role not in ROLES:
+        raise Invalid(f"Unknown role {new_role!r}; roles are {', '.join(ROLES)}.", field="role")
+    reason = _clean_text(reason)
+    if len(reason) > REASON_MAX:
+        raise Invalid(f"A reason has at most {REASON_MAX} characters.", field="reason")
+    old_role = user.role
+    if old_role == new_role:
+        raise Invalid(f"{user.display_name} is already {ROLE_LABELS[new_role].lower()}.",
+                      field="role")
+    if old_role == ADMIN:
+        admins = db.session.scalar(sa.select(sa.func.count()).where(User.role == ADMIN))
+        if admins <= 1:
+            raise Invalid("This is the last admin; make someone else admin first.", field="role")
+    user.role = new_role
+    db.session.add(AuditEntry(
+        actor_id=actor.id if actor else None, user_id=user.id, action="role",
+        old_value=old_role, new_value=new_role, reason=reason,
+    ))
+    db.session.commit()
+    signals.user_role_changed.send(user, old_role=old_role, new_role=new_role, actor=actor)
+    return user
+
+
+def audit_for(user: User, limit: int = 50) -> list[AuditEntry]:
+    return list(db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.user_id == user.id)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
+        .options(sa.orm.joinedload(AuditEntry.actor))
+    ))
+
+
+def list_users(query: str = "", role: str | None = None, page: int = 1, per_page: int = 50):
+    """Users matching `query` (name or email) and `role`, newest first, as a page."""
+    statement = sa.select(User).order_by(User.created_at.desc(), User.id.desc())
+    query = (query or "").strip()[:100]
+    if query:
+        like = f"%{query.lower()}%"
+        statement = statement.where(sa.or_(
+            User.email.like(like), User.username_key.like(like),
+            sa.func.lower(User.display_name).like(like),
+        ))
+    if role in ROLES:
+        statement = statement.where(User.role == role)
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+
+
+# --- the first admin -------------------------------------------------------------------------------------
+
+
+def ensure_admin(email: str, username: str, password: str) -> User | None:
+    """Create the first admin unless one exists; returns it, or None if there already was one.
+    Raises Invalid or Conflict for bad credentials."""
+    if db.session.scalar(sa.select(User.id).where(User.role == ADMIN).limit(1)):
+        return None
+    email = normalise_email(email)
+    username = validate_username(username)
+    validate_password(password, email=email, username=username)
+    return _create_user(email, username, username, password, ADMIN)

@@ -1,0 +1,233 @@
+"""Account pages: sign up/in/out, password reset, profiles, and the admin's user list."""
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from accounts import forms, services
+from accounts.models import IDENTITY_KINDS, PUBLIC_IDENTITY_KINDS, ROLES
+from accounts.permissions import (
+    admin_required,
+    can_edit_crm_id,
+    can_edit_profile,
+    login_required,
+    public,
+    staff_required,
+)
+from core import mail
+from core.errors import DomainError, Invalid
+from core.extensions import limiter
+from core.forms import invalid_status, show_error
+from core.security import safe_next
+
+bp = Blueprint("accounts", __name__)
+
+
+def _home() -> str:
+    return url_for("forum.index")
+
+
+def _signin_limit() -> str:
+    return current_app.config["PEERLINE_SIGNIN_LIMIT"]
+
+
+def _account_limit() -> str:
+    return current_app.config["PEERLINE_SIGNIN_ACCOUNT_LIMIT"]
+
+
+def _login_key() -> str:
+    return "signin:" + (request.form.get("login") or "").strip().casefold()[:254]
+
+
+def _failed(response) -> bool:
+    return response.status_code == 401
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@public
+def sign_up():
+    if current_user.is_authenticated:
+        return redirect(_home())
+    form = forms.SignUpForm()
+    if form.validate_on_submit():
+        try:
+            user = services.sign_up(
+                form.email.data, form.username.data, form.password.data, form.display_name.data
+            )
+        except DomainError as error:
+            return render_template("accounts/sign_up.html", form=form), show_error(form, error)
+        login_user(user)
+        flash(f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!",
+              "success")
+        return redirect(safe_next(request.args.get("next"), _home()))
+    return render_template("accounts/sign_up.html", form=form), invalid_status(form)
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit(_signin_limit, methods=["POST"], deduct_when=_failed,
+               error_message="Too many failed sign-in attempts. Wait a few minutes and try again.")
+@limiter.limit(_account_limit, key_func=_login_key, methods=["POST"], deduct_when=_failed,
+               error_message="Too many failed sign-in attempts for this account. "
+                             "Wait a few minutes, or reset your password.")
+@public
+def sign_in():
+    target = safe_next(request.args.get("next"), _home())
+    if current_user.is_authenticated:
+        return redirect(target)
+    form = forms.SignInForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.login.data, form.password.data)
+        except Invalid as error:
+            show_error(form, error)
+            return render_template("accounts/sign_in.html", form=form), 401
+        login_user(user, remember=form.remember.data)
+        flash(f"Signed in as {user.display_name}.", "success")
+        return redirect(target)
+    return render_template("accounts/sign_in.html", form=form), invalid_status(form)
+
+
+@bp.route("/signout", methods=["POST"])
+@public
+def sign_out():
+    if forms.SignOutForm().validate_on_submit() and current_user.is_authenticated:
+        logout_user()
+        flash("You are signed out.", "info")
+    return redirect(_home())
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+@public
+def request_password_reset():
+    form = forms.ResetRequestForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        flash("If an account has that email, a reset link is on its way. "
+              "It works once, for a limited time.", "info")
+        return redirect(url_for("accounts.sign_in"))
+    return render_template("accounts/reset_request.html", form=form), invalid_status(form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token):
+    try:
+        services.reset_token_for(token)
+    except Invalid as error:
+        flash(error.message, "error")
+        return render_template("accounts/reset_expired.html"), 400
+    form = forms.ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data)
+        except DomainError as error:
+            return render_template("accounts/reset_password.html", form=form), show_error(form, error)
+        logout_user()
+        flash("Your password is changed. Sign in with the new one.", "success")
+        return redirect(url_for("accounts.sign_in"))
+    return render_template("accounts/reset_password.html", form=form), invalid_status(form)
+
+
+@bp.route("/u/<username>")
+@public
+def view_profile(username):
+    user = _user_or_404(username)
+    crm_form = None
+    if can_edit_crm_id(current_user):
+        crm_form = forms.CrmForm(crm=next((i.value for i in user.identities if i.kind == "crm"), ""))
+    return render_template(
+        "accounts/profile.html",
+        user=user,
+        identities=services.visible_identities(current_user, user),
+        can_edit=can_edit_profile(current_user, user),
+        crm_form=crm_form,
+        audit=services.audit_for(user) if crm_form is not None else [],
+    )
+
+
+@bp.route("/settings/profile", methods=["GET", "POST"])
+@login_required
+def edit_profile():
+    user = current_user._get_current_object()
+    current = {i.kind: i.value for i in user.identities}
+    form = forms.ProfileForm(
+        display_name=user.display_name, bio=user.bio,
+        **{kind: current.get(kind, "") for kind in PUBLIC_IDENTITY_KINDS},
+    )
+    if form.validate_on_submit():
+        identities = {kind: getattr(form, kind).data for kind in PUBLIC_IDENTITY_KINDS}
+        try:
+            services.update_profile(user, user, form.display_name.data, form.bio.data, identities)
+        except DomainError as error:
+            return render_template("accounts/edit_profile.html", form=form,
+                                   kinds=_identity_fields(form)), show_error(form, error)
+        flash("Profile saved.", "success")
+        return redirect(url_for("accounts.view_profile", username=user.username))
+    return render_template("accounts/edit_profile.html", form=form,
+                           kinds=_identity_fields(form)), invalid_status(form)
+
+
+def _identity_fields(form):
+    return [getattr(form, kind) for kind in IDENTITY_KINDS if kind in PUBLIC_IDENTITY_KINDS]
+
+
+@bp.route("/u/<username>/crm", methods=["POST"])
+@staff_required
+def set_crm_id(username):
+    user = _user_or_404(username)
+    form = forms.CrmForm()
+    if form.validate_on_submit():
+        try:
+            services.set_crm_id(current_user, user, form.crm.data)
+        except DomainError as error:
+            flash(error.message, "error")
+            return redirect(url_for("accounts.view_profile", username=user.username)), 303
+        flash("CRM id saved.", "success")
+    else:
+        for message in form.crm.errors:
+            flash(message, "error")
+    return redirect(url_for("accounts.view_profile", username=user.username))
+
+
+@bp.route("/admin/users")
+@admin_required
+def list_users():
+    role = request.args.get("role")
+    page = request.args.get("page", 1, type=int)
+    users = services.list_users(request.args.get("q", ""), role, page=max(page, 1))
+    return render_template("accounts/users.html", users=users, roles=ROLES, role=role,
+                           q=request.args.get("q", ""), role_form=forms.RoleForm())
+
+
+@bp.route("/admin/users/<int:user_id>/role", methods=["POST"])
+@admin_required
+def change_role(user_id):
+    try:
+        user = services.get_user(user_id)
+    except DomainError:
+        abort(404)
+    form = forms.RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose a known role (and a reason of at most 500 characters).", "error")
+        return redirect(url_for("accounts.list_users")), 303
+    try:
+        services.change_role(current_user, user, form.role.data, form.reason.data)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(safe_next(request.form.get("next"), url_for("accounts.list_users"))), 303
+    flash(f"{user.display_name} is now {user.role_label.lower()}.", "success")
+    return redirect(safe_next(request.form.get("next"), url_for("accounts.list_users")))
+
+
+@bp.route("/staff/mail")
+@staff_required
+def list_mail():
+    sent_by_smtp = bool(current_app.config.get("MAIL_SERVER"))
+    return render_template("accounts/mail.html", mails=[] if sent_by_smtp else mail.outbox(),
+                           sent_by_smtp=sent_by_smtp)
+
+
+def _user_or_404(username):
+    try:
+        return services.get_user_by_username(username)
+    except DomainError:
+        abort(404)

@@ -1,0 +1,105 @@
+"""create_app(): config, extensions, blueprints, signal wiring, CLI and the cron table."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+import accounts
+import forum
+from accounts import jobs as account_jobs
+from core import config as core_config
+from core import jobs, security
+from core.errors import DomainError
+from core.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
+from core.jobs_cli import jobs_cli
+
+# The cron table: every periodic job, once, with a stable id. `flask jobs cron`
+# (RQ's cron scheduler) and the in-process ticker both read it.
+CRON_TABLE = (
+    jobs.Periodic("core.relay-outbox", jobs.relay_outbox, every=60),
+    jobs.Periodic("accounts.purge-reset-tokens", account_jobs.purge_reset_tokens, every=6 * 3600),
+)
+
+ERROR_TEXT = {
+    400: ("Bad request", "Something in that request did not make sense to us."),
+    403: ("Not allowed", "You do not have permission to see or do that."),
+    404: ("Page not found", "There is nothing here. It may have moved or been deleted."),
+    405: ("Not allowed", "That page does not accept this kind of request."),
+    413: ("Too large", "That upload or form is larger than we accept."),
+    429: ("Slow down", "Too many requests. Wait a little and try again."),
+    500: ("Something went wrong", "An error on our side stopped this page. It has been logged; "
+          "try again in a moment."),
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Peerline app; `config` overrides what the environment says."""
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(core_config.from_environment(Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+        _follow_overrides(app, config)
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    security.init_app(app)
+    jobs.init_app(app, CRON_TABLE)
+
+    accounts.init_app(app)
+    forum.init_app(app)
+
+    app.cli.add_command(jobs_cli)
+    _register_error_pages(app)
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals["site_name"] = app.config["PEERLINE_SITE_NAME"]
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+    return app
+
+
+def _follow_overrides(app: Flask, config: dict) -> None:
+    # Settings derived from others in core.config must follow an override of their source.
+    if "REDIS_URL" in config and "RATELIMIT_STORAGE_URI" not in config:
+        app.config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
+    if "PEERLINE_HTTPS" in config:
+        for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+            if key not in config:
+                app.config[key] = config["PEERLINE_HTTPS"]
+
+
+def _register_error_pages(app: Flask) -> None:
+    def render_error(code: int, message: str | None = None):
+        title, default = ERROR_TEXT.get(code, ERROR_TEXT[500])
+        return render_template("errors/error.html", code=code, title=title,
+                               message=message or default), code
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error):
+        return render_error(400, "This form has expired or was sent from another site. "
+                                 "Go back, reload the page and try again.")
+
+    @app.errorhandler(DomainError)
+    def _domain(error):
+        return render_error(error.status_code, error.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(error):
+        if request.path.startswith("/static/"):
+            return error
+        message = error.description if error.code == 429 else None
+        return render_error(error.code or 500, message)
+
+    @app.errorhandler(500)
+    def _server_error(error):
+        return render_error(500)

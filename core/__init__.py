@@ -1,0 +1,1 @@
+"""Plumbing with no domain knowledge: config, extensions, markup, jobs, signals, clock."""

@@ -1,0 +1,63 @@
+"""User text to safe HTML: Markdown rendered, then sanitised with nh3. The only way in."""
+
+import markdown
+import nh3
+from markupsafe import Markup
+from pygments.token import STANDARD_TYPES
+
+ALLOWED_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl",
+    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
+    "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub",
+    "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+})
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "nofollow ugc noopener"
+
+# Pygments' short class names, so highlighted code keeps its colours and nothing else.
+_TOKEN_CLASSES = {name for name in STANDARD_TYPES.values() if name}
+ALLOWED_CLASSES = {
+    "div": {"codehilite"},
+    "span": _TOKEN_CLASSES,
+    "code": {f"language-{lang}" for lang in ("python", "js", "json", "bash", "sql", "html")},
+}
+
+_cleaner = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags={"script", "style", "iframe", "object", "embed", "template", "noscript"},
+    attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    link_rel=LINK_REL,
+    allowed_classes={tag: set(classes) for tag, classes in ALLOWED_CLASSES.items()},
+    strip_comments=True,
+)
+
+_EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists", "smarty"]
+_EXTENSION_CONFIGS = {
+    "codehilite": {"guess_lang": False, "css_class": "codehilite", "use_pygments": True},
+}
+
+
+def render(text: str | None) -> Markup:
+    """Markdown source to sanitised HTML, safe to put in a page as it is."""
+    if not text:
+        return Markup("")
+    html = markdown.markdown(
+        text, extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS, output_format="html"
+    )
+    return Markup(_cleaner.clean(html))
+
+
+def sanitize_html(html: str | None) -> Markup:
+    """HTML from outside (an import, say) cleaned by the same rules as rendered Markdown."""
+    if not html:
+        return Markup("")
+    return Markup(_cleaner.clean(html))

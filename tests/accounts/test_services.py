@@ -1,0 +1,210 @@
+"""Account services on SQLite and PostgreSQL: sign-up rules, sign-in, reset tokens, roles."""
+
+import pytest
+import sqlalchemy as sa
+
+from accounts import services
+from accounts.models import AuditEntry, PasswordResetToken, User
+from core import jobs
+from core.errors import Conflict, Forbidden, Invalid
+from core.extensions import db
+from tests.factories import PASSWORD, make_user
+
+
+def test_sign_up_stores_a_member_with_a_hashed_password(app):
+    user = services.sign_up("Ada@Example.COM", "ada", PASSWORD, "Ada Lovelace")
+    saved = db.session.get(User, user.id)
+    assert saved.email == "ada@example.com"
+    assert saved.role == "member"
+    assert saved.display_name == "Ada Lovelace"
+    assert PASSWORD not in saved.password_hash
+    assert saved.password_hash.startswith("scrypt:")
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "ADA@example.com", " ada@EXAMPLE.com "])
+def test_duplicate_email_is_refused_whatever_its_case(app, email):
+    services.sign_up("ada@example.com", "ada", PASSWORD)
+    with pytest.raises(Conflict, match="email already exists"):
+        services.sign_up(email, "someone_else", PASSWORD)
+
+
+@pytest.mark.parametrize("name", ["ada", "ADA", "Ada", "ａｄａ"])  # the last is full-width
+def test_duplicate_username_is_refused_even_when_it_only_looks_alike(app, name):
+    services.sign_up("ada@example.com", "ada", PASSWORD)
+    with pytest.raises(Conflict, match="username is taken"):
+        services.sign_up("other@example.com", name, PASSWORD)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short1!", "at least 10 characters"),
+        ("", "at least 10 characters"),
+        ("password123", "too common"),
+        ("aaaaaaaaaaaa", "too common or too simple"),
+        ("x" * 129, "at most 128"),
+        ("my-ada-password-1", "must not contain your username"),
+    ],
+)
+def test_weak_passwords_are_refused_with_the_reason(app, password, message):
+    with pytest.raises(Invalid, match=message) as caught:
+        services.sign_up("ada@example.com", "ada", password)
+    assert caught.value.field == "password"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+@pytest.mark.parametrize(
+    ("email", "username", "display_name", "field"),
+    [
+        ("", "ada", "", "email"),
+        ("not-an-email", "ada", "", "email"),
+        ("a" * 250 + "@example.com", "ada", "", "email"),
+        ("ada@example.com", "", "", "username"),
+        ("ada@example.com", "ab", "", "username"),
+        ("ada@example.com", "a" * 31, "", "username"),
+        ("ada@example.com", "ada lovelace", "", "username"),
+        ("ada@example.com", "<script>", "", "username"),
+        ("ada@example.com", "ada", "D" * 61, "display_name"),
+    ],
+)
+def test_bad_sign_up_input_names_the_field(app, email, username, display_name, field):
+    with pytest.raises(Invalid) as caught:
+        services.sign_up(email, username, PASSWORD, display_name)
+    assert caught.value.field == field
+
+
+def test_unicode_names_are_welcome(app):
+    user = services.sign_up("zoe@example.com", "Zoë_李", PASSWORD, "  Zoë   李 ✨ ")
+    assert user.username == "Zoë_李"
+    assert user.display_name == "Zoë 李 ✨"
+    assert services.get_user_by_username("zoë_李").id == user.id
+
+
+def test_control_characters_are_dropped_from_display_names(app):
+    user = services.sign_up("ctl@example.com", "ctl", PASSWORD, "Bad\u202eName\x00")
+    assert user.display_name == "BadName"
+
+
+def test_sign_in_failure_does_not_say_which_part_was_wrong(app):
+    make_user(username="ada")
+    with pytest.raises(Invalid) as unknown:
+        services.authenticate("nobody", PASSWORD)
+    with pytest.raises(Invalid) as wrong:
+        services.authenticate("ada", "not the password at all")
+    assert unknown.value.message == wrong.value.message == services.SIGN_IN_FAILED
+
+
+def test_sign_in_by_email_or_username_any_case(app):
+    user = make_user(username="Ada")
+    assert services.authenticate("ada", PASSWORD).id == user.id
+    assert services.authenticate("ADA@EXAMPLE.COM", PASSWORD).id == user.id
+    assert services.authenticate("ada", PASSWORD).last_sign_in_at is not None
+
+
+def test_reset_request_for_unknown_email_sends_nothing_and_says_nothing(app):
+    assert services.request_password_reset("nobody@example.com") is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(jobs.JobRecord)) == 0
+
+
+def _reset_token_for(user) -> str:
+    services.request_password_reset(user.email)
+    token = db.session.scalar(
+        sa.select(PasswordResetToken).where(PasswordResetToken.user_id == user.id)
+        .order_by(PasswordResetToken.id.desc())
+    )
+    return services.reset_link_token(token)
+
+
+def test_reset_token_works_once(app):
+    user = make_user()
+    old_session = user.session_token
+    link = _reset_token_for(user)
+    services.reset_password(link, "a brand new passphrase")
+    assert services.authenticate(user.username, "a brand new passphrase").id == user.id
+    assert user.session_token != old_session  # other sessions are signed out
+    with pytest.raises(Invalid, match="expired or has already been used"):
+        services.reset_password(link, "yet another passphrase")
+
+
+def test_reset_token_expires(app):
+    user = make_user()
+    link = _reset_token_for(user)
+    db.session.execute(sa.update(PasswordResetToken).values(
+        created_at=sa.func.now() - sa.text("INTERVAL '2 hours'")
+        if app.config["PEERLINE_TEST_BACKEND"] == "postgresql"
+        else sa.text("datetime('now', '-2 hours')")
+    ))
+    db.session.commit()
+    with pytest.raises(Invalid, match="expired"):
+        services.reset_password(link, "a brand new passphrase")
+    assert services.authenticate(user.username, PASSWORD).id == user.id  # unchanged
+
+
+@pytest.mark.parametrize("forged", ["", "abc", "W1sxLCJ4Il0.forged", "../../etc/passwd", "x" * 5000])
+def test_forged_reset_tokens_are_refused(app, forged):
+    with pytest.raises(Invalid):
+        services.reset_password(forged, "a brand new passphrase")
+
+
+def test_a_new_reset_voids_older_links_once_used(app):
+    user = make_user()
+    first = _reset_token_for(user)
+    second = _reset_token_for(user)
+    services.reset_password(second, "a brand new passphrase")
+    with pytest.raises(Invalid):
+        services.reset_password(first, "another new passphrase")
+
+
+def test_only_admins_change_roles_and_each_change_is_audited(app):
+    admin, staff, member = make_user("admin"), make_user("staff"), make_user()
+    target = make_user()
+    for actor in (staff, member):
+        with pytest.raises(Forbidden):
+            services.change_role(actor, target, "advocate")
+    assert target.role == "member"
+    services.change_role(admin, target, "advocate", "answers well in billing")
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.user_id == target.id))
+    assert (entry.actor_id, entry.old_value, entry.new_value, entry.reason) == (
+        admin.id, "member", "advocate", "answers well in billing")
+
+
+def test_unknown_role_is_invalid(app):
+    admin, target = make_user("admin"), make_user()
+    with pytest.raises(Invalid, match="Unknown role"):
+        services.change_role(admin, target, "superuser")
+
+
+def test_the_last_admin_cannot_step_down(app):
+    admin = make_user("admin")
+    with pytest.raises(Invalid, match="last admin"):
+        services.change_role(admin, admin, "member")
+    other = make_user("admin")
+    services.change_role(other, admin, "member")
+    assert admin.role == "member"
+
+
+def test_crm_id_is_set_by_staff_only_and_seen_by_staff_only(app):
+    staff, customer, peer = make_user("staff"), make_user(), make_user()
+    with pytest.raises(Forbidden):
+        services.set_crm_id(customer, customer, "CRM-1")
+    services.update_profile(customer, customer, "Cust", "bio", {"github": "cust-gh"})
+    services.set_crm_id(staff, customer, "CRM-42")
+    assert {i.kind for i in services.visible_identities(staff, customer)} == {"github", "crm"}
+    assert {i.kind for i in services.visible_identities(peer, customer)} == {"github"}
+    with pytest.raises(Invalid):
+        services.update_profile(customer, customer, "Cust", "", {"crm": "CRM-self"})
+
+
+def test_profile_edits_are_limited_to_the_owner_and_staff(app):
+    owner, other, staff = make_user(), make_user(), make_user("staff")
+    with pytest.raises(Forbidden):
+        services.update_profile(other, owner, "Hijacked", "")
+    services.update_profile(staff, owner, "Renamed by staff", "")
+    assert owner.display_name == "Renamed by staff"
+
+
+def test_ensure_admin_creates_one_admin_only(app):
+    first = services.ensure_admin("root@example.com", "root", "a long admin passphrase")
+    assert first.role == "admin"
+    assert services.ensure_admin("two@example.com", "two", "a long admin passphrase") is None

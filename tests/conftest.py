@@ -1,0 +1,158 @@
+"""Fixtures: the app on SQLite and on PostgreSQL, a client, a CLI runner and an auth helper."""
+
+import os
+import re
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from core import jobs
+from core.extensions import db
+from tests import factories
+from tests.services import POSTGRES_URL, postgres_available, require
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_schema():
+    """A private schema in the test database for this run, dropped at the end."""
+    require(postgres_available(), f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    schema = f"peerline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield schema
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def postgres_url_for(schema: str) -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def base_config(tmp_path) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "WTF_CSRF_ENABLED": False,
+        "PEERLINE_TICKER": False,
+        "REDIS_URL": None,
+        "MAIL_SERVER": None,
+        "MAIL_OUTBOX_DIR": str(tmp_path / "mail"),
+        "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
+        "PEERLINE_BASE_URL": "http://peerline.test",
+        "SERVER_NAME": None,
+    }
+
+
+_created_schemas: set[str] = set()
+
+
+def database_url(request, backend: str, tmp_path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'peerline.sqlite3'}"
+    schema = request.getfixturevalue("postgres_schema")
+    return postgres_url_for(schema)
+
+
+def reset_database(app, backend: str) -> None:
+    """Empty tables: created fresh on SQLite, truncated on PostgreSQL (much faster than DDL)."""
+    with app.app_context():
+        if backend == "sqlite" or app.config["SQLALCHEMY_DATABASE_URI"] not in _created_schemas:
+            db.create_all()
+            _created_schemas.add(app.config["SQLALCHEMY_DATABASE_URI"])
+        if backend == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+
+
+@pytest.fixture
+def make_app(request, tmp_path):
+    """Build an app on a given backend with extra config; each test gets empty tables."""
+    apps = []
+
+    def build(backend: str = "sqlite", **overrides):
+        config = base_config(tmp_path)
+        config["SQLALCHEMY_DATABASE_URI"] = database_url(request, backend, tmp_path)
+        config.update(overrides)
+        app = create_app(config)
+        app.config["PEERLINE_TEST_BACKEND"] = backend
+        reset_database(app, backend)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            disp = jobs.dispatcher(app)
+            if not disp.uses_rq and disp._runner is not None:
+                disp._runner.wait_idle()
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def app(make_app, backend):
+    app = make_app(backend)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Sign in and out through the real forms, as a browser would."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def sign_in(self, login, password=factories.PASSWORD, follow=False):
+        return self.client.post("/signin", data={"login": login, "password": password},
+                                follow_redirects=follow)
+
+    def sign_out(self):
+        return self.client.post("/signout")
+
+    def as_role(self, role: str):
+        user = factories.make_user(role)
+        response = self.sign_in(user.username)
+        assert response.status_code == 302, response.text
+        return user
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def make_user(app):
+    return factories.make_user
+
+
+def outbox_links(app) -> list[str]:
+    """Every link in the mail written to the outbox folder, oldest mail first."""
+    from core import mail
+
+    with app.app_context():
+        messages = list(reversed(mail.outbox()))
+    return [link for m in messages for link in re.findall(r"https?://\S+", m.body)]

@@ -1,0 +1,56 @@
+"""Where the test suite finds PostgreSQL, Redis and Chromium, and what it does without them.
+
+On a machine without a service, tests that need it skip with the reason. With
+PEERLINE_REQUIRE_SERVICES=1 (as .ci/run sets) a missing service fails the run.
+"""
+
+import os
+import shutil
+from functools import cache
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("PEERLINE_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "PEERLINE_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("PEERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHROMIUM = os.environ.get("PEERLINE_CHROMIUM", "/usr/bin/chromium")
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip (or, in CI, fail) the current test when a service is missing."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (PEERLINE_REQUIRE_SERVICES=1, so this fails instead of skipping)")
+    pytest.skip(reason)
+
+
+@cache
+def postgres_available() -> bool:
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+@cache
+def redis_available() -> bool:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        return bool(Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except RedisError:
+        return False
+
+
+def chromium_available() -> bool:
+    return bool(shutil.which(CHROMIUM) or os.path.exists(CHROMIUM))

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from accounts.models import IDENTITY_KINDS, PUBLIC_IDENTITY_KINDS, ROLE_LABELS, ROLES
+from accounts.models import IDENTITY_KINDS, PUBLIC_IDENTITY_KINDS, ROLES
 from accounts.services import (
     BIO_MAX,
     DISPLAY_NAME_MAX,
@@ -77,7 +77,7 @@ class CrmForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(role, ROLE_LABELS[role]) for role in ROLES])
+    role = SelectField("Role", choices=list(ROLES))
     reason = StringField("Reason (kept in the audit log)", validators=[Length(max=REASON_MAX)])
 
 

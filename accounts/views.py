@@ -54,7 +54,8 @@ def sign_up():
                 form.email.data, form.username.data, form.password.data, form.display_name.data
             )
         except DomainError as error:
-            return render_template("accounts/sign_up.html", form=form), show_error(form, error)
+            status = show_error(form, error)
+            return render_template("accounts/sign_up.html", form=form), status
         login_user(user)
         flash(f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!",
               "success")
@@ -120,7 +121,8 @@ def reset_password(token):
         try:
             services.reset_password(token, form.password.data)
         except DomainError as error:
-            return render_template("accounts/reset_password.html", form=form), show_error(form, error)
+            status = show_error(form, error)
+            return render_template("accounts/reset_password.html", form=form), status
         logout_user()
         flash("Your password is changed. Sign in with the new one.", "success")
         return redirect(url_for("accounts.sign_in"))
@@ -158,8 +160,9 @@ def edit_profile():
         try:
             services.update_profile(user, user, form.display_name.data, form.bio.data, identities)
         except DomainError as error:
+            status = show_error(form, error)
             return render_template("accounts/edit_profile.html", form=form,
-                                   kinds=_identity_fields(form)), show_error(form, error)
+                                   kinds=_identity_fields(form)), status
         flash("Profile saved.", "success")
         return redirect(url_for("accounts.view_profile", username=user.username))
     return render_template("accounts/edit_profile.html", form=form,

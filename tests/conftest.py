@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
 
 from app import create_app
 from core import jobs
@@ -82,6 +84,7 @@ def make_app(request, tmp_path):
         config["SQLALCHEMY_DATABASE_URI"] = database_url(request, backend, tmp_path)
         config.update(overrides)
         app = create_app(config)
+        app.test_client_class = FreshContextClient
         app.config["PEERLINE_TEST_BACKEND"] = backend
         reset_database(app, backend)
         apps.append(app)
@@ -107,6 +110,21 @@ def app(make_app, backend):
     app = make_app(backend)
     with app.app_context():
         yield app
+
+
+class FreshContextClient(FlaskClient):
+    """Each request in its own app context, as in production: its own `g`, session and user.
+
+    Without this, Flask reuses the test's app context for every request, so the
+    signed-in user cached in `g` and the session's identity map would leak
+    between requests and hide bugs (a session that should have ended, say).
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            db.session.commit()  # end the test's own transaction so it holds no lock
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 @pytest.fixture

@@ -1,0 +1,232 @@
+"""The job outbox: inline without Redis, a real RQ worker with it, the relay, periodic jobs."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+
+from accounts import services
+from app import CRON_TABLE
+from core import jobs
+from core.clock import utcnow
+from core.extensions import db
+from tests import jobs_for_tests
+from tests.conftest import outbox_links
+from tests.factories import make_user
+from tests.services import REDIS_URL, redis_available, require
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def records():
+    return list(db.session.scalars(sa.select(jobs.JobRecord).order_by(jobs.JobRecord.id)))
+
+
+@pytest.fixture
+def redis_app(make_app, backend):
+    """An app whose jobs go through RQ on a Redis database of its own, emptied around the test."""
+    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
+    redis = Redis.from_url(REDIS_URL)
+    redis.flushdb()
+    app = make_app(backend, REDIS_URL=REDIS_URL)
+    with app.app_context():
+        yield app
+    redis.flushdb()
+
+
+def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
+    """A real `flask jobs worker --burst` in its own process, on the app's database and Redis."""
+    env = {
+        **os.environ,
+        "FLASK_APP": "app",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
+        "PEERLINE_BASE_URL": app.config["PEERLINE_BASE_URL"],
+    }
+    env.pop("MAIL_SERVER", None)
+    db.session.commit()  # end the test's transaction: on SQLite it would hold the write lock
+    args = [sys.executable, "-m", "flask", "jobs", "worker", "--burst"]
+    for queue in queues:
+        args += ["--queue", queue]
+    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_a_job_runs_in_process_after_commit_without_redis(app, tmp_path):
+    trace = tmp_path / "trace.txt"
+    record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "hello")
+    assert not trace.exists()  # nothing runs before the commit
+    db.session.commit()
+    jobs.wait_idle()
+    assert trace.read_text() == "hello\n"
+    db.session.refresh(record)
+    assert (record.status, record.attempts) == ("done", 1)
+
+
+def test_a_rolled_back_job_never_runs(app, tmp_path):
+    trace = tmp_path / "trace.txt"
+    jobs.enqueue(jobs_for_tests.append_line, str(trace), "never")
+    db.session.rollback()
+    db.session.commit()
+    jobs.wait_idle()
+    assert not trace.exists()
+    assert records() == []
+
+
+def test_a_job_run_twice_does_its_work_once(app, tmp_path):
+    trace = tmp_path / "trace.txt"
+    record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "once")
+    db.session.commit()
+    jobs.wait_idle()
+    jobs.execute(record.id)  # as RQ would after a worker died mid-way
+    assert trace.read_text() == "once\n"
+
+
+def test_a_failing_job_is_recorded_and_reported(app, runner):
+    record = jobs.enqueue(jobs_for_tests.explode, "the printer is on fire")
+    db.session.commit()
+    jobs.wait_idle()
+    db.session.refresh(record)
+    assert record.status == "failed"
+    assert "the printer is on fire" in record.last_error
+    output = runner.invoke(args=["jobs", "status"]).output
+    assert f"#{record.id} tests.jobs_for_tests:explode" in output
+    assert "RuntimeError: the printer is on fire" in output
+
+
+def test_failed_in_process_jobs_are_retried_by_the_relay(app, tmp_path):
+    record = jobs.enqueue(jobs_for_tests.explode, "flaky")
+    db.session.commit()
+    jobs.wait_idle()
+    db.session.execute(sa.update(jobs.JobRecord).values(finished_at=utcnow() - timedelta(hours=1)))
+    db.session.commit()
+    counts = jobs.relay_outbox()
+    jobs.wait_idle()
+    db.session.refresh(record)
+    assert counts["retried"] == 1
+    assert record.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("func", "args", "message"),
+    [
+        (lambda: None, (), "module-level functions"),
+        (jobs_for_tests.append_line, (object(),), "JSON values"),
+    ],
+)
+def test_enqueue_refuses_what_a_worker_could_not_run(app, func, args, message):
+    with pytest.raises(ValueError, match=message):
+        jobs.enqueue(func, *args)
+
+
+def test_enqueue_refuses_an_unknown_queue(app):
+    with pytest.raises(ValueError, match="unknown queue"):
+        jobs.enqueue(jobs_for_tests.append_line, "x", "y", queue="nope")
+
+
+def test_a_job_enqueued_with_redis_runs_on_a_real_rq_worker(redis_app):
+    from rq import Queue
+
+    make_user(username="ada")
+    services.request_password_reset("ada@example.com")
+    [record] = records()
+    assert record.status == "queued"
+    assert Queue("mail", connection=Redis.from_url(REDIS_URL)).count == 1
+    assert outbox_links(redis_app) == []
+    run_worker(redis_app)
+    db.session.expire_all()
+    assert records()[0].status == "done"
+    [link] = outbox_links(redis_app)
+    assert link.startswith("http://peerline.test/password/reset/")
+
+
+def test_posting_works_while_redis_is_down_and_the_relay_catches_up(make_app, backend):
+    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
+    Redis.from_url(REDIS_URL).flushdb()
+    app = make_app(backend, REDIS_URL="redis://127.0.0.1:9/0")  # nothing listens on port 9
+    with app.app_context():
+        make_user(username="ada")
+        services.request_password_reset("ada@example.com")  # must not raise
+        [record] = records()
+        assert record.status == "pending"
+        # Redis is back: the relay finds the job that never reached it.
+        disp = jobs.dispatcher(app)
+        disp.redis_url, disp._redis = REDIS_URL, None
+        app.config["REDIS_URL"] = REDIS_URL
+        db.session.execute(sa.update(jobs.JobRecord).values(created_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+        assert jobs.relay_outbox()["resent"] == 1
+        db.session.expire_all()
+        assert records()[0].status == "queued"
+        run_worker(app)
+        db.session.expire_all()
+        assert records()[0].status == "done"
+        assert len(outbox_links(app)) == 1
+    Redis.from_url(REDIS_URL).flushdb()
+
+
+def test_the_relay_resends_jobs_that_redis_lost(redis_app):
+    make_user(username="ada")
+    services.request_password_reset("ada@example.com")
+    Redis.from_url(REDIS_URL).flushdb()  # Redis restarted without persistence
+    db.session.execute(sa.update(jobs.JobRecord).values(dispatched_at=utcnow() - timedelta(minutes=10)))
+    db.session.commit()
+    assert jobs.relay_outbox()["lost"] == 1
+    run_worker(redis_app)
+    db.session.expire_all()
+    assert records()[0].status == "done"
+    assert len(outbox_links(redis_app)) == 1
+
+
+def test_status_shows_rq_queue_depths(redis_app):
+    make_user(username="ada")
+    services.request_password_reset("ada@example.com")
+    output = redis_app.test_cli_runner().invoke(args=["jobs", "status"]).output
+    assert "Mode: RQ at redis://" in output
+    assert "mail     waiting 1" in output
+
+
+def test_periodic_jobs_are_claimed_once_per_interval(app):
+    now = utcnow()
+    assert {entry.id for entry in jobs.claim_due_periodic(now)} == {e.id for e in CRON_TABLE}
+    assert jobs.claim_due_periodic(now + timedelta(seconds=1)) == []
+    later = jobs.claim_due_periodic(now + timedelta(seconds=61))
+    assert [entry.id for entry in later] == ["core.relay-outbox"]
+
+
+def test_status_shows_the_last_run_of_each_periodic_job(app, runner):
+    before = runner.invoke(args=["jobs", "status"]).output
+    assert "core.relay-outbox" in before and "not run yet" in before
+    result = runner.invoke(args=["jobs", "run", "core.relay-outbox"])
+    assert result.exit_code == 0, result.output
+    after = runner.invoke(args=["jobs", "status"]).output
+    line = next(line for line in after.splitlines() if "core.relay-outbox" in line)
+    assert "(done, 1 runs)" in line and "never" not in line.split("next due")[0]
+
+
+def test_running_an_unknown_periodic_job_says_which_exist(app, runner):
+    result = runner.invoke(args=["jobs", "run", "no.such-job"])
+    assert result.exit_code == 2
+    assert "core.relay-outbox" in result.output
+
+
+def test_the_cron_table_reaches_rq_cron(redis_app):
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=Redis.from_url(REDIS_URL))
+    for entry in jobs.cron_table(redis_app).values():
+        scheduler.register(jobs.run_periodic, queue_name=entry.queue, args=(entry.id,),
+                           interval=entry.every, name=entry.id)
+    enqueued = scheduler.enqueue_jobs()
+    assert {job.name for job in enqueued} == {entry.id for entry in CRON_TABLE}
+    run_worker(redis_app)
+    runs = dict(db.session.execute(sa.select(jobs.PeriodicRun.id, jobs.PeriodicRun.last_status)).all())
+    assert runs == {entry.id: "done" for entry in CRON_TABLE}

@@ -33,6 +33,7 @@ def test_sign_up_sign_out_and_sign_in_again(live_server, browser_page, tmp_path)
 
     # The first Tab from a fresh page load reaches the skip link.
     page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused(timeout=TIMEOUT)
     assert page.evaluate("document.activeElement.textContent").strip() == "Skip to content"
 
     account_nav(page).get_by_role("link", name="Sign up", exact=True).click()

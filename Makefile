@@ -30,7 +30,7 @@ run: install
 worker: install
 	@test -n "$$REDIS_URL" || { echo "Set REDIS_URL: without it jobs run inside the web process."; exit 1; }
 	$(BIN)/flask db upgrade
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0 2>/dev/null' INT TERM EXIT; \
 	$(BIN)/flask jobs worker --queue search & \
 	$(BIN)/flask jobs worker --queue default --queue mail & \
 	$(BIN)/flask jobs cron & \

@@ -27,7 +27,7 @@ from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_prof
 from core import jobs, signals
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.extensions import db
+from core.extensions import db, end_transaction
 
 EMAIL_MAX = 254
 USERNAME_MIN, USERNAME_MAX = 3, 30
@@ -139,6 +139,8 @@ def sign_up(email: str, username: str, password: str, display_name: str = "") ->
 
 def _create_user(email: str, username: str, display_name: str, password: str, role: str) -> User:
     key = username_key(username)
+    # Hash before the first query: on SQLite that query opens the write transaction.
+    password_hash = generate_password_hash(password)
     if db.session.scalar(sa.select(User.id).where(User.email == email)):
         raise Conflict("An account with that email already exists. Sign in instead?", field="email")
     if db.session.scalar(sa.select(User.id).where(User.username_key == key)):
@@ -148,7 +150,7 @@ def _create_user(email: str, username: str, display_name: str, password: str, ro
         username=username,
         username_key=key,
         display_name=display_name,
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash,
         role=role,
     )
     db.session.add(user)
@@ -176,11 +178,11 @@ def find_by_login(login: str) -> User | None:
 def authenticate(login: str, password: str) -> User:
     """The account matching these credentials. Raises Invalid, never saying which part was wrong."""
     user = find_by_login(login)
-    password = (password or "")[:PASSWORD_MAX + 1]
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password)
-        raise Invalid(SIGN_IN_FAILED)
-    if not check_password_hash(user.password_hash, password) or not user.is_active:
+    stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+    end_transaction()
+    # An unknown login is checked against a dummy hash: it takes as long as a wrong password.
+    matches = check_password_hash(stored_hash, (password or "")[:PASSWORD_MAX + 1])
+    if user is None or not matches or not user.is_active:
         raise Invalid(SIGN_IN_FAILED)
     user.last_sign_in_at = utcnow()
     db.session.commit()
@@ -241,6 +243,8 @@ def reset_password(link_token: str, new_password: str) -> User:
     token = reset_token_for(link_token)
     user = token.user
     validate_password(new_password, email=user.email, username=user.username)
+    end_transaction()
+    new_hash = generate_password_hash(new_password)
     now = utcnow()
     # Single use: only the request that flips used_at from NULL may go on.
     claimed = db.session.execute(
@@ -256,7 +260,7 @@ def reset_password(link_token: str, new_password: str) -> User:
         .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
         .values(used_at=now)
     )
-    user.password_hash = generate_password_hash(new_password)
+    user.password_hash = new_hash
     user.session_token = new_session_token()
     db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="password-reset"))
     db.session.commit()

@@ -64,3 +64,13 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int = 10_000) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql(f"BEGIN {_sqlite_begin_mode()}")
+
+
+def end_transaction() -> None:
+    """End the session's transaction before slow work (password hashing, say).
+
+    Outside page views a SQLite transaction holds the write lock from its first
+    query, so 100 ms of scrypt inside it would stall every other writer.
+    Loaded objects are expired and reload on next use.
+    """
+    db.session.rollback()

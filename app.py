@@ -11,16 +11,20 @@ import accounts
 import forum
 from accounts import jobs as account_jobs
 from core import config as core_config
-from core import jobs, security
+from core import jobs, security, templating
 from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
 from core.jobs_cli import jobs_cli
+from forum import jobs as forum_jobs
 
 # The cron table: every periodic job, once, with a stable id. `flask jobs cron`
 # (RQ's cron scheduler) and the in-process ticker both read it.
 CRON_TABLE = (
     jobs.Periodic("core.relay-outbox", jobs.relay_outbox, every=60),
     jobs.Periodic("accounts.purge-reset-tokens", account_jobs.purge_reset_tokens, every=6 * 3600),
+    jobs.Periodic("forum.flush-view-counts", forum_jobs.flush_view_counts, every=60),
+    jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
+    jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
 )
 
 ERROR_TEXT = {
@@ -61,8 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.cli.add_command(jobs_cli)
     _register_error_pages(app)
-    app.jinja_env.add_extension("jinja2.ext.do")
-    app.jinja_env.globals["site_name"] = app.config["PEERLINE_SITE_NAME"]
+    templating.init_app(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
     return app

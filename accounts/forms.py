@@ -62,7 +62,7 @@ class ResetPasswordForm(FlaskForm):
 class ProfileForm(FlaskForm):
     display_name = StringField("Display name", validators=[Length(max=DISPLAY_NAME_MAX)])
     bio = TextAreaField("About you", validators=[Length(max=BIO_MAX)],
-                        description="Plain text or Markdown, shown on your profile.")
+                        description="Plain text, shown on your profile.")
 
 
 # One optional field per public identity kind, named after the kind.

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from accounts.models import PasswordResetToken
 from core import mail
@@ -19,8 +19,7 @@ def send_password_reset(token_id: int) -> None:
     if token is None or token.mailed_at is not None or token.used_at is not None:
         return
     config = current_app.config
-    with current_app.test_request_context(base_url=config["PEERLINE_BASE_URL"]):
-        link = url_for("accounts.reset_password", token=reset_link_token(token), _external=True)
+    link = mail.external_url("accounts.reset_password", token=reset_link_token(token))
     minutes = config["PEERLINE_RESET_TOKEN_MAX_AGE"] // 60
     mail.send(
         token.user.email,

@@ -13,7 +13,7 @@ from accounts.permissions import (
     public,
     staff_required,
 )
-from core import mail
+from core import mail, signals
 from core.errors import DomainError, Invalid
 from core.extensions import limiter
 from core.forms import invalid_status, show_error
@@ -136,9 +136,11 @@ def view_profile(username):
     crm_form = None
     if can_edit_crm_id(current_user):
         crm_form = forms.CrmForm(crm=next((i.value for i in user.identities if i.kind == "crm"), ""))
+    sections = [section for _receiver, section in signals.profile_sections.send(user) if section]
     return render_template(
         "accounts/profile.html",
         user=user,
+        sections=sections,
         identities=services.visible_identities(current_user, user),
         can_edit=can_edit_profile(current_user, user),
         crm_form=crm_form,

@@ -21,6 +21,14 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _days(raw: str) -> tuple[int, ...]:
+    try:
+        days = tuple(sorted(int(part) for part in raw.split(",") if part.strip()))
+    except ValueError as exc:
+        raise RuntimeError(f"PEERLINE_REMINDER_DAYS must be days separated by commas, not {raw!r}") from exc
+    return days
+
+
 def secret_key(instance_path: Path) -> str:
     """SECRET_KEY from the environment, or one generated once into instance/secret_key."""
     from_env = os.environ.get("SECRET_KEY")
@@ -74,6 +82,8 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_SIGNIN_LIMIT": env("PEERLINE_SIGNIN_LIMIT") or "10 per minute;50 per hour",
         "PEERLINE_SIGNIN_ACCOUNT_LIMIT": env("PEERLINE_SIGNIN_ACCOUNT_LIMIT") or "5 per 5 minutes",
         "PEERLINE_TICKER": _flag(env("PEERLINE_TICKER"), default=True),
+        "PEERLINE_REMINDER_DAYS": _days(env("PEERLINE_REMINDER_DAYS") or "3,7"),
+        "PEERLINE_ABANDON_AFTER_DAYS": _int("PEERLINE_ABANDON_AFTER_DAYS", 30),
         # Flask and extension settings that follow from the ones above.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid, parsedate_to_datetime
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, url_for
 
 from core.clock import utcnow
 
@@ -23,8 +23,18 @@ class OutboxMail:
     body: str
 
 
-def send(to: str, subject: str, body: str) -> str:
-    """Send a plain-text message; returns its Message-ID."""
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link for mail, built outside any request from PEERLINE_BASE_URL."""
+    with current_app.test_request_context(base_url=current_app.config["PEERLINE_BASE_URL"]):
+        return url_for(endpoint, _external=True, **values)
+
+
+def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None) -> str:
+    """Send a plain-text message; returns its Message-ID.
+
+    With `unsubscribe_url`, the List-Unsubscribe headers let mail clients offer
+    one-click unsubscribe (RFC 8058).
+    """
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_DEFAULT_SENDER"]
@@ -32,6 +42,9 @@ def send(to: str, subject: str, body: str) -> str:
     message["Subject"] = subject
     message["Date"] = utcnow()
     message["Message-ID"] = make_msgid(domain="peerline")
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(body)
     if config.get("MAIL_SERVER"):
         _send_smtp(message, config)

@@ -7,3 +7,15 @@ _events = Namespace()
 # accounts
 user_signed_up = _events.signal("user-signed-up")
 user_role_changed = _events.signal("user-role-changed")
+
+# forum (sender: the thread or post)
+thread_created = _events.signal("thread-created")
+thread_deleted = _events.signal("thread-deleted")
+thread_closed = _events.signal("thread-closed")
+post_created = _events.signal("post-created")
+post_edited = _events.signal("post-edited")
+post_deleted = _events.signal("post-deleted")
+answer_accepted = _events.signal("answer-accepted")  # post=None when un-accepted
+
+# pages: receivers return extra sections (Markup) for a user's profile page
+profile_sections = _events.signal("profile-sections")

@@ -1,13 +1,384 @@
-"""Forum pages. For now the home page; threads and lists arrive with the forum issue."""
+"""Forum pages: lists, threads, asking, answering, editing, accepting, voting, following."""
 
-from flask import Blueprint, render_template
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
 
-from accounts.permissions import public
+from accounts.permissions import admin_required, login_required, public, staff_required
+from core.errors import DomainError, NotFound
+from core.extensions import csrf, db
+from core.forms import invalid_status, show_error
+from forum import forms, queries, services, viewcounts
+from forum import jobs as forum_jobs
+from forum.models import Category, Notification, Tag
+from forum.permissions import (
+    can_accept,
+    can_delete_post,
+    can_edit_post,
+    can_moderate,
+    can_reply,
+    can_vote,
+)
 
 bp = Blueprint("forum", __name__)
+
+
+def _page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _render_list(which: str, title: str, endpoint: str, **scope):
+    page, counts = queries.list_threads(which, page=_page(), **scope)
+    return render_template("forum/list.html", threads=page, counts=counts, which=which, title=title,
+                           endpoint=endpoint, endpoint_args=request.view_args or {},
+                           categories=queries.categories_tree(), **scope)
 
 
 @bp.route("/")
 @public
 def index():
-    return render_template("forum/index.html")
+    return _render_list("latest", "Latest questions", "forum.list_threads")
+
+
+@bp.route("/threads/<any(latest, unanswered, unsolved, solved):which>")
+@public
+def list_threads(which):
+    return _render_list(which, f"{queries.LISTS[which]} questions", "forum.list_threads")
+
+
+@bp.route("/c/<slug>", defaults={"which": "latest"})
+@bp.route("/c/<slug>/<any(latest, unanswered, unsolved, solved):which>")
+@public
+def view_category(slug, which):
+    category = db.session.scalar(db.select(Category).where(Category.slug == slug)) or abort(404)
+    return _render_list(which, category.name, "forum.view_category", category=category)
+
+
+@bp.route("/tags/<name>", defaults={"which": "latest"})
+@bp.route("/tags/<name>/<any(latest, unanswered, unsolved, solved):which>")
+@public
+def view_tag(name, which):
+    tag = db.session.scalar(db.select(Tag).where(Tag.name == name.lower())) or abort(404)
+    return _render_list(which, f"Tagged “{tag.name}”", "forum.view_tag", tag=tag)
+
+
+@bp.route("/my/questions", defaults={"which": "latest"})
+@bp.route("/my/questions/<any(latest, unanswered, unsolved, solved):which>")
+@login_required
+def my_questions(which):
+    return _render_list(which, "My questions", "forum.my_questions",
+                        author=current_user._get_current_object())
+
+
+@bp.route("/tags")
+@public
+def list_tags():
+    return render_template("forum/tags.html", tags=queries.all_tags())
+
+
+# --- asking -----------------------------------------------------------------------------------------
+
+
+def _category_choices():
+    choices = [("", "Choose a category…")]
+    for parent, children in queries.categories_tree():
+        choices.append((str(parent.id), parent.name))
+        choices += [(str(child.id), f"{parent.name} › {child.name}") for child in children]
+    return choices
+
+
+@bp.route("/ask", methods=["GET", "POST"])
+@login_required
+def ask():
+    form = forms.AskForm()
+    form.category_id.choices = _category_choices()
+    if request.method == "GET" and request.args.get("category"):
+        form.category_id.data = request.args["category"]
+    if form.validate_on_submit():
+        try:
+            thread = services.create_thread(
+                current_user, form.category_id.data, form.title.data, form.body.data, form.tags.data,
+                urgent=form.urgent.data, urgent_reason=form.urgent_reason.data,
+            )
+        except DomainError as error:
+            status = show_error(form, error)
+            return render_template("forum/ask.html", form=form), status
+        flash("Your question is posted. You will be notified of answers.", "success")
+        return redirect(url_for("forum.view_thread", thread_id=thread.id))
+    return render_template("forum/ask.html", form=form), invalid_status(form)
+
+
+@bp.route("/ask/suggestions")
+@public
+def ask_suggestions():
+    threads = queries.similar_solved_threads(request.args.get("title", ""))
+    return jsonify(results=[
+        {"title": t.title, "url": url_for("forum.view_thread", thread_id=t.id), "kind": "thread",
+         "solved": True}
+        for t in threads
+    ])
+
+
+# --- a thread -----------------------------------------------------------------------------------------
+
+
+def _thread_or_404(thread_id):
+    try:
+        return services.get_thread(current_user, thread_id)
+    except NotFound:
+        abort(404)
+
+
+def _render_thread(thread, reply_form=None, status=200):
+    view = queries.thread_page(thread, current_user, page=_page())
+    return render_template(
+        "forum/thread.html", view=view, thread=thread, reply_form=reply_form or forms.ReplyForm(),
+        action_form=forms.ActionForm(), following=services.is_following(current_user, thread),
+        can_reply=can_reply(current_user, thread), can_accept=can_accept(current_user, thread),
+        can_vote=lambda post: can_vote(current_user, post),
+        can_edit=lambda post: can_edit_post(current_user, post),
+        can_delete=lambda post: can_delete_post(current_user, post),
+        can_moderate=can_moderate(current_user),
+    ), status
+
+
+@bp.route("/t/<int:thread_id>")
+@bp.route("/t/<int:thread_id>/<slug>")
+@public
+def view_thread(thread_id, slug=None):
+    thread = _thread_or_404(thread_id)
+    viewcounts.record(thread.id)
+    return _render_thread(thread)
+
+
+@bp.route("/t/<int:thread_id>/reply", methods=["POST"])
+@login_required
+def reply(thread_id):
+    thread = _thread_or_404(thread_id)
+    form = forms.ReplyForm()
+    if not form.validate_on_submit():
+        return _render_thread(thread, form, 400)
+    try:
+        post = services.create_post(current_user, thread, form.body.data)
+    except DomainError as error:
+        status = show_error(form, error)
+        return _render_thread(thread, form, status)
+    flash("Your answer is posted.", "success")
+    return redirect(url_for("forum.view_thread", thread_id=thread.id, _anchor=f"post-{post.id}"))
+
+
+def _post_or_404(post_id):
+    try:
+        return services.get_post(current_user, post_id)
+    except NotFound:
+        abort(404)
+
+
+def _back_to(post, anchor=True):
+    return redirect(url_for("forum.view_thread", thread_id=post.thread_id,
+                            _anchor=f"post-{post.id}" if anchor else None))
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_post(post_id):
+    post = _post_or_404(post_id)
+    if not can_edit_post(current_user, post):
+        abort(403)
+    thread = post.thread
+    form = forms.EditPostForm(
+        data=None if request.method == "POST" else {
+            "title": thread.title, "body": post.body,
+            "tags": ", ".join(t.name for t in thread.tags)})
+    if form.validate_on_submit():
+        try:
+            services.edit_post(current_user, post, form.body.data,
+                               title=form.title.data if post.is_question else None,
+                               tags=form.tags.data if post.is_question else None)
+        except DomainError as error:
+            status = show_error(form, error)
+            return render_template("forum/edit_post.html", form=form, post=post), status
+        flash("Saved. The previous version is kept in the history.", "success")
+        return _back_to(post, anchor=not post.is_question)
+    return render_template("forum/edit_post.html", form=form, post=post), invalid_status(form)
+
+
+@bp.route("/posts/<int:post_id>/revisions")
+@public
+def post_revisions(post_id):
+    post = _post_or_404(post_id)
+    return render_template("forum/revisions.html", post=post, revisions=services.revisions(post))
+
+
+def _action(post_id, service, message, anchor=True):
+    if not forms.ActionForm().validate_on_submit():
+        abort(400)
+    post = _post_or_404(post_id)
+    service(current_user, post)
+    flash(message, "success")
+    return _back_to(post, anchor=anchor)
+
+
+@bp.route("/posts/<int:post_id>/delete", methods=["POST"])
+@login_required
+def delete_post(post_id):
+    post = _post_or_404(post_id)
+    services.delete_post(current_user, post)
+    if post.is_question:
+        flash("The question is deleted.", "success")
+        return redirect(url_for("forum.index"))
+    flash("The answer is deleted.", "success")
+    return _back_to(post, anchor=False)
+
+
+@bp.route("/posts/<int:post_id>/restore", methods=["POST"])
+@staff_required
+def restore_post(post_id):
+    post = _post_or_404(post_id)
+    if post.is_question:
+        services.restore_thread(current_user, post.thread)
+    else:
+        services.restore_post(current_user, post)
+    flash("Restored.", "success")
+    return _back_to(post)
+
+
+@bp.route("/posts/<int:post_id>/accept", methods=["POST"])
+@login_required
+def accept_answer(post_id):
+    return _action(post_id, services.accept_answer, "Accepted. The thread is marked solved.")
+
+
+@bp.route("/t/<int:thread_id>/unaccept", methods=["POST"])
+@login_required
+def unaccept_answer(thread_id):
+    thread = _thread_or_404(thread_id)
+    services.unaccept_answer(current_user, thread)
+    flash("The accepted answer is withdrawn; the thread is open again.", "info")
+    return redirect(url_for("forum.view_thread", thread_id=thread.id))
+
+
+@bp.route("/posts/<int:post_id>/vote", methods=["POST"])
+@login_required
+def vote(post_id):
+    post = _post_or_404(post_id)
+    value = {"up": 1, "down": -1, "clear": 0}.get(request.form.get("value", ""))
+    if value is None:
+        abort(400)
+    services.vote(current_user, post, value)
+    return _back_to(post)
+
+
+@bp.route("/t/<int:thread_id>/follow", methods=["POST"])
+@login_required
+def follow_thread(thread_id):
+    thread = _thread_or_404(thread_id)
+    following = request.form.get("follow") == "1"
+    services.set_following(current_user, thread, following)
+    flash("You follow this thread." if following else "You no longer follow this thread.", "info")
+    return redirect(url_for("forum.view_thread", thread_id=thread.id))
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@public
+@csrf.exempt  # the signed token in the link is the credential (RFC 8058 one-click)
+def unsubscribe(token):
+    subscription_id = forum_jobs.subscription_id_from(token)
+    if subscription_id is None:
+        abort(404)
+    if request.method == "POST":
+        subscription = services.unsubscribe(subscription_id)
+        return render_template("forum/unsubscribed.html", thread=subscription.thread)
+    return render_template("forum/unsubscribe.html", token=token)
+
+
+def _staff_thread_action(thread_id, service, message):
+    thread = _thread_or_404(thread_id)
+    service(current_user, thread)
+    flash(message, "success")
+    return redirect(url_for("forum.view_thread", thread_id=thread.id))
+
+
+@bp.route("/t/<int:thread_id>/lock", methods=["POST"])
+@staff_required
+def lock_thread(thread_id):
+    locked = request.form.get("locked") == "1"
+    return _staff_thread_action(thread_id, lambda u, t: services.set_locked(u, t, locked),
+                                "Thread locked." if locked else "Thread unlocked.")
+
+
+@bp.route("/t/<int:thread_id>/close", methods=["POST"])
+@staff_required
+def close_thread(thread_id):
+    return _staff_thread_action(thread_id, services.close_thread, "Thread closed.")
+
+
+@bp.route("/t/<int:thread_id>/reopen", methods=["POST"])
+@staff_required
+def reopen_thread(thread_id):
+    return _staff_thread_action(thread_id, services.reopen_thread, "Thread reopened.")
+
+
+# --- notifications ------------------------------------------------------------------------------------
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@login_required
+def notifications():
+    if request.method == "POST":
+        services.mark_notifications_read(current_user)
+        return redirect(url_for("forum.notifications"))
+    return render_template("forum/notifications.html",
+                           notices=services.notifications_for(current_user))
+
+
+# --- categories (admins) --------------------------------------------------------------------------------
+
+
+@bp.route("/admin/categories", methods=["GET", "POST"])
+@admin_required
+def manage_categories():
+    form = forms.CategoryForm()
+    form.parent_id.choices = [("", "Top level")] + [
+        (str(c.id), c.name) for c, _children in queries.categories_tree()]
+    if form.validate_on_submit():
+        try:
+            services.save_category(current_user, None, name=form.name.data, slug=form.slug.data,
+                                   description=form.description.data, position=form.position.data,
+                                   parent_id=form.parent_id.data)
+        except DomainError as error:
+            status = show_error(form, error)
+            return render_template("forum/categories.html", form=form,
+                                   tree=queries.categories_tree()), status
+        flash("Category created.", "success")
+        return redirect(url_for("forum.manage_categories"))
+    return render_template("forum/categories.html", form=form, tree=queries.categories_tree()), \
+        invalid_status(form)
+
+
+@bp.route("/admin/categories/<int:category_id>/delete", methods=["POST"])
+@admin_required
+def delete_category(category_id):
+    category = db.session.get(Category, category_id) or abort(404)
+    services.delete_category(current_user, category)
+    flash("Category deleted.", "success")
+    return redirect(url_for("forum.manage_categories"))
+
+
+@bp.app_context_processor
+def _unread_notifications():
+    def unread() -> int:
+        if not current_user.is_authenticated:
+            return 0
+        return db.session.scalar(
+            db.select(db.func.count()).select_from(Notification).where(
+                Notification.user_id == current_user.id, Notification.read_at.is_(None)))
+    return {"unread_notifications": unread}

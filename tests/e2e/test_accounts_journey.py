@@ -29,7 +29,8 @@ def expect_greeting(page, name: str) -> None:
 def test_sign_up_sign_out_and_sign_in_again(live_server, browser_page, tmp_path):
     page = browser_page
     page.goto(live_server.url + "/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Peerline", timeout=TIMEOUT)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Latest questions", timeout=TIMEOUT)
+    expect(page.get_by_text("Welcome to Peerline.")).to_be_visible(timeout=TIMEOUT)
 
     # The first Tab from a fresh page load reaches the skip link.
     page.keyboard.press("Tab")

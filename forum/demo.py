@@ -1,0 +1,105 @@
+"""The demo community: a fictional product's support forum, so a newcomer sees a living site."""
+
+import json
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from accounts.models import User
+from accounts.services import username_key
+from core import markup
+from core.clock import utcnow
+from core.extensions import db
+from forum.models import ANSWER, QUESTION, Category, Post, Subscription, Tag, Thread, Vote
+from forum.services import refresh_thread_stats
+
+DATA = Path(__file__).parent / "demo_data" / "community.json"
+DEMO_EMAIL_DOMAIN = "demo.peerline.invalid"
+
+
+def is_empty() -> bool:
+    return db.session.scalar(sa.select(Thread.id).limit(1)) is None
+
+
+def load(path: Path = DATA) -> dict[str, int]:
+    """Write the demo community; refuses to run twice (its people would exist already)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if db.session.scalar(sa.select(User.id).where(User.email.like(f"%@{DEMO_EMAIL_DOMAIN}")).limit(1)):
+        raise RuntimeError("the demo community is loaded already")
+    now = utcnow()
+    categories = _categories(data["categories"])
+    people = _people(data["people"])
+    tags: dict[str, Tag] = {t.name: t for t in db.session.scalars(sa.select(Tag))}
+    counts = {"threads": 0, "answers": 0}
+    for spec in data["threads"]:
+        asked = now - timedelta(days=spec["days_ago"])
+        author = people[spec["author"]]
+        for name in spec["tags"]:
+            tags.setdefault(name, Tag(name=name))
+        thread = Thread(category=categories[spec["category"]], author=author, title=spec["title"],
+                        is_urgent=spec["urgent"], urgent_reason=spec.get("urgent_reason", ""),
+                        created_at=asked, last_activity_at=asked,
+                        tags=[tags[name] for name in spec["tags"]],
+                        view_count=7 + 3 * len(spec["answers"]) + int(spec["days_ago"]) * 2)
+        db.session.add(thread)
+        db.session.add(_post(thread, author, QUESTION, spec["body"], asked))
+        followers = {author.id}
+        answers = []
+        for answer in spec["answers"]:
+            when = min(asked + timedelta(hours=answer["hours_after"]), now - timedelta(minutes=5))
+            post = _post(thread, people[answer["author"]], ANSWER, answer["body"], when)
+            db.session.add(post)
+            db.session.flush()
+            for voter, value in [(u, 1) for u in answer["up"]] + [(u, -1) for u in answer["down"]]:
+                db.session.add(Vote(post_id=post.id, user_id=people[voter].id, value=value,
+                                    created_at=when + timedelta(hours=1)))
+                post.score += value
+            followers.add(post.author_id)
+            answers.append(post)
+        db.session.flush()
+        if spec.get("accepted") is not None:
+            accepted = answers[spec["accepted"]]
+            accepter = author if spec.get("accepted_by", "asker") == "asker" else next(
+                p for p in people.values() if p.role == "staff")
+            thread.accepted_post_id, thread.accepted_by_id = accepted.id, accepter.id
+            thread.solved_at = min(accepted.created_at + timedelta(hours=2), now - timedelta(minutes=1))
+        refresh_thread_stats(thread)
+        db.session.add_all(Subscription(thread_id=thread.id, user_id=uid) for uid in followers)
+        counts["threads"] += 1
+        counts["answers"] += len(answers)
+    db.session.commit()
+    return counts
+
+
+def _categories(specs) -> dict[str, Category]:
+    existing = {c.slug: c for c in db.session.scalars(sa.select(Category))}
+    for position, spec in enumerate(specs):
+        if spec["slug"] not in existing:
+            existing[spec["slug"]] = Category(name=spec["name"], slug=spec["slug"],
+                                              description=spec["description"], position=position)
+            db.session.add(existing[spec["slug"]])
+    for spec in specs:
+        if spec.get("parent"):
+            existing[spec["slug"]].parent = existing[spec["parent"]]
+    return existing
+
+
+def _people(specs) -> dict[str, User]:
+    people = {}
+    for spec in specs:
+        user = User(email=f"{spec['username'].lower()}@{DEMO_EMAIL_DOMAIN}", username=spec["username"],
+                    username_key=username_key(spec["username"]), display_name=spec["display_name"],
+                    bio=spec.get("bio", ""), role=spec["role"],
+                    # Demo people cannot sign in: their password is no hash of anything.
+                    password_hash=f"!demo-{secrets.token_hex(8)}")
+        db.session.add(user)
+        people[spec["username"]] = user
+    db.session.flush()
+    return people
+
+
+def _post(thread: Thread, author: User, kind: str, body: str, when) -> Post:
+    return Post(thread=thread, author=author, author_role=author.role, kind=kind, body=body,
+                body_html=str(markup.render(body)), created_at=when)

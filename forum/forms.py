@@ -1,0 +1,52 @@
+"""Forum forms: field shapes and lengths; the rules live in services."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from forum.models import BODY_MAX, TITLE_MAX, URGENT_REASON_MAX
+
+# Lengths are checked by the services with a message that gives the numbers, so the
+# form limits sit a little above them: huge input is still refused here, cheaply.
+_SLACK = 1000
+
+
+class AskForm(FlaskForm):
+    title = StringField("Title", validators=[Length(max=TITLE_MAX + _SLACK)],
+                        description="Say what is wrong, as you would to a colleague.")
+    category_id = SelectField("Category", validate_choice=False, coerce=str)
+    body = TextAreaField("Details", validators=[Length(max=BODY_MAX + _SLACK)],
+                         description="What you tried, what you expected and what happened. "
+                                     "Markdown works: **bold**, `code`, lists, links.")
+    tags = StringField("Tags (optional)", validators=[Length(max=200)],
+                       description="Up to 5, separated by commas, from the existing tags.")
+    urgent = BooleanField("This is urgent (an outage, billing or security problem)")
+    urgent_reason = StringField("Why is it urgent?", validators=[Length(max=URGENT_REASON_MAX + _SLACK)])
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField("Your answer", validators=[Length(max=BODY_MAX + _SLACK)],
+                         description="Markdown works: **bold**, `code`, lists, links.")
+
+
+class EditPostForm(FlaskForm):
+    title = StringField("Title", validators=[Optional(), Length(max=TITLE_MAX + _SLACK)])
+    body = TextAreaField("Text", validators=[Length(max=BODY_MAX + _SLACK)])
+    tags = StringField("Tags", validators=[Optional(), Length(max=200)])
+
+
+class VoteForm(FlaskForm):
+    value = HiddenField()
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token travels."""
+
+
+class CategoryForm(FlaskForm):
+    name = StringField("Name", validators=[Length(max=200)])
+    slug = StringField("Slug (optional)", validators=[Length(max=200)],
+                       description="Lowercase letters, digits and dashes; made from the name if empty.")
+    description = StringField("Description", validators=[Length(max=1000)])
+    position = IntegerField("Order", validators=[Optional()], default=0)
+    parent_id = SelectField("Inside", validate_choice=False, coerce=str)

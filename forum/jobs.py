@@ -1,0 +1,163 @@
+"""Forum jobs: notify followers, mail notices, remind askers, close abandoned threads,
+flush view counts. Each takes ids and is safe to run twice."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from accounts.models import User
+from core import jobs, mail, signals
+from core.clock import utcnow
+from core.extensions import db
+from forum import viewcounts
+from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="peerline-unsubscribe")
+
+
+def unsubscribe_token(subscription_id: int) -> str:
+    """The opaque one-click unsubscribe token mailed with every notice."""
+    return _serializer().dumps(subscription_id)
+
+
+def subscription_id_from(token: str) -> int | None:
+    try:
+        value = _serializer().loads(token or "")
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
+    """Create the notices that do not exist yet and enqueue one mail per new notice."""
+
+    if not user_ids:
+        return
+    already = set(db.session.scalars(
+        sa.select(Notification.user_id).where(
+            Notification.thread_id == thread_id, Notification.post_id == post_id,
+            Notification.kind == kind, Notification.user_id.in_(user_ids))
+    ))
+    created = [Notification(user_id=uid, thread_id=thread_id, post_id=post_id, kind=kind)
+               for uid in user_ids if uid not in already]
+    db.session.add_all(created)
+    db.session.flush()
+    for notice in created:
+        jobs.enqueue(send_notification_mail, notice.id, queue="mail")
+    db.session.commit()
+
+
+def _followers(thread_id: int, exclude: int | None = None) -> list[int]:
+
+    query = sa.select(Subscription.user_id).where(
+        Subscription.thread_id == thread_id, Subscription.active.is_(True))
+    if exclude is not None:
+        query = query.where(Subscription.user_id != exclude)
+    return list(db.session.scalars(query))
+
+
+def notify_new_post(post_id: int) -> None:
+    """Tell everyone following the thread (but the author) about a new post."""
+
+    post = db.session.get(Post, post_id)
+    if post is None or not post.is_visible or post.thread.deleted_at is not None:
+        return
+    _notify(_followers(post.thread_id, exclude=post.author_id), post.thread_id, post.id, "answer")
+
+
+def notify_accepted(thread_id: int, post_id: int) -> None:
+    """Tell followers (but whoever accepted) that an answer was accepted, if it still is."""
+
+    thread = db.session.get(Thread, thread_id)
+    if thread is None or thread.accepted_post_id != post_id:
+        return
+    _notify(_followers(thread_id, exclude=thread.accepted_by_id), thread_id, post_id, "accepted")
+
+
+_MAIL_TEXT = {
+    "answer": ("New answer in “{title}”",
+               "{author} answered a thread you follow:\n\n{excerpt}\n\nRead it: {link}"),
+    "accepted": ("“{title}” is solved",
+                 "An answer was accepted in a thread you follow:\n\n{excerpt}\n\nRead it: {link}"),
+    "reminder": ("Did an answer solve “{title}”?",
+                 "Your question has answers. If one of them solved it, please accept it so that "
+                 "others with the same problem find it. If something is still missing, reply "
+                 "and say what:\n\n{link}"),
+}
+
+
+def send_notification_mail(notification_id: int) -> None:
+    """Mail one notice to its recipient, once."""
+
+    notice = db.session.get(Notification, notification_id)
+    if notice is None or notice.mailed_at is not None:
+        return
+    user = db.session.get(User, notice.user_id)
+    thread = notice.thread
+    if user is None or not user.is_active or thread.deleted_at is not None:
+        return
+    post = db.session.get(Post, notice.post_id) if notice.post_id else None
+    subscription_id = db.session.scalar(sa.select(Subscription.id).where(
+        Subscription.thread_id == thread.id, Subscription.user_id == user.id))
+    anchor = f"post-{post.id}" if post is not None and not post.is_question else None
+    link = mail.external_url("forum.view_thread", thread_id=thread.id, _anchor=anchor)
+    unsubscribe = (mail.external_url("forum.unsubscribe", token=unsubscribe_token(subscription_id))
+                   if subscription_id else None)
+    subject, text = _MAIL_TEXT[notice.kind.split("-")[0]]
+    excerpt = (post.body[:600] + ("…" if len(post.body) > 600 else "")) if post else ""
+    body = text.format(author=post.author.display_name if post else "", excerpt=excerpt, link=link)
+    if unsubscribe:
+        body += f"\n\n--\nStop mail about this thread: {unsubscribe}\n"
+    mail.send(user.email, subject.format(title=thread.title), body, unsubscribe_url=unsubscribe)
+    notice.mailed_at = utcnow()
+    db.session.commit()
+
+
+def remind_askers() -> None:
+    """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week)."""
+
+    days = current_app.config["PEERLINE_REMINDER_DAYS"]
+    now = utcnow()
+    for stage, after in enumerate(days):
+        rows = db.session.execute(
+            sa.select(Thread.id, Thread.author_id, Post.id)
+            .join(Post, sa.and_(Post.thread_id == Thread.id, Post.kind == QUESTION))
+            .where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),
+                   Thread.closed_at.is_(None), Thread.first_reply_at.is_not(None),
+                   Thread.reminders_sent == stage,
+                   Thread.first_reply_at <= now - timedelta(days=after))
+            .limit(500)
+        ).all()
+        for thread_id, author_id, question_id in rows:
+            _notify([author_id], thread_id, question_id, f"reminder-{stage + 1}")
+            db.session.execute(sa.update(Thread).where(Thread.id == thread_id,
+                                                      Thread.reminders_sent == stage)
+                               .values(reminders_sent=stage + 1))
+            db.session.commit()
+
+
+def close_abandoned_threads() -> None:
+    """Close unsolved threads with no activity for PEERLINE_ABANDON_AFTER_DAYS."""
+
+    cutoff = utcnow() - timedelta(days=current_app.config["PEERLINE_ABANDON_AFTER_DAYS"])
+    ids = list(db.session.scalars(
+        sa.select(Thread.id).where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),
+                                   Thread.closed_at.is_(None), Thread.last_activity_at < cutoff)
+        .limit(1000)
+    ))
+    if not ids:
+        return
+    db.session.execute(sa.update(Thread).where(Thread.id.in_(ids), Thread.closed_at.is_(None))
+                       .values(closed_at=utcnow(), close_reason=CLOSED_ABANDONED))
+    db.session.commit()
+    for thread in db.session.scalars(sa.select(Thread).where(Thread.id.in_(ids))):
+        signals.thread_closed.send(thread)
+
+
+def flush_view_counts() -> None:
+    """Add the buffered page views to the threads' view counts."""
+    viewcounts.flush()

@@ -1,0 +1,235 @@
+"""Forum rows: categories, tags, threads, posts and their revisions, votes, subscriptions,
+notifications. Every metric is computed from what these store."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from accounts.models import STAFF_ROLES, User
+from core.clock import utcnow
+from core.extensions import db
+
+TITLE_MAX = 200
+BODY_MAX = 50_000
+URGENT_REASON_MAX = 200
+TAG_MAX = 30
+TAGS_PER_THREAD = 5
+
+QUESTION, ANSWER = "question", "answer"
+CLOSED_ABANDONED, CLOSED_BY_STAFF = "abandoned", "staff"
+
+thread_tags = sa.Table(
+    "thread_tags",
+    db.metadata,
+    sa.Column("thread_id", sa.ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag_id", sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Category(db.Model):
+    """A place threads live in, optionally inside a parent category."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    description: Mapped[str] = mapped_column(sa.String(500), default="")
+    position: Mapped[int] = mapped_column(default=0)
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    parent: Mapped["Category | None"] = relationship(remote_side=[id])
+
+
+class Tag(db.Model):
+    """A lowercase label shared by threads on one topic."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(TAG_MAX), unique=True)
+
+
+class Thread(db.Model):
+    """A question and everything said under it.
+
+    The reply, staff-reply and solution times are stored here when they happen
+    (and recomputed when a reply is deleted), as the metric definitions need.
+    """
+
+    __tablename__ = "threads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("categories.id"), index=True)
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(TITLE_MAX))
+    is_urgent: Mapped[bool] = mapped_column(default=False, index=True)
+    urgent_reason: Mapped[str] = mapped_column(sa.String(URGENT_REASON_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    last_activity_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, index=True
+    )
+    reply_count: Mapped[int] = mapped_column(default=0)
+    view_count: Mapped[int] = mapped_column(default=0)
+    first_reply_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    first_reply_post_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("posts.id", use_alter=True, ondelete="SET NULL"), index=True
+    )
+    first_staff_reply_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    accepted_post_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("posts.id", use_alter=True, ondelete="SET NULL"), index=True
+    )
+    accepted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    solved_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    close_reason: Mapped[str | None] = mapped_column(sa.String(20))
+    is_locked: Mapped[bool] = mapped_column(default=False)
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    import_source: Mapped[str | None] = mapped_column(sa.String(40))
+    import_id: Mapped[str | None] = mapped_column(sa.String(40))
+
+    category: Mapped[Category] = relationship()
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+    tags: Mapped[list[Tag]] = relationship(secondary=thread_tags, order_by=Tag.name)
+    accepted_post: Mapped["Post | None"] = relationship(foreign_keys=[accepted_post_id], post_update=True)
+
+    __table_args__ = (
+        sa.UniqueConstraint("import_source", "import_id"),
+        sa.Index("ix_threads_category_id_last_activity_at", "category_id", "last_activity_at"),
+    )
+
+    @property
+    def is_solved(self) -> bool:
+        return self.accepted_post_id is not None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Post(db.Model):
+    """The question (the thread's first post) or an answer, with its rendered HTML."""
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The author's role when the post was written: a later role change does not rewrite history.
+    author_role: Mapped[str] = mapped_column(sa.String(10))
+    kind: Mapped[str] = mapped_column(sa.String(10), default=ANSWER)
+    body: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    score: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    edited_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    import_source: Mapped[str | None] = mapped_column(sa.String(40))
+    import_id: Mapped[str | None] = mapped_column(sa.String(40))
+
+    thread: Mapped[Thread] = relationship(foreign_keys=[thread_id])
+    author: Mapped[User] = relationship(foreign_keys=[author_id])
+
+    __table_args__ = (
+        sa.UniqueConstraint("import_source", "import_id"),
+        sa.Index("ix_posts_thread_id_created_at", "thread_id", "created_at"),
+    )
+
+    @property
+    def is_question(self) -> bool:
+        return self.kind == QUESTION
+
+    @property
+    def is_staff_post(self) -> bool:
+        return self.author_role in STAFF_ROLES
+
+    @property
+    def is_visible(self) -> bool:
+        return self.deleted_at is None and self.hidden_at is None
+
+
+class PostRevision(db.Model):
+    """One saved version of a post (and of the thread title, for the question)."""
+
+    __tablename__ = "post_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column()
+    editor_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    title: Mapped[str | None] = mapped_column(sa.String(TITLE_MAX))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    editor: Mapped[User] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("post_id", "number"),)
+
+
+class Vote(db.Model):
+    """One person's up (+1) or down (-1) vote on an answer."""
+
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    value: Mapped[int] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("post_id", "user_id"),
+        sa.CheckConstraint("value IN (-1, 1)", name="value_is_one"),
+    )
+
+
+class Subscription(db.Model):
+    """Someone following a thread; `active` false once they unsubscribed (and it stays so)."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship()
+    thread: Mapped[Thread] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("thread_id", "user_id"),)
+
+
+class Notification(db.Model):
+    """An in-app notice: a new answer, an accepted answer, a reminder to accept."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    mailed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    thread: Mapped[Thread] = relationship()
+
+    __table_args__ = (
+        # One notice per person, post and kind: a job that runs twice notifies once.
+        sa.UniqueConstraint("user_id", "thread_id", "post_id", "kind"),
+    )

@@ -1,0 +1,66 @@
+"""Who may do what in the forum, as pure predicates."""
+
+from accounts.permissions import is_admin, is_staff
+
+
+def _signed_in(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def can_see_thread(user, thread) -> bool:
+    """Deleted threads are kept for moderators only."""
+    return thread.deleted_at is None or is_staff(user)
+
+
+def can_ask(user) -> bool:
+    return _signed_in(user)
+
+
+def can_reply(user, thread) -> bool:
+    """Anyone signed in, unless the thread is deleted or locked (staff may still post)."""
+    if not _signed_in(user) or thread.deleted_at is not None:
+        return False
+    return not thread.is_locked or is_staff(user)
+
+
+def can_edit_post(user, post) -> bool:
+    """Authors edit their own posts; staff edit any."""
+    return _signed_in(user) and (post.author_id == user.id or is_staff(user))
+
+
+def can_delete_post(user, post) -> bool:
+    """Staff delete anything; authors delete their own answer unless it is the accepted one,
+    and their question only while it has no answers."""
+    if not _signed_in(user):
+        return False
+    if is_staff(user):
+        return True
+    if post.author_id != user.id:
+        return False
+    if post.is_question:
+        return post.thread.reply_count == 0
+    return post.thread.accepted_post_id != post.id
+
+
+def can_accept(user, thread) -> bool:
+    """The asker accepts; staff may accept on the asker's behalf."""
+    return _signed_in(user) and (thread.author_id == user.id or is_staff(user))
+
+
+def can_vote(user, post) -> bool:
+    """Signed-in people vote on others' answers, never on their own or on questions."""
+    return _signed_in(user) and not post.is_question and post.author_id != user.id
+
+
+def can_moderate(user) -> bool:
+    """Lock, close, reopen, restore: staff."""
+    return is_staff(user)
+
+
+def can_manage_categories(user) -> bool:
+    return is_admin(user)
+
+
+def can_create_tags(user) -> bool:
+    """Members pick from existing tags; staff create new ones by using them."""
+    return is_staff(user)

@@ -1,0 +1,261 @@
+"""Read side of the forum: listings, thread pages, reputation and suggestions, each in a fixed
+number of SQL queries whatever the number of rows."""
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
+
+from accounts.models import User
+from accounts.permissions import is_staff
+from core.extensions import db
+from forum.models import ANSWER, QUESTION, Category, Post, Tag, Thread, Vote, thread_tags
+
+THREADS_PER_PAGE = 30
+POSTS_PER_PAGE = 20
+UPVOTE_POINTS, DOWNVOTE_POINTS, ACCEPTED_POINTS = 10, -2, 15
+
+LISTS = {
+    "latest": "Latest",
+    "unanswered": "Unanswered",
+    "unsolved": "Unsolved",
+    "solved": "Solved",
+}
+
+
+@dataclass
+class Page:
+    """One page of a list, with what the pagination links need."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _filter(statement, which: str):
+    if which == "unanswered":
+        return statement.where(Thread.first_reply_at.is_(None), Thread.closed_at.is_(None))
+    if which == "unsolved":
+        return statement.where(Thread.solved_at.is_(None), Thread.closed_at.is_(None))
+    if which == "solved":
+        return statement.where(Thread.accepted_post_id.is_not(None))
+    return statement
+
+
+def category_ids(category: Category) -> list[int]:
+    """The category and its direct sub-categories."""
+    children = db.session.scalars(sa.select(Category.id).where(Category.parent_id == category.id))
+    return [category.id, *children]
+
+
+def list_threads(which: str = "latest", *, category: Category | None = None, tag: Tag | None = None,
+                 author: User | None = None, page: int = 1,
+                 per_page: int = THREADS_PER_PAGE) -> tuple[Page, dict[str, int]]:
+    """A page of threads for one list, and the count of every list in the same scope."""
+    scope = sa.select(Thread).where(Thread.deleted_at.is_(None))
+    if category is not None:
+        scope = scope.where(Thread.category_id.in_(category_ids(category)))
+    if tag is not None:
+        scope = scope.where(Thread.id.in_(
+            sa.select(thread_tags.c.thread_id).where(thread_tags.c.tag_id == tag.id)))
+    if author is not None:
+        scope = scope.where(Thread.author_id == author.id)
+    counts = list_counts(scope)
+    total = counts.get(which, counts["latest"])
+    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
+    order = Thread.created_at.desc() if which == "unanswered" else Thread.last_activity_at.desc()
+    statement = (
+        _filter(scope, which)
+        .options(joinedload(Thread.author), joinedload(Thread.category), selectinload(Thread.tags))
+        .order_by(order, Thread.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    )
+    items = list(db.session.scalars(statement).unique())
+    return Page(items=items, page=page, per_page=per_page, total=total), counts
+
+
+def list_counts(scope) -> dict[str, int]:
+    """How many threads each list holds, in one query."""
+    sub = scope.with_only_columns(
+        Thread.first_reply_at, Thread.closed_at, Thread.solved_at, Thread.accepted_post_id
+    ).subquery()
+    one = sa.literal(1)
+    row = db.session.execute(sa.select(
+        sa.func.count(),
+        sa.func.sum(sa.case((sa.and_(sub.c.first_reply_at.is_(None), sub.c.closed_at.is_(None)), one),
+                            else_=0)),
+        sa.func.sum(sa.case((sa.and_(sub.c.solved_at.is_(None), sub.c.closed_at.is_(None)), one),
+                            else_=0)),
+        sa.func.sum(sa.case((sub.c.accepted_post_id.is_not(None), one), else_=0)),
+    )).one()
+    return {"latest": row[0] or 0, "unanswered": row[1] or 0, "unsolved": row[2] or 0,
+            "solved": row[3] or 0}
+
+
+@dataclass
+class ThreadPage:
+    """Everything a thread page shows, loaded in a fixed number of queries."""
+
+    thread: Thread
+    question: Post
+    accepted: Post | None
+    answers: Page
+    my_votes: dict[int, int] = field(default_factory=dict)
+    reputation: dict[int, int] = field(default_factory=dict)
+
+
+def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER_PAGE) -> ThreadPage:
+    """The question, the accepted answer (shown first) and one page of the other answers."""
+    staff = is_staff(viewer)
+    visible = [Post.thread_id == thread.id]
+    if not staff:
+        visible += [Post.deleted_at.is_(None), Post.hidden_at.is_(None)]
+    question = db.session.scalar(
+        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION)
+        .options(joinedload(Post.author))
+    )
+    others = sa.and_(*visible, Post.kind == ANSWER)
+    if thread.accepted_post_id is not None:
+        others = sa.and_(others, Post.id != thread.accepted_post_id)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(others))
+    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
+    answers = list(db.session.scalars(
+        sa.select(Post).where(others).options(joinedload(Post.author))
+        .order_by(Post.created_at, Post.id).limit(per_page).offset((page - 1) * per_page)
+    ))
+    accepted = None
+    if thread.accepted_post_id is not None:
+        accepted = db.session.scalar(
+            sa.select(Post).where(Post.id == thread.accepted_post_id, *visible)
+            .options(joinedload(Post.author)))
+    shown = [p for p in [question, accepted, *answers] if p is not None]
+    my_votes = {}
+    if getattr(viewer, "is_authenticated", False):
+        my_votes = dict(db.session.execute(
+            sa.select(Vote.post_id, Vote.value).where(
+                Vote.user_id == viewer.id, Vote.post_id.in_([p.id for p in shown]))
+        ).all())
+    return ThreadPage(
+        thread=thread, question=question, accepted=accepted,
+        answers=Page(items=answers, page=page, per_page=per_page, total=total),
+        my_votes=my_votes, reputation=reputation_for({p.author_id for p in shown}),
+    )
+
+
+def reputation_for(user_ids) -> dict[int, int]:
+    """Reputation per user: votes received on answers and answers of theirs accepted by others."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    points = sa.case((Vote.value > 0, UPVOTE_POINTS), else_=DOWNVOTE_POINTS)
+    answer_alias = sa.orm.aliased(Post)
+    accepted = (
+        sa.select(answer_alias.author_id.label("user_id"),
+                  (sa.func.count() * ACCEPTED_POINTS).label("points"))
+        .select_from(Thread)
+        .join(answer_alias, answer_alias.id == Thread.accepted_post_id)
+        .where(answer_alias.author_id.in_(user_ids), answer_alias.author_id != Thread.author_id,
+               Thread.deleted_at.is_(None), answer_alias.deleted_at.is_(None))
+        .group_by(answer_alias.author_id)
+    )
+    voted = (
+        sa.select(Post.author_id.label("user_id"), sa.func.sum(points).label("points"))
+        .select_from(Vote).join(Post, Post.id == Vote.post_id)
+        .where(Post.author_id.in_(user_ids), Post.deleted_at.is_(None), Post.kind == ANSWER)
+        .group_by(Post.author_id)
+    )
+    both = sa.union_all(accepted, voted).subquery()
+    totals = dict(db.session.execute(
+        sa.select(both.c.user_id, sa.func.sum(both.c.points)).group_by(both.c.user_id)
+    ).all())
+    return {uid: int(totals.get(uid) or 0) for uid in user_ids}
+
+
+@dataclass
+class TagRecord:
+    tag: str
+    answers: int
+    accepted: int
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.answers if self.answers else 0.0
+
+
+def answer_record(user: User) -> tuple[int, int, list[TagRecord]]:
+    """(answers, accepted answers, per-tag records) for a profile; answers to one's own
+    questions are left out, as reputation leaves them out."""
+    answered = (
+        sa.select(Post.id.label("post_id"), Post.thread_id,
+                  sa.case((Thread.accepted_post_id == Post.id, 1), else_=0).label("accepted"))
+        .join(Thread, Thread.id == Post.thread_id)
+        .where(Post.author_id == user.id, Post.kind == ANSWER, Post.deleted_at.is_(None),
+               Thread.deleted_at.is_(None), Thread.author_id != user.id)
+        .subquery()
+    )
+    totals = db.session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(answered.c.accepted), 0))
+    ).one()
+    per_tag = db.session.execute(
+        sa.select(Tag.name, sa.func.count(), sa.func.sum(answered.c.accepted))
+        .select_from(answered)
+        .join(thread_tags, thread_tags.c.thread_id == answered.c.thread_id)
+        .join(Tag, Tag.id == thread_tags.c.tag_id)
+        .group_by(Tag.name)
+        .order_by(sa.func.sum(answered.c.accepted).desc(), sa.func.count().desc(), Tag.name)
+        .limit(20)
+    ).all()
+    return int(totals[0]), int(totals[1]), [TagRecord(name, int(n), int(a or 0)) for name, n, a in per_tag]
+
+
+_WORD_RE = re.compile(r"\w{3,}", re.UNICODE)
+_STOP_WORDS = frozenset(
+    "the and for with how why what when where can cannot does not are was this that from into "
+    "your you have has but any all get got its".split()
+)
+
+
+def similar_solved_threads(title: str, limit: int = 5) -> list[Thread]:
+    """Solved threads whose titles share the most words with `title` (the ask flow's hint)."""
+    words = [w for w in dict.fromkeys(_WORD_RE.findall((title or "").lower()[:200]))
+             if w not in _STOP_WORDS][:8]
+    if not words:
+        return []
+    lowered = sa.func.lower(Thread.title)
+    matches = sum((sa.case((lowered.contains(word, autoescape=True), 1), else_=0) for word in words),
+                  sa.literal(0))
+    statement = (
+        sa.select(Thread).where(Thread.deleted_at.is_(None), Thread.accepted_post_id.is_not(None),
+                                matches > 0)
+        .order_by(matches.desc(), Thread.last_activity_at.desc()).limit(limit)
+    )
+    return list(db.session.scalars(statement))
+
+
+def categories_tree() -> list[tuple[Category, list[Category]]]:
+    """Top-level categories in order, each with its children, in one query."""
+    rows = list(db.session.scalars(sa.select(Category).order_by(Category.position, Category.name)))
+    children: dict[int, list[Category]] = {}
+    for category in rows:
+        if category.parent_id is not None:
+            children.setdefault(category.parent_id, []).append(category)
+    return [(c, children.get(c.id, [])) for c in rows if c.parent_id is None]
+
+
+def all_tags() -> list[Tag]:
+    return list(db.session.scalars(sa.select(Tag).order_by(Tag.name)))

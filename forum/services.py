@@ -1,0 +1,565 @@
+"""Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags."""
+
+import re
+import unicodedata
+
+import sqlalchemy as sa
+
+from accounts.models import STAFF_ROLES, User
+from core import jobs, markup, signals
+from core.clock import as_utc, utcnow
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.extensions import db
+from forum import jobs as forum_jobs
+from forum import permissions as can
+from forum.models import (
+    ANSWER,
+    BODY_MAX,
+    CLOSED_ABANDONED,
+    CLOSED_BY_STAFF,
+    QUESTION,
+    TAG_MAX,
+    TAGS_PER_THREAD,
+    TITLE_MAX,
+    URGENT_REASON_MAX,
+    Category,
+    Notification,
+    Post,
+    PostRevision,
+    Subscription,
+    Tag,
+    Thread,
+    Vote,
+)
+
+_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#.-]*$")
+_SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+# --- input ------------------------------------------------------------------------------------------
+
+
+def _clean_line(value: str | None) -> str:
+    """One line of text: NFC, no control characters, runs of white space folded."""
+    value = unicodedata.normalize("NFC", value or "")
+    value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
+    return " ".join(value.split())
+
+
+def clean_title(title: str | None) -> str:
+    """Raises Invalid for an empty or over-long title."""
+    title = _clean_line(title)
+    if not title:
+        raise Invalid("Write a title that says what the problem is.", field="title")
+    if len(title) > TITLE_MAX:
+        raise Invalid(f"A title has at most {TITLE_MAX} characters (this one has {len(title)}).",
+                      field="title")
+    return title
+
+
+def clean_body(body: str | None) -> str:
+    """Raises Invalid for an empty or over-long body."""
+    body = unicodedata.normalize("NFC", (body or "").replace("\r\n", "\n")).strip()
+    body = "".join(ch for ch in body if unicodedata.category(ch) != "Cc" or ch in "\t\n")
+    if not body:
+        raise Invalid("Write something: the text is empty.", field="body")
+    if len(body) > BODY_MAX:
+        raise Invalid(f"A post has at most {BODY_MAX:,} characters (this one has {len(body):,}).",
+                      field="body")
+    return body
+
+
+def normalise_tag(name: str) -> str:
+    return _clean_line(name).lower().replace(" ", "-")
+
+
+def resolve_tags(actor, names) -> list[Tag]:
+    """Existing tags by name; staff create missing ones. Raises Invalid for unknown or bad tags."""
+    if isinstance(names, str):
+        names = re.split(r"[,\s]+", names)
+    wanted = []
+    for raw in names or []:
+        name = normalise_tag(raw)
+        if name and name not in wanted:
+            wanted.append(name)
+    if len(wanted) > TAGS_PER_THREAD:
+        raise Invalid(f"Use at most {TAGS_PER_THREAD} tags.", field="tags")
+    for name in wanted:
+        if len(name) > TAG_MAX or not _TAG_RE.fullmatch(name):
+            raise Invalid(f"“{name[:40]}” is not a valid tag: use lowercase letters, digits and -.",
+                          field="tags")
+    if not wanted:
+        return []
+    found = {t.name: t for t in db.session.scalars(sa.select(Tag).where(Tag.name.in_(wanted)))}
+    missing = [name for name in wanted if name not in found]
+    if missing and not can.can_create_tags(actor):
+        raise Invalid(f"Unknown tag: {', '.join(missing)}. Pick from the existing tags.", field="tags")
+    for name in missing:
+        found[name] = Tag(name=name)
+        db.session.add(found[name])
+    return [found[name] for name in wanted]
+
+
+def get_category(category_id) -> Category:
+    """Raises Invalid (not NotFound: it comes from a form) for an unknown category."""
+    try:
+        category = db.session.get(Category, int(category_id))
+    except (TypeError, ValueError):
+        category = None
+    if category is None:
+        raise Invalid("Choose one of the categories.", field="category_id")
+    return category
+
+
+def get_thread(actor, thread_id: int) -> Thread:
+    """Raises NotFound for a missing thread, or a deleted one the actor may not see."""
+    thread = db.session.get(Thread, thread_id)
+    if thread is None or not can.can_see_thread(actor, thread):
+        raise NotFound("There is no such thread. It may have been deleted.")
+    return thread
+
+
+def get_post(actor, post_id: int) -> Post:
+    """Raises NotFound for a missing post, or a deleted one the actor may not see."""
+    post = db.session.get(Post, post_id)
+    if post is None or not can.can_see_thread(actor, post.thread):
+        raise NotFound("There is no such post.")
+    if post.deleted_at is not None and not can.can_moderate(actor):
+        raise NotFound("That post was deleted.")
+    return post
+
+
+# --- asking and answering ---------------------------------------------------------------------------
+
+
+def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
+                  urgent: bool = False, urgent_reason: str = "") -> Thread:
+    """Ask a question. Raises Forbidden or Invalid."""
+    if not can.can_ask(actor):
+        raise Forbidden("Sign in to ask a question.")
+    title, body = clean_title(title), clean_body(body)
+    category = get_category(category_id)
+    urgent_reason = _clean_line(urgent_reason) if urgent else ""
+    if urgent and not urgent_reason:
+        raise Invalid("Say in a few words why this is urgent (an outage, billing, security...).",
+                      field="urgent_reason")
+    if len(urgent_reason) > URGENT_REASON_MAX:
+        raise Invalid(f"Keep the reason under {URGENT_REASON_MAX} characters.", field="urgent_reason")
+    tag_rows = resolve_tags(actor, tags)
+    now = utcnow()
+    thread = Thread(category=category, author=actor, title=title, is_urgent=bool(urgent),
+                    urgent_reason=urgent_reason, created_at=now, last_activity_at=now, tags=tag_rows)
+    question = Post(thread=thread, author=actor, author_role=actor.role, kind=QUESTION, body=body,
+                    body_html=str(markup.render(body)), created_at=now)
+    db.session.add_all([thread, question])
+    db.session.flush()
+    _record_revision(question, actor, title=title)
+    _follow(actor.id, thread.id)
+    db.session.commit()
+    signals.thread_created.send(thread)
+    return thread
+
+
+def create_post(actor: User, thread: Thread, body: str) -> Post:
+    """Answer or follow up in a thread. Raises Forbidden (locked, deleted) or Invalid."""
+    if not can.can_reply(actor, thread):
+        if thread.deleted_at is not None:
+            raise Forbidden("This thread was deleted; it takes no new posts.")
+        if thread.is_locked:
+            raise Forbidden("This thread is locked: staff closed it to new posts.")
+        raise Forbidden("Sign in to answer.")
+    body = clean_body(body)
+    now = utcnow()
+    post = Post(thread=thread, author=actor, author_role=actor.role, kind=ANSWER, body=body,
+                body_html=str(markup.render(body)), created_at=now)
+    db.session.add(post)
+    if thread.close_reason == CLOSED_ABANDONED:
+        # New activity brings an abandoned thread back.
+        thread.closed_at, thread.close_reason = None, None
+    db.session.flush()
+    _record_revision(post, actor)
+    refresh_thread_stats(thread)
+    _follow(actor.id, thread.id)
+    jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
+    db.session.commit()
+    signals.post_created.send(post)
+    return post
+
+
+def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags=None) -> Post:
+    """Change a post (and, for the question, the title and tags), keeping a revision.
+    Raises Forbidden or Invalid."""
+    if not can.can_edit_post(actor, post):
+        raise Forbidden("You can only edit your own posts.")
+    if post.deleted_at is not None or post.thread.deleted_at is not None:
+        raise Forbidden("Deleted posts cannot be edited.")
+    body = clean_body(body)
+    thread = post.thread
+    new_title = clean_title(title) if post.is_question and title is not None else None
+    tag_rows = resolve_tags(actor, tags) if post.is_question and tags is not None else None
+    changed = body != post.body or (new_title is not None and new_title != thread.title)
+    if tag_rows is not None and [t.name for t in tag_rows] != [t.name for t in thread.tags]:
+        thread.tags = tag_rows
+        changed = True
+    if not changed:
+        return post
+    post.body, post.body_html = body, str(markup.render(body))
+    post.edited_at, post.edited_by_id = utcnow(), actor.id
+    if new_title is not None:
+        thread.title = new_title
+    _record_revision(post, actor, title=thread.title if post.is_question else None)
+    db.session.commit()
+    signals.post_edited.send(post)
+    return post
+
+
+def _record_revision(post: Post, editor: User, title: str | None = None) -> None:
+    number = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.max(PostRevision.number), 0)).where(
+            PostRevision.post_id == post.id)
+    ) + 1
+    db.session.add(PostRevision(post_id=post.id, number=number, editor_id=editor.id,
+                                title=title, body=post.body))
+
+
+def revisions(post: Post) -> list[PostRevision]:
+    return list(db.session.scalars(
+        sa.select(PostRevision).where(PostRevision.post_id == post.id)
+        .order_by(PostRevision.number.desc()).options(sa.orm.joinedload(PostRevision.editor))
+    ))
+
+
+# --- deleting -----------------------------------------------------------------------------------------
+
+
+def delete_post(actor: User, post: Post) -> Post:
+    """Soft-delete an answer (or, for the question, the whole thread). Raises Forbidden."""
+    if post.is_question:
+        delete_thread(actor, post.thread)
+        return post
+    if post.deleted_at is not None:
+        return post
+    if not can.can_delete_post(actor, post):
+        if post.author_id == actor.id:
+            raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
+        raise Forbidden("You can only delete your own posts.")
+    thread = post.thread
+    post.deleted_at, post.deleted_by_id = utcnow(), actor.id
+    if thread.accepted_post_id == post.id:
+        _clear_acceptance(thread)
+    refresh_thread_stats(thread)
+    db.session.commit()
+    signals.post_deleted.send(post)
+    return post
+
+
+def delete_thread(actor: User, thread: Thread) -> Thread:
+    """Soft-delete a thread: the asker before any answer, staff always. Raises Forbidden."""
+    question = _question_of(thread)
+    if not can.can_delete_post(actor, question):
+        if thread.author_id == actor.id:
+            raise Forbidden("This question has answers now, so it stays; ask staff if it must go.")
+        raise Forbidden("You can only delete your own questions.")
+    if thread.deleted_at is None:
+        thread.deleted_at, thread.deleted_by_id = utcnow(), actor.id
+        db.session.commit()
+        signals.thread_deleted.send(thread)
+    return thread
+
+
+def restore_thread(actor: User, thread: Thread) -> Thread:
+    """Bring back a deleted thread. Raises Forbidden."""
+    if not can.can_moderate(actor):
+        raise Forbidden("Only staff restore deleted threads.")
+    thread.deleted_at, thread.deleted_by_id = None, None
+    db.session.commit()
+    signals.thread_created.send(thread)
+    return thread
+
+
+def restore_post(actor: User, post: Post) -> Post:
+    """Bring back a deleted answer. Raises Forbidden."""
+    if not can.can_moderate(actor):
+        raise Forbidden("Only staff restore deleted posts.")
+    post.deleted_at, post.deleted_by_id = None, None
+    refresh_thread_stats(post.thread)
+    db.session.commit()
+    signals.post_edited.send(post)
+    return post
+
+
+def _question_of(thread: Thread) -> Post:
+    return db.session.scalar(
+        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION)
+    )
+
+
+# --- accepting and voting ---------------------------------------------------------------------------
+
+
+def accept_answer(actor: User, post: Post) -> Thread:
+    """Mark `post` as the thread's solution (replacing any other). Raises Forbidden or Invalid."""
+    thread = post.thread
+    if not can.can_accept(actor, thread):
+        raise Forbidden("Only the person who asked (or staff) can accept an answer.")
+    if post.is_question or not post.is_visible:
+        raise Invalid("Only a visible answer can be accepted.")
+    if thread.deleted_at is not None:
+        raise Forbidden("This thread was deleted.")
+    if thread.accepted_post_id == post.id:
+        return thread
+    now = utcnow()
+    thread.accepted_post_id, thread.accepted_by_id, thread.solved_at = post.id, actor.id, now
+    if thread.close_reason == CLOSED_ABANDONED:
+        thread.closed_at, thread.close_reason = None, None
+    thread.last_activity_at = now
+    jobs.enqueue(forum_jobs.notify_accepted, thread.id, post.id, queue="mail")
+    db.session.commit()
+    signals.answer_accepted.send(thread, post=post)
+    return thread
+
+
+def unaccept_answer(actor: User, thread: Thread) -> Thread:
+    """Take back the accepted answer; the thread is unsolved again. Raises Forbidden."""
+    if not can.can_accept(actor, thread):
+        raise Forbidden("Only the person who asked (or staff) can change the accepted answer.")
+    if thread.accepted_post_id is None:
+        return thread
+    _clear_acceptance(thread)
+    db.session.commit()
+    signals.answer_accepted.send(thread, post=None)
+    return thread
+
+
+def _clear_acceptance(thread: Thread) -> None:
+    thread.accepted_post_id = thread.accepted_by_id = thread.solved_at = None
+
+
+def vote(actor: User, post: Post, value: int) -> Post:
+    """Up-vote (1), down-vote (-1) or withdraw (0) a vote on an answer.
+    Raises Forbidden (own post, question), Invalid (bad value) or Conflict (same vote twice)."""
+    if value not in (-1, 0, 1):
+        raise Invalid("A vote is up, down or withdrawn.")
+    if not can.can_vote(actor, post):
+        if getattr(actor, "id", None) == post.author_id:
+            raise Forbidden("You cannot vote on your own post.")
+        raise Forbidden("Votes are for answers, by signed-in members.")
+    if not post.is_visible:
+        raise Invalid("That post is not visible any more.")
+    existing = db.session.scalar(
+        sa.select(Vote).where(Vote.post_id == post.id, Vote.user_id == actor.id)
+    )
+    old = existing.value if existing else 0
+    if value != 0 and old == value:
+        raise Conflict("You have already " + ("up" if value > 0 else "down") + "-voted this answer.")
+    if existing and value == 0:
+        db.session.delete(existing)
+    elif existing:
+        existing.value = value
+    elif value:
+        db.session.add(Vote(post_id=post.id, user_id=actor.id, value=value))
+    # Arithmetic in SQL, so two simultaneous votes both count.
+    db.session.execute(sa.update(Post).where(Post.id == post.id).values(score=Post.score + value - old))
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as exc:  # a double click raced the first vote
+        db.session.rollback()
+        raise Conflict("You have already voted on this answer.") from exc
+    db.session.refresh(post)
+    return post
+
+
+# --- derived thread fields -----------------------------------------------------------------------------
+
+
+def _reply_filter(thread: Thread):
+    """A reply, as the metric definitions say: visible, and not by the thread's own author."""
+    return sa.and_(
+        Post.thread_id == thread.id,
+        Post.kind == ANSWER,
+        Post.deleted_at.is_(None),
+        Post.hidden_at.is_(None),
+        Post.author_id != thread.author_id,
+    )
+
+
+def refresh_thread_stats(thread: Thread) -> None:
+    """Recompute reply count, first reply, first staff reply and last activity from the posts."""
+    db.session.flush()
+    reply = _reply_filter(thread)
+    first = db.session.execute(
+        sa.select(Post.id, Post.created_at).where(reply).order_by(Post.created_at, Post.id).limit(1)
+    ).first()
+    thread.first_reply_post_id = first.id if first else None
+    thread.first_reply_at = first.created_at if first else None
+    thread.first_staff_reply_at = db.session.scalar(
+        sa.select(sa.func.min(Post.created_at)).where(reply, Post.author_role.in_(STAFF_ROLES))
+    )
+    thread.reply_count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Post).where(
+            Post.thread_id == thread.id, Post.kind == ANSWER, Post.deleted_at.is_(None),
+            Post.hidden_at.is_(None))
+    )
+    latest = db.session.scalar(
+        sa.select(sa.func.max(Post.created_at)).where(
+            Post.thread_id == thread.id, Post.deleted_at.is_(None))
+    )
+    thread.last_activity_at = max(as_utc(t) for t in (latest, thread.solved_at, thread.created_at) if t)
+
+
+# --- following -------------------------------------------------------------------------------------------
+
+
+def _follow(user_id: int, thread_id: int) -> None:
+    """Subscribe unless the person unsubscribed from this thread before (that choice stands)."""
+    exists = db.session.scalar(
+        sa.select(Subscription.id).where(Subscription.thread_id == thread_id,
+                                         Subscription.user_id == user_id)
+    )
+    if exists is None:
+        db.session.add(Subscription(thread_id=thread_id, user_id=user_id, active=True))
+
+
+def set_following(actor: User, thread: Thread, following: bool) -> Subscription:
+    """Follow or unfollow a thread explicitly. Raises Forbidden."""
+    if not getattr(actor, "is_authenticated", False):
+        raise Forbidden("Sign in to follow threads.")
+    subscription = db.session.scalar(
+        sa.select(Subscription).where(Subscription.thread_id == thread.id,
+                                      Subscription.user_id == actor.id)
+    )
+    if subscription is None:
+        subscription = Subscription(thread_id=thread.id, user_id=actor.id)
+        db.session.add(subscription)
+    subscription.active = following
+    db.session.commit()
+    return subscription
+
+
+def unsubscribe(subscription_id: int) -> Subscription:
+    """One-click unsubscribe from a mailed link (the link itself is the credential). Raises NotFound."""
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound("That subscription no longer exists.")
+    subscription.active = False
+    db.session.commit()
+    return subscription
+
+
+def is_following(user, thread: Thread) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(db.session.scalar(
+        sa.select(Subscription.active).where(Subscription.thread_id == thread.id,
+                                             Subscription.user_id == user.id)
+    ))
+
+
+# --- staff: lock, close, reopen -------------------------------------------------------------------------
+
+
+def set_locked(actor: User, thread: Thread, locked: bool) -> Thread:
+    """Lock (no new posts except staff) or unlock a thread. Raises Forbidden."""
+    if not can.can_moderate(actor):
+        raise Forbidden("Only staff lock threads.")
+    thread.is_locked = locked
+    db.session.commit()
+    return thread
+
+
+def close_thread(actor: User, thread: Thread) -> Thread:
+    """Close a thread without an accepted answer. Raises Forbidden."""
+    if not can.can_moderate(actor):
+        raise Forbidden("Only staff close threads.")
+    if thread.closed_at is None:
+        thread.closed_at, thread.close_reason = utcnow(), CLOSED_BY_STAFF
+        db.session.commit()
+        signals.thread_closed.send(thread)
+    return thread
+
+
+def reopen_thread(actor: User, thread: Thread) -> Thread:
+    """Reopen a closed thread. Raises Forbidden."""
+    if not can.can_moderate(actor):
+        raise Forbidden("Only staff reopen threads.")
+    thread.closed_at = thread.close_reason = None
+    db.session.commit()
+    return thread
+
+
+# --- categories -------------------------------------------------------------------------------------------
+
+
+def save_category(actor: User, category: Category | None, *, name: str, slug: str,
+                  description: str = "", position: int = 0, parent_id=None) -> Category:
+    """Create (category None) or update a category. Raises Forbidden, Invalid or Conflict."""
+    if not can.can_manage_categories(actor):
+        raise Forbidden("Only admins manage categories.")
+    name = _clean_line(name)
+    slug = _clean_line(slug).lower() or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    description = _clean_line(description)
+    if not name or len(name) > 80:
+        raise Invalid("A category needs a name of at most 80 characters.", field="name")
+    if not _SLUG_RE.fullmatch(slug) or len(slug) > 80:
+        raise Invalid("A slug is lowercase letters, digits and single dashes.", field="slug")
+    if len(description) > 500:
+        raise Invalid("Keep the description under 500 characters.", field="description")
+    parent = get_category(parent_id) if parent_id not in (None, "", 0, "0") else None
+    if parent is not None and category is not None and _is_within(parent, category):
+        raise Invalid("A category cannot sit inside itself.", field="parent_id")
+    clash = db.session.scalar(sa.select(Category.id).where(Category.slug == slug))
+    if clash is not None and (category is None or clash != category.id):
+        raise Conflict("Another category has that slug.", field="slug")
+    if category is None:
+        category = Category()
+        db.session.add(category)
+    category.name, category.slug, category.description = name, slug, description
+    category.position, category.parent = int(position or 0), parent
+    db.session.commit()
+    return category
+
+
+def _is_within(candidate: Category, category: Category) -> bool:
+    node, seen = candidate, set()
+    while node is not None and node.id not in seen:
+        if node.id == category.id:
+            return True
+        seen.add(node.id)
+        node = node.parent
+    return False
+
+
+def delete_category(actor: User, category: Category) -> None:
+    """Delete an empty category. Raises Forbidden or Conflict."""
+    if not can.can_manage_categories(actor):
+        raise Forbidden("Only admins manage categories.")
+    in_use = db.session.scalar(sa.select(Thread.id).where(Thread.category_id == category.id).limit(1))
+    if in_use is not None:
+        raise Conflict("This category has threads; move them before deleting it.")
+    children = db.session.scalar(sa.select(Category.id).where(Category.parent_id == category.id).limit(1))
+    if children is not None:
+        raise Conflict("This category has sub-categories; move or delete them first.")
+    db.session.delete(category)
+    db.session.commit()
+
+
+# --- notifications -------------------------------------------------------------------------------------
+
+
+def notifications_for(user: User, limit: int = 50) -> list[Notification]:
+    """A person's newest notices, with their threads, in one query."""
+    return list(db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == user.id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+        .options(sa.orm.joinedload(Notification.thread))
+    ))
+
+
+def mark_notifications_read(user: User) -> int:
+    """Mark every unread notice of `user` read; returns how many."""
+    count = db.session.execute(
+        sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    return count

@@ -1,36 +1,54 @@
 """Account jobs: the password-reset mail and the purge of old reset requests."""
 
+import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
-from accounts.models import PasswordResetToken
+from accounts.models import PasswordResetToken, User
 from core import mail
 from core.clock import utcnow
-from core.extensions import db
+from core.extensions import db, end_transaction
 
 
-def send_password_reset(token_id: int) -> None:
-    """Mail the reset link for one reset request; a request already mailed or used is skipped."""
+def new_reset_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def send_password_reset(email: str, nonce: str) -> None:
+    """Mail a reset link if an account has `email`. The nonce names this one request, so a
+    second run finds the request it made the first time and mails nothing twice."""
     from accounts.services import reset_link_token  # services enqueue this job
 
-    token = db.session.get(PasswordResetToken, token_id)
-    if token is None or token.mailed_at is not None or token.used_at is not None:
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is None or not user.is_active:
+        return
+    token = db.session.scalar(sa.select(PasswordResetToken).where(PasswordResetToken.nonce == nonce))
+    if token is None:
+        token = PasswordResetToken(user=user, nonce=nonce)
+        db.session.add(token)
+        db.session.commit()
+    if token.mailed_at is not None or token.used_at is not None:
         return
     config = current_app.config
+    token_id, to, name = token.id, user.email, user.display_name
     link = mail.external_url("accounts.reset_password", token=reset_link_token(token))
+    # No transaction may stay open across the network call: on SQLite it would hold the write lock.
+    end_transaction()
     minutes = config["PEERLINE_RESET_TOKEN_MAX_AGE"] // 60
     mail.send(
-        token.user.email,
+        to,
         f"Reset your {config['PEERLINE_SITE_NAME']} password",
-        f"Hello {token.user.display_name},\n\n"
+        f"Hello {name},\n\n"
         f"Someone (we hope you) asked to reset the password of your account.\n"
         f"Open this link within {minutes} minutes to choose a new one:\n\n{link}\n\n"
         "The link works once. If you did not ask, ignore this message: "
         "your password stays as it is.\n",
+        sensitive=True,
     )
-    token.mailed_at = utcnow()
+    db.session.execute(sa.update(PasswordResetToken).where(PasswordResetToken.id == token_id)
+                       .values(mailed_at=utcnow()))
     db.session.commit()
 
 

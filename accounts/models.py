@@ -39,7 +39,7 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     username: Mapped[str] = mapped_column(sa.String(30))
-    # Case- and width-folded username: two names that look alike cannot both exist.
+    # Case- and width-folded (NFKC): 'Ada', 'ADA' and full-width 'ａｄａ' are one name.
     username_key: Mapped[str] = mapped_column(sa.String(30), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(60))
     bio: Mapped[str] = mapped_column(sa.Text, default="")
@@ -116,7 +116,7 @@ class PasswordResetToken(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    nonce: Mapped[str] = mapped_column(sa.String(64), default=lambda: secrets.token_urlsafe(24))
+    nonce: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     mailed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -28,6 +28,7 @@ from core import jobs, signals
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db, end_transaction
+from core.text import clean_line, clean_text
 
 EMAIL_MAX = 254
 USERNAME_MIN, USERNAME_MAX = 3, 30
@@ -57,12 +58,6 @@ _DUMMY_HASH = generate_password_hash("peerline-timing-equaliser")
 # --- validation -----------------------------------------------------------------------------
 
 
-def _clean_text(value: str | None) -> str:
-    """Strip, NFC-normalise and drop control characters (keeping newlines and tabs)."""
-    value = unicodedata.normalize("NFC", value or "").strip()
-    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-
-
 def normalise_email(email: str | None) -> str:
     """The stored form of an email address. Raises Invalid."""
     email = (email or "").strip()
@@ -90,6 +85,8 @@ def validate_username(username: str | None) -> str:
         raise Invalid(
             f"A username has {USERNAME_MIN} to {USERNAME_MAX} characters.", field="username"
         )
+    if len(username_key(username)) > USERNAME_MAX:
+        raise Invalid(f"A username has at most {USERNAME_MAX} characters.", field="username")
     if not _USERNAME_RE.fullmatch(username):
         raise Invalid(
             "A username may hold letters, digits, '.', '_' and '-' only, with no spaces.",
@@ -99,7 +96,7 @@ def validate_username(username: str | None) -> str:
 
 
 def validate_display_name(name: str | None, fallback: str) -> str:
-    name = " ".join(_clean_text(name).split())
+    name = clean_line(name)
     if not name:
         return fallback
     if len(name) > DISPLAY_NAME_MAX:
@@ -163,16 +160,19 @@ def _create_user(email: str, username: str, display_name: str, password: str, ro
     return user
 
 
+def login_key(login: str) -> str:
+    """The normalised form of what someone typed as their email or username."""
+    login = (login or "").strip()[:EMAIL_MAX]
+    return login.lower() if "@" in login else username_key(login)
+
+
 def find_by_login(login: str) -> User | None:
     """The user whose email or username is `login`, if any."""
     login = (login or "").strip()
     if not login or len(login) > EMAIL_MAX:
         return None
-    if "@" in login:
-        return db.session.scalar(sa.select(User).where(User.email == login.lower()))
-    return db.session.scalar(
-        sa.select(User).where(User.username_key == username_key(login))
-    )
+    column = User.email if "@" in login else User.username_key
+    return db.session.scalar(sa.select(User).where(column == login_key(login)))
 
 
 def authenticate(login: str, password: str) -> User:
@@ -202,18 +202,16 @@ def reset_link_token(token: PasswordResetToken) -> str:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if an account has this email; say nothing either way."""
+    """Mail a reset link if an account has this email; say nothing either way.
+
+    The look-up happens in the job, so the request takes the same time whether
+    or not the account exists.
+    """
     try:
         email = normalise_email(email)
     except Invalid:
         return
-    user = db.session.scalar(sa.select(User).where(User.email == email))
-    if user is None or not user.is_active:
-        return
-    token = PasswordResetToken(user=user)
-    db.session.add(token)
-    db.session.flush()
-    jobs.enqueue(account_jobs.send_password_reset, token.id, queue="mail")
+    jobs.enqueue(account_jobs.send_password_reset, email, account_jobs.new_reset_nonce(), queue="mail")
     db.session.commit()
 
 
@@ -292,7 +290,7 @@ def update_profile(actor: User, user: User, display_name: str, bio: str,
     if not can_edit_profile(actor, user):
         raise Forbidden("You can only edit your own profile.")
     display_name = validate_display_name(display_name, fallback=user.username)
-    bio = _clean_text(bio)
+    bio = clean_text(bio)
     if len(bio) > BIO_MAX:
         raise Invalid(f"A bio has at most {BIO_MAX} characters.", field="bio")
     cleaned = {}
@@ -309,7 +307,7 @@ def update_profile(actor: User, user: User, display_name: str, bio: str,
 
 
 def _clean_identity(kind: str, value: str | None) -> str:
-    value = " ".join(_clean_text(value).split())
+    value = clean_line(value)
     if len(value) > IDENTITY_MAX:
         raise Invalid(
             f"{IDENTITY_KINDS[kind]} has at most {IDENTITY_MAX} characters.", field=kind
@@ -371,7 +369,7 @@ def change_role_from_shell(user: User, new_role: str, reason: str = "") -> User:
 def _apply_role(actor: User | None, user: User, new_role: str, reason: str) -> User:
     if new_role not in ROLES:
         raise Invalid(f"Unknown role {new_role!r}; roles are {', '.join(ROLES)}.", field="role")
-    reason = _clean_text(reason)
+    reason = clean_text(reason)
     if len(reason) > REASON_MAX:
         raise Invalid(f"A reason has at most {REASON_MAX} characters.", field="reason")
     old_role = user.role
@@ -379,7 +377,9 @@ def _apply_role(actor: User | None, user: User, new_role: str, reason: str) -> U
         raise Invalid(f"{user.display_name} is already {ROLE_LABELS[new_role].lower()}.",
                       field="role")
     if old_role == ADMIN:
-        admins = db.session.scalar(sa.select(sa.func.count()).where(User.role == ADMIN))
+        # Lock the admins' rows: two admins demoting each other at once must not leave none.
+        admins = len(db.session.scalars(
+            sa.select(User.id).where(User.role == ADMIN).with_for_update()).all())
         if admins <= 1:
             raise Invalid("This is the last admin; make someone else admin first.", field="role")
     user.role = new_role
@@ -426,4 +426,5 @@ def ensure_admin(email: str, username: str, password: str) -> User | None:
     email = normalise_email(email)
     username = validate_username(username)
     validate_password(password, email=email, username=username)
+    end_transaction()
     return _create_user(email, username, username, password, ADMIN)

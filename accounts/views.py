@@ -1,6 +1,16 @@
 """Account pages: sign up/in/out, password reset, profiles, and the admin's user list."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
 from accounts import forms, services
@@ -35,11 +45,20 @@ def _account_limit() -> str:
 
 
 def _login_key() -> str:
-    return "signin:" + (request.form.get("login") or "").strip().casefold()[:254]
+    """One key per account, however its name or email is spelled (case, width, email or name)."""
+    login = request.form.get("login") or ""
+    user = services.find_by_login(login)
+    return f"signin:user:{user.id}" if user is not None else f"signin:login:{services.login_key(login)}"
 
 
 def _failed(response) -> bool:
     return response.status_code == 401
+
+
+def _start_session(user, remember=False) -> None:
+    # A fresh session at sign-in: nothing (a CSRF token, say) carries over from before.
+    session.clear()
+    login_user(user, remember=remember)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -56,7 +75,7 @@ def sign_up():
         except DomainError as error:
             status = show_error(form, error)
             return render_template("accounts/sign_up.html", form=form), status
-        login_user(user)
+        _start_session(user)
         flash(f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!",
               "success")
         return redirect(safe_next(request.args.get("next"), _home()))
@@ -81,7 +100,7 @@ def sign_in():
         except Invalid as error:
             show_error(form, error)
             return render_template("accounts/sign_in.html", form=form), 401
-        login_user(user, remember=form.remember.data)
+        _start_session(user, remember=form.remember.data)
         flash(f"Signed in as {user.display_name}.", "success")
         return redirect(target)
     return render_template("accounts/sign_in.html", form=form), invalid_status(form)
@@ -132,9 +151,11 @@ def reset_password(token):
 @bp.route("/u/<username>")
 @public
 def view_profile(username):
-    user = _user_or_404(username)
-    crm_form = None
-    if can_edit_crm_id(current_user):
+    return _render_profile(_user_or_404(username))
+
+
+def _render_profile(user, crm_form=None, status=200):
+    if crm_form is None and can_edit_crm_id(current_user):
         crm_form = forms.CrmForm(crm=next((i.value for i in user.identities if i.kind == "crm"), ""))
     sections = [section for _receiver, section in signals.profile_sections.send(user) if section]
     return render_template(
@@ -145,7 +166,7 @@ def view_profile(username):
         can_edit=can_edit_profile(current_user, user),
         crm_form=crm_form,
         audit=services.audit_for(user) if crm_form is not None else [],
-    )
+    ), status
 
 
 @bp.route("/settings/profile", methods=["GET", "POST"])
@@ -184,23 +205,25 @@ def set_crm_id(username):
         try:
             services.set_crm_id(current_user, user, form.crm.data)
         except DomainError as error:
-            flash(error.message, "error")
-            return redirect(url_for("accounts.view_profile", username=user.username)), 303
+            return _render_profile(user, form, show_error(form, error))
         flash("CRM id saved.", "success")
-    else:
-        for message in form.crm.errors:
-            flash(message, "error")
-    return redirect(url_for("accounts.view_profile", username=user.username))
+        return redirect(url_for("accounts.view_profile", username=user.username))
+    return _render_profile(user, form, 400)
+
+
+def _render_users(status=200, role_form=None):
+    role = request.args.get("role")
+    # Clamped: a page number past any real page must not overflow the SQL offset.
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
+    users = services.list_users(request.args.get("q", ""), role, page=page)
+    return render_template("accounts/users.html", users=users, roles=ROLES, role=role,
+                           q=request.args.get("q", ""), role_form=role_form or forms.RoleForm()), status
 
 
 @bp.route("/admin/users")
 @admin_required
 def list_users():
-    role = request.args.get("role")
-    page = request.args.get("page", 1, type=int)
-    users = services.list_users(request.args.get("q", ""), role, page=max(page, 1))
-    return render_template("accounts/users.html", users=users, roles=ROLES, role=role,
-                           q=request.args.get("q", ""), role_form=forms.RoleForm())
+    return _render_users()
 
 
 @bp.route("/admin/users/<int:user_id>/role", methods=["POST"])
@@ -212,13 +235,13 @@ def change_role(user_id):
         abort(404)
     form = forms.RoleForm()
     if not form.validate_on_submit():
-        flash("Choose a known role (and a reason of at most 500 characters).", "error")
-        return redirect(url_for("accounts.list_users")), 303
+        flash("Choose one of the roles, with a reason of at most 500 characters.", "error")
+        return _render_users(400, form)
     try:
         services.change_role(current_user, user, form.role.data, form.reason.data)
     except DomainError as error:
         flash(error.message, "error")
-        return redirect(safe_next(request.form.get("next"), url_for("accounts.list_users"))), 303
+        return _render_users(error.status_code, form)
     flash(f"{user.display_name} is now {user.role_label.lower()}.", "success")
     return redirect(safe_next(request.form.get("next"), url_for("accounts.list_users")))
 

@@ -39,6 +39,7 @@ MAX_ATTEMPTS = 3
 RQ_RETRY_INTERVALS = (30, 120, 600)
 RESEND_AFTER = timedelta(seconds=30)
 LOST_AFTER = timedelta(minutes=5)
+RUNNING_LEASE = timedelta(hours=1)  # far longer than any job's RQ timeout
 KEEP_DONE_FOR = timedelta(days=14)
 _SESSION_KEY = "peerline_jobs"
 
@@ -162,18 +163,26 @@ def _install_session_listeners() -> None:
 
 
 def execute(record_id: int) -> None:
-    """Run the outbox job `record_id` once; a job already done is not run again."""
+    """Run the outbox job `record_id` once; a job done, or running elsewhere, is not run again."""
     if not has_app_context():
         raise RuntimeError("Peerline jobs need the app: start workers with `flask jobs worker`")
-    record = db.session.get(JobRecord, record_id)
-    if record is None or record.status == DONE:
-        return
-    record.status = RUNNING
-    record.attempts += 1
-    record.started_at = utcnow()
+    now = utcnow()
+    # Claim the row atomically: of two deliveries of the same job, only one runs it. A row
+    # left `running` past its lease belonged to a worker that died, and may be claimed again.
+    claimed = db.session.execute(
+        sa.update(JobRecord)
+        .where(JobRecord.id == record_id, sa.or_(
+            JobRecord.status.in_((PENDING, QUEUED, FAILED)),
+            sa.and_(JobRecord.status == RUNNING, JobRecord.started_at <= now - RUNNING_LEASE)))
+        .values(status=RUNNING, attempts=JobRecord.attempts + 1, started_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
-    func, args = resolve(record.func), json.loads(record.args)
+    if not claimed:
+        return
+    record = db.session.get(JobRecord, record_id, populate_existing=True)
     try:
+        func, args = resolve(record.func), json.loads(record.args)
         func(*args)
     except Exception as exc:
         db.session.rollback()
@@ -250,6 +259,7 @@ def claim_due_periodic(now: datetime | None = None) -> list[Periodic]:
                 sa.or_(PeriodicRun.last_started_at.is_(None), PeriodicRun.last_started_at <= cutoff),
             )
             .values(last_started_at=now)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if claimed:
             due.append(entry)
@@ -398,7 +408,7 @@ def relay_outbox() -> dict[str, int]:
     jobs, and prune old finished rows. Returns counts of what it did."""
     disp = dispatcher(current_app)
     now = utcnow()
-    counts = {"resent": 0, "lost": 0, "retried": 0, "pruned": 0}
+    counts = {"resent": 0, "abandoned": 0, "lost": 0, "retried": 0, "pruned": 0}
     stale = list(
         db.session.execute(
             sa.select(JobRecord.id, JobRecord.queue)
@@ -409,21 +419,25 @@ def relay_outbox() -> dict[str, int]:
     )
     counts["resent"] = len(stale)
     resend = [tuple(row) for row in stale]
+    abandoned = list(db.session.execute(
+        sa.select(JobRecord.id, JobRecord.queue)
+        .where(JobRecord.status == RUNNING, JobRecord.started_at <= now - RUNNING_LEASE)
+        .limit(1000)
+    ))
+    counts["abandoned"] = len(abandoned)
+    resend += [tuple(row) for row in abandoned]
     if disp.uses_rq:
         queued = db.session.execute(
             sa.select(JobRecord.id, JobRecord.queue)
             .where(JobRecord.status == QUEUED, JobRecord.dispatched_at <= now - LOST_AFTER)
             .limit(1000)
         )
-        for record_id, queue_name in queued:
-            if not disp.rq_job_exists(record_id):
-                resend.append((record_id, queue_name))
-                counts["lost"] += 1
-        if counts["lost"]:
-            lost_ids = [record_id for record_id, _ in resend[len(stale):]]
-            db.session.execute(
-                sa.update(JobRecord).where(JobRecord.id.in_(lost_ids)).values(status=PENDING)
-            )
+        lost = [(record_id, name) for record_id, name in queued if not disp.rq_job_exists(record_id)]
+        counts["lost"] = len(lost)
+        if lost:
+            db.session.execute(sa.update(JobRecord).where(JobRecord.id.in_([i for i, _ in lost]))
+                               .values(status=PENDING))
+            resend += lost
     else:
         failed = db.session.execute(
             sa.select(JobRecord.id, JobRecord.queue, JobRecord.attempts, JobRecord.finished_at)

@@ -21,6 +21,7 @@ class OutboxMail:
     subject: str
     sent_at: object
     body: str
+    sensitive: bool
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -29,11 +30,17 @@ def external_url(endpoint: str, **values) -> str:
         return url_for(endpoint, _external=True, **values)
 
 
-def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None) -> str:
+SENSITIVE_HEADER = "X-Peerline-Sensitive"
+
+
+def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None,
+         sensitive: bool = False) -> str:
     """Send a plain-text message; returns its Message-ID.
 
     With `unsubscribe_url`, the List-Unsubscribe headers let mail clients offer
-    one-click unsubscribe (RFC 8058).
+    one-click unsubscribe (RFC 8058). A `sensitive` message (a password-reset
+    link, say) is never shown in the web outbox: whoever read it there could
+    take over the account.
     """
     config = current_app.config
     message = EmailMessage()
@@ -45,6 +52,8 @@ def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None
     if unsubscribe_url:
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if sensitive:
+        message[SENSITIVE_HEADER] = "1"
     message.set_content(body)
     if config.get("MAIL_SERVER"):
         _send_smtp(message, config)
@@ -91,13 +100,15 @@ def outbox(limit: int = 100) -> list[OutboxMail]:
     for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
         message = parser.parsebytes(path.read_bytes())
         body = message.get_body(preferencelist=("plain",))
+        sensitive = message.get(SENSITIVE_HEADER) == "1"
         mails.append(
             OutboxMail(
                 name=path.name,
                 to=str(message["To"]),
                 subject=str(message["Subject"]),
                 sent_at=parsedate_to_datetime(str(message["Date"])),
-                body=body.get_content() if body else "",
+                body="" if sensitive or body is None else body.get_content(),
+                sensitive=sensitive,
             )
         )
     return mails

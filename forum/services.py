@@ -1,7 +1,6 @@
 """Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags."""
 
 import re
-import unicodedata
 
 import sqlalchemy as sa
 
@@ -10,6 +9,7 @@ from core import jobs, markup, signals
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
+from core.text import clean_line, clean_text
 from forum import jobs as forum_jobs
 from forum import permissions as can
 from forum.models import (
@@ -39,16 +39,9 @@ _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # --- input ------------------------------------------------------------------------------------------
 
 
-def _clean_line(value: str | None) -> str:
-    """One line of text: NFC, no control characters, runs of white space folded."""
-    value = unicodedata.normalize("NFC", value or "")
-    value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
-    return " ".join(value.split())
-
-
 def clean_title(title: str | None) -> str:
     """Raises Invalid for an empty or over-long title."""
-    title = _clean_line(title)
+    title = clean_line(title)
     if not title:
         raise Invalid("Write a title that says what the problem is.", field="title")
     if len(title) > TITLE_MAX:
@@ -59,8 +52,7 @@ def clean_title(title: str | None) -> str:
 
 def clean_body(body: str | None) -> str:
     """Raises Invalid for an empty or over-long body."""
-    body = unicodedata.normalize("NFC", (body or "").replace("\r\n", "\n")).strip()
-    body = "".join(ch for ch in body if unicodedata.category(ch) != "Cc" or ch in "\t\n")
+    body = clean_text(body)
     if not body:
         raise Invalid("Write something: the text is empty.", field="body")
     if len(body) > BODY_MAX:
@@ -70,7 +62,7 @@ def clean_body(body: str | None) -> str:
 
 
 def normalise_tag(name: str) -> str:
-    return _clean_line(name).lower().replace(" ", "-")
+    return clean_line(name).lower().replace(" ", "-")
 
 
 def resolve_tags(actor, names) -> list[Tag]:
@@ -139,7 +131,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
         raise Forbidden("Sign in to ask a question.")
     title, body = clean_title(title), clean_body(body)
     category = get_category(category_id)
-    urgent_reason = _clean_line(urgent_reason) if urgent else ""
+    urgent_reason = clean_line(urgent_reason) if urgent else ""
     if urgent and not urgent_reason:
         raise Invalid("Say in a few words why this is urgent (an outage, billing, security...).",
                       field="urgent_reason")
@@ -495,9 +487,9 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
     """Create (category None) or update a category. Raises Forbidden, Invalid or Conflict."""
     if not can.can_manage_categories(actor):
         raise Forbidden("Only admins manage categories.")
-    name = _clean_line(name)
-    slug = _clean_line(slug).lower() or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    description = _clean_line(description)
+    name = clean_line(name)
+    slug = clean_line(slug).lower() or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    description = clean_line(description)
     if not name or len(name) > 80:
         raise Invalid("A category needs a name of at most 80 characters.", field="name")
     if not _SLUG_RE.fullmatch(slug) or len(slug) > 80:

@@ -3,6 +3,7 @@
 import os
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -167,10 +168,17 @@ def make_user(app):
     return factories.make_user
 
 
+def outbox_messages(app) -> list:
+    """Every message in the outbox folder, oldest first, read from disk as an operator would."""
+    from email import policy
+    from email.parser import BytesParser
+
+    folder = Path(app.config["MAIL_OUTBOX_DIR"])
+    parser = BytesParser(policy=policy.default)
+    return [parser.parsebytes(path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
+
+
 def outbox_links(app) -> list[str]:
     """Every link in the mail written to the outbox folder, oldest mail first."""
-    from core import mail
-
-    with app.app_context():
-        messages = list(reversed(mail.outbox()))
-    return [link for m in messages for link in re.findall(r"https?://\S+", m.body)]
+    bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in outbox_messages(app)]
+    return [link for body in bodies for link in re.findall(r"https?://\S+", body)]

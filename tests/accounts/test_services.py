@@ -1,5 +1,7 @@
 """Account services on SQLite and PostgreSQL: sign-up rules, sign-in, reset tokens, roles."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -8,6 +10,7 @@ from accounts.models import AuditEntry, PasswordResetToken, User
 from core import jobs
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
+from tests.conftest import outbox_messages
 from tests.factories import PASSWORD, make_user
 
 
@@ -104,11 +107,35 @@ def test_sign_in_by_email_or_username_any_case(app):
 
 def test_reset_request_for_unknown_email_sends_nothing_and_says_nothing(app):
     assert services.request_password_reset("nobody@example.com") is None
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(jobs.JobRecord)) == 0
+    jobs.wait_idle()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordResetToken)) == 0
+    assert outbox_messages(app) == []
+
+
+def test_reset_request_does_the_same_work_whether_or_not_the_account_exists(app):
+    make_user(username="ada")
+    services.request_password_reset("ada@example.com")
+    services.request_password_reset("nobody@example.com")
+    # Both requests leave one job each: the look-up happens in the job, not in the request.
+    assert [r.func for r in db.session.scalars(sa.select(jobs.JobRecord))] == [
+        "accounts.jobs:send_password_reset"] * 2
+
+
+def test_a_reset_job_run_twice_mails_once(app):
+    make_user(username="ada")
+    services.request_password_reset("ada@example.com")
+    jobs.wait_idle()
+    record = db.session.scalar(sa.select(jobs.JobRecord))
+    from accounts.jobs import send_password_reset
+
+    send_password_reset(*json.loads(record.args))  # as if the worker died after sending
+    assert len(outbox_messages(app)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordResetToken)) == 1
 
 
 def _reset_token_for(user) -> str:
     services.request_password_reset(user.email)
+    jobs.wait_idle()
     token = db.session.scalar(
         sa.select(PasswordResetToken).where(PasswordResetToken.user_id == user.id)
         .order_by(PasswordResetToken.id.desc())
@@ -208,3 +235,49 @@ def test_ensure_admin_creates_one_admin_only(app):
     first = services.ensure_admin("root@example.com", "root", "a long admin passphrase")
     assert first.role == "admin"
     assert services.ensure_admin("two@example.com", "two", "a long admin passphrase") is None
+
+
+def test_usernames_whose_folded_form_is_too_long_are_refused(app):
+    with pytest.raises(Invalid, match="at most 30"):
+        services.sign_up("s@example.com", "ß" * 30, PASSWORD)  # folds to 60 characters
+
+
+def test_emoji_sequences_survive_in_names(app):
+    user = services.sign_up("fam@example.com", "fam", PASSWORD, "Family 👨‍👩‍👧 Ltd")
+    assert user.display_name == "Family 👨‍👩‍👧 Ltd"
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(make_app, backend):
+    import threading
+
+    app = make_app(backend)
+    with app.app_context():
+        first, second = make_user("admin").id, make_user("admin").id
+    barrier = threading.Barrier(2, timeout=20)
+    outcomes = []
+
+    def demote(actor_id, target_id):
+        with app.app_context():
+            actor, target = db.session.get(User, actor_id), db.session.get(User, target_id)
+            db.session.commit()  # hold no lock while waiting for the other thread
+            try:
+                barrier.wait()
+                services.change_role(actor, target, "member")
+                outcomes.append("done")
+            except (Invalid, Forbidden) as error:
+                outcomes.append(error.message)
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                outcomes.append(repr(error))
+
+    threads = [threading.Thread(target=demote, args=pair) for pair in [(first, second), (second, first)]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with app.app_context():
+        admins = db.session.scalar(sa.select(sa.func.count()).where(User.role == "admin"))
+    assert admins == 1
+    # One demotion lands; the other is refused, as the last admin or as no longer an admin.
+    assert sorted(outcomes)[1] == "done"
+    assert sorted(outcomes)[0] in {"This is the last admin; make someone else admin first.",
+                                   "Only admins can change roles."}

@@ -1,5 +1,7 @@
 """Account pages as a user meets them: forms, messages, status codes, redirects, limits."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -158,15 +160,14 @@ def test_reset_request_for_unknown_email_looks_the_same(app, client):
 
 
 def test_a_session_ends_when_the_password_is_reset_elsewhere(app, client, auth):
+    from accounts import services
+    from accounts.models import PasswordResetToken
+
     user = make_user(username="ada")
     auth.sign_in("ada")
     assert client.get("/settings/profile").status_code == 200
-    from accounts import services
-
-    token = services.request_password_reset(user.email)
-    assert token is None
-    from accounts.models import PasswordResetToken
-
+    services.request_password_reset(user.email)
+    jobs.wait_idle()
     row = db.session.scalar(sa.select(PasswordResetToken))
     services.reset_password(services.reset_link_token(row), "a completely new passphrase")
     assert client.get("/settings/profile").status_code == 302  # signed out
@@ -248,7 +249,13 @@ def test_session_cookie_is_http_only_and_same_site(client):
 
 def test_secure_cookies_when_served_over_https(make_app):
     app = make_app("sqlite", PEERLINE_HTTPS=True)
-    assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+    with app.app_context():
+        make_user(username="ada")
+    response = app.test_client().post("/signin", data={"login": "ada", "password": PASSWORD,
+                                                        "remember": "y"})
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == 2  # the session and the remember-me cookie
+    assert all("Secure" in cookie and "HttpOnly" in cookie for cookie in cookies)
 
 
 def test_forms_without_a_csrf_token_are_refused(make_app):
@@ -278,3 +285,80 @@ def test_staff_see_the_mail_outbox(app, client, auth):
     page = client.get("/staff/mail").text
     assert "Reset your Peerline password" in page
     assert "ada@example.com" in page
+    assert "/password/reset/" not in page
+
+
+@pytest.mark.parametrize("variant", ["ＡＤＡ", "Ada", "ada@example.com", "ADA@EXAMPLE.COM"])
+def test_the_account_limit_holds_however_the_name_is_spelled(make_app, variant):
+    app = make_app("sqlite", PEERLINE_SIGNIN_ACCOUNT_LIMIT="3 per 5 minutes",
+                   PEERLINE_SIGNIN_LIMIT="100 per minute")
+    client = app.test_client()
+    with app.app_context():
+        make_user(username="ada")
+    for _ in range(3):
+        assert client.post("/signin", data={"login": "ada", "password": "wrong guess no"}).status_code == 401
+    response = client.post("/signin", data={"login": variant, "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_staff_cannot_read_reset_links_in_the_outbox(app, client, auth):
+    make_user("admin", username="root")
+    auth.as_role("staff")
+    client.post("/password/reset", data={"email": "root@example.com"})
+    jobs.wait_idle()
+    page = client.get("/staff/mail").text
+    assert "Reset your Peerline password" in page
+    assert "/password/reset/" not in page
+    assert "carries a secret link" in page
+    assert len(outbox_links(app)) == 1  # still in the folder, for the operator
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"role": "superuser"}, "Choose one of the roles"),
+     ({"role": "staff", "reason": "r" * 501}, "Choose one of the roles")],
+)
+def test_bad_role_changes_answer_400_with_the_reason(client, auth, data, message):
+    target = make_user(username="target")
+    auth.as_role("admin")
+    response = client.post(f"/admin/users/{target.id}/role", data=data)
+    assert response.status_code == 400
+    assert message in response.text
+    db.session.refresh(target)
+    assert target.role == "member"
+
+
+def test_demoting_the_last_admin_answers_400(client, auth):
+    admin = auth.as_role("admin")
+    response = client.post(f"/admin/users/{admin.id}/role", data={"role": "member"})
+    assert response.status_code == 400
+    assert "last admin" in response.text
+
+
+def test_over_long_crm_id_answers_400_and_keeps_the_old_one(client, auth):
+    customer = make_user(username="cust")
+    auth.as_role("staff")
+    client.post("/u/cust/crm", data={"crm": "CRM-1"})
+    response = client.post("/u/cust/crm", data={"crm": "x" * 500})
+    assert response.status_code == 400
+    db.session.refresh(customer)
+    assert [i.value for i in customer.identities] == ["CRM-1"]
+
+
+def test_absurd_page_numbers_do_not_break_the_user_list(client, auth):
+    auth.as_role("admin")
+    assert client.get("/admin/users?page=99999999999999999999").status_code == 200
+    assert client.get("/admin/users?page=-5").status_code == 200
+
+
+def test_signing_in_starts_a_fresh_session(make_app):
+    app = make_app("sqlite", WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    with app.app_context():
+        make_user(username="ada")
+    page = client.get("/signin").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/signin", data={"login": "ada", "password": PASSWORD, "csrf_token": token})
+    with client.session_transaction() as session:
+        assert "csrf_token" not in session  # the pre-sign-in token does not carry over
+        assert "_user_id" in session

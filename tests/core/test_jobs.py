@@ -74,7 +74,8 @@ def test_a_job_runs_in_process_after_commit_without_redis(app, tmp_path):
 def test_a_rolled_back_job_never_runs(app, tmp_path):
     trace = tmp_path / "trace.txt"
     jobs.enqueue(jobs_for_tests.append_line, str(trace), "never")
-    db.session.rollback()
+    db.session.flush()  # the row existed in the transaction...
+    db.session.rollback()  # ...and went with it
     db.session.commit()
     jobs.wait_idle()
     assert not trace.exists()
@@ -86,8 +87,41 @@ def test_a_job_run_twice_does_its_work_once(app, tmp_path):
     record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "once")
     db.session.commit()
     jobs.wait_idle()
-    jobs.execute(record.id)  # as RQ would after a worker died mid-way
+    jobs.execute(record.id)  # a second delivery, as RQ may make
     assert trace.read_text() == "once\n"
+
+
+def test_a_job_running_elsewhere_is_not_started_again(app, tmp_path):
+    trace = tmp_path / "trace.txt"
+    record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "x")
+    db.session.flush()
+    record.status, record.started_at = "running", utcnow()  # another worker has it
+    db.session.commit()
+    jobs.execute(record.id)
+    assert not trace.exists()
+
+
+def test_a_job_abandoned_by_a_dead_worker_is_run_again_by_the_relay(app, tmp_path):
+    trace = tmp_path / "trace.txt"
+    record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "again")
+    db.session.flush()
+    record.status, record.started_at, record.attempts = "running", utcnow() - timedelta(hours=2), 1
+    db.session.commit()
+    assert jobs.relay_outbox()["abandoned"] == 1
+    jobs.wait_idle()
+    db.session.refresh(record)
+    assert (record.status, record.attempts, trace.read_text()) == ("done", 2, "again\n")
+
+
+def test_a_job_whose_function_is_gone_is_marked_failed(app, runner):
+    record = jobs.enqueue(jobs_for_tests.append_line, "x", "y")
+    record.func = "tests.jobs_for_tests:renamed_since"
+    db.session.commit()
+    jobs.wait_idle()
+    db.session.refresh(record)
+    assert record.status == "failed"
+    assert "renamed_since" in record.last_error
+    assert f"#{record.id}" in runner.invoke(args=["jobs", "status"]).output
 
 
 def test_a_failing_job_is_recorded_and_reported(app, runner):

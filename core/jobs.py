@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -351,28 +352,31 @@ class InlineRunner:
         self.items.put(item)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Block until every submitted job has run (tests and the CLI use it)."""
-        done = threading.Event()
-        self.items.put(("signal", done))
-        if not done.wait(timeout):
-            raise TimeoutError("in-process jobs did not finish in time")
+        """Block until every submitted job has run, including jobs those jobs enqueued."""
+        deadline = time.monotonic() + timeout
+        with self.items.all_tasks_done:
+            while self.items.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("in-process jobs did not finish in time")
+                self.items.all_tasks_done.wait(remaining)
 
     def _loop(self) -> None:
         while True:
             kind, payload = self.items.get()
-            if kind == "signal":
-                payload.set()
-                continue
-            with self.app.app_context():
-                try:
-                    if kind == "job":
-                        execute(payload)
-                    else:
-                        run_periodic(payload)
-                except Exception:
-                    log.exception("in-process job %s %s failed", kind, payload)
-                finally:
-                    db.session.remove()
+            try:
+                with self.app.app_context():
+                    try:
+                        if kind == "job":
+                            execute(payload)
+                        else:
+                            run_periodic(payload)
+                    except Exception:
+                        log.exception("in-process job %s %s failed", kind, payload)
+                    finally:
+                        db.session.remove()
+            finally:
+                self.items.task_done()
 
 
 class Ticker:

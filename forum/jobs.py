@@ -34,7 +34,6 @@ def subscription_id_from(token: str) -> int | None:
 
 def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
     """Create the notices that do not exist yet and enqueue one mail per new notice."""
-
     if not user_ids:
         return
     already = set(db.session.scalars(
@@ -51,10 +50,11 @@ def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
     db.session.commit()
 
 
-def _followers(thread_id: int, exclude: int | None = None) -> list[int]:
-
+def _followers(thread_id: int, exclude: int | None, since) -> list[int]:
+    """Active followers who were following when the event happened (the job may run later)."""
     query = sa.select(Subscription.user_id).where(
-        Subscription.thread_id == thread_id, Subscription.active.is_(True))
+        Subscription.thread_id == thread_id, Subscription.active.is_(True),
+        Subscription.created_at <= since)
     if exclude is not None:
         query = query.where(Subscription.user_id != exclude)
     return list(db.session.scalars(query))
@@ -62,20 +62,20 @@ def _followers(thread_id: int, exclude: int | None = None) -> list[int]:
 
 def notify_new_post(post_id: int) -> None:
     """Tell everyone following the thread (but the author) about a new post."""
-
     post = db.session.get(Post, post_id)
     if post is None or not post.is_visible or post.thread.deleted_at is not None:
         return
-    _notify(_followers(post.thread_id, exclude=post.author_id), post.thread_id, post.id, "answer")
+    _notify(_followers(post.thread_id, post.author_id, post.created_at), post.thread_id, post.id,
+            "answer")
 
 
 def notify_accepted(thread_id: int, post_id: int) -> None:
     """Tell followers (but whoever accepted) that an answer was accepted, if it still is."""
-
     thread = db.session.get(Thread, thread_id)
     if thread is None or thread.accepted_post_id != post_id:
         return
-    _notify(_followers(thread_id, exclude=thread.accepted_by_id), thread_id, post_id, "accepted")
+    _notify(_followers(thread_id, thread.accepted_by_id, thread.solved_at), thread_id, post_id,
+            "accepted")
 
 
 _MAIL_TEXT = {
@@ -92,7 +92,6 @@ _MAIL_TEXT = {
 
 def send_notification_mail(notification_id: int) -> None:
     """Mail one notice to its recipient, once."""
-
     notice = db.session.get(Notification, notification_id)
     if notice is None or notice.mailed_at is not None:
         return
@@ -119,7 +118,6 @@ def send_notification_mail(notification_id: int) -> None:
 
 def remind_askers() -> None:
     """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week)."""
-
     days = current_app.config["PEERLINE_REMINDER_DAYS"]
     now = utcnow()
     for stage, after in enumerate(days):
@@ -142,7 +140,6 @@ def remind_askers() -> None:
 
 def close_abandoned_threads() -> None:
     """Close unsolved threads with no activity for PEERLINE_ABANDON_AFTER_DAYS."""
-
     cutoff = utcnow() - timedelta(days=current_app.config["PEERLINE_ABANDON_AFTER_DAYS"])
     ids = list(db.session.scalars(
         sa.select(Thread.id).where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),

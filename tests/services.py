@@ -7,6 +7,7 @@ PEERLINE_REQUIRE_SERVICES=1 (as .ci/run sets) a missing service fails the run.
 import os
 import shutil
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,16 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("PEERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CHROMIUM = os.environ.get("PEERLINE_CHROMIUM", "/usr/bin/chromium")
+# The shared community data sits beside the repository (../shared/data); it is never copied in.
+SHARED_DATA = Path(os.environ.get(
+    "PEERLINE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+COFFEE_DUMP = SHARED_DATA / "coffee-stackexchange"
+
+
+def require_coffee_dump() -> Path:
+    """The coffee.stackexchange.com sample folder; skips (fails in CI) without it."""
+    require((COFFEE_DUMP / "Posts.xml").is_file(), f"the Stack Exchange sample is not at {COFFEE_DUMP}")
+    return COFFEE_DUMP
 
 
 def require(available: bool, reason: str) -> None:

@@ -49,6 +49,16 @@
       .catch(function () { show([]); });
   }
 
+  // The reason only matters for urgent questions: show it when the box is ticked.
+  var urgent = document.getElementById("urgent");
+  var reasonField = document.getElementById("urgent_reason");
+  if (urgent && reasonField) {
+    var reasonBox = reasonField.closest(".field");
+    var sync = function () { reasonBox.hidden = !urgent.checked; };
+    urgent.addEventListener("change", sync);
+    sync();
+  }
+
   title.addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(lookUp, 300);

@@ -1,0 +1,142 @@
+"""Forum jobs: notices and mail to followers, reminders to accept, abandoned threads, view counts."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from core import jobs
+from core.clock import utcnow
+from core.extensions import db
+from forum import jobs as forum_jobs
+from forum import services, viewcounts
+from forum.models import Notification, Thread
+from tests.conftest import outbox_messages
+from tests.factories import make_answer, make_thread, make_user
+
+
+def notices(user) -> list[str]:
+    return list(db.session.scalars(
+        sa.select(Notification.kind).where(Notification.user_id == user.id).order_by(Notification.id)))
+
+
+def test_followers_hear_of_new_answers_in_app_and_by_mail(app):
+    asker, first, second = make_user(), make_user(), make_user()
+    thread = make_thread(asker, title="Why is my invoice total wrong?")
+    make_answer(thread, first)
+    make_answer(thread, second)
+    jobs.wait_idle()
+    assert notices(asker) == ["answer", "answer"]
+    assert notices(first) == ["answer"]  # of the second answer, not of their own
+    assert notices(second) == []
+    mails = outbox_messages(app)
+    assert sorted(m["To"] for m in mails) == sorted([asker.email, asker.email, first.email])
+    assert all(m["Subject"] == "New answer in “Why is my invoice total wrong?”" for m in mails)
+    assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in mails)
+
+
+def test_accepting_tells_the_followers(app):
+    asker, helper = make_user(), make_user()
+    thread = make_thread(asker)
+    answer = make_answer(thread, helper)
+    services.accept_answer(asker, answer)
+    jobs.wait_idle()
+    assert notices(helper) == ["accepted"]
+    assert "accepted" not in notices(asker)  # they did it themselves
+
+
+def test_notification_jobs_run_twice_notify_once(app):
+    asker = make_user()
+    thread = make_thread(asker)
+    answer = make_answer(thread)
+    jobs.wait_idle()
+    forum_jobs.notify_new_post(answer.id)
+    jobs.wait_idle()
+    notice_id = db.session.scalar(sa.select(Notification.id).where(Notification.user_id == asker.id))
+    forum_jobs.send_notification_mail(notice_id)
+    assert notices(asker) == ["answer"]
+    assert len(outbox_messages(app)) == 1
+
+
+def test_one_click_unsubscribe_stops_the_mail(app, client):
+    asker = make_user()
+    thread = make_thread(asker)
+    make_answer(thread)
+    jobs.wait_idle()
+    [message] = outbox_messages(app)
+    link = str(message["List-Unsubscribe"]).strip().strip("<>").removeprefix("http://peerline.test")
+    assert client.get(link).status_code == 200
+    assert client.post(link).status_code == 200  # no CSRF token: the link is the credential
+    assert not services.is_following(asker, thread)
+    make_answer(thread)
+    jobs.wait_idle()
+    assert [m["To"] for m in outbox_messages(app)].count(asker.email) == 1
+    assert client.post("/unsubscribe/forged-token").status_code == 404
+
+
+def _age_first_reply(thread, days):
+    db.session.execute(sa.update(Thread).where(Thread.id == thread.id)
+                       .values(first_reply_at=utcnow() - timedelta(days=days)))
+    db.session.commit()
+
+
+def test_askers_are_reminded_after_three_days_and_a_week(app):
+    asker = make_user()
+    thread = make_thread(asker)
+    make_answer(thread)
+    jobs.wait_idle()
+    forum_jobs.remind_askers()
+    assert "reminder-1" not in notices(asker)  # too early
+    _age_first_reply(thread, 3.5)
+    forum_jobs.remind_askers()
+    forum_jobs.remind_askers()  # and not twice
+    jobs.wait_idle()
+    assert notices(asker).count("reminder-1") == 1
+    _age_first_reply(thread, 8)
+    forum_jobs.remind_askers()
+    jobs.wait_idle()
+    assert notices(asker)[-1] == "reminder-2"
+    assert any(m["Subject"].startswith("Did an answer solve") for m in outbox_messages(app))
+
+
+def test_solved_threads_get_no_reminder(app):
+    asker = make_user()
+    thread = make_thread(asker)
+    services.accept_answer(asker, make_answer(thread))
+    _age_first_reply(thread, 10)
+    forum_jobs.remind_askers()
+    assert not [k for k in notices(asker) if k.startswith("reminder")]
+
+
+def test_quiet_unsolved_threads_close_as_abandoned_and_reopen_when_the_asker_replies(app):
+    asker = make_user()
+    quiet, solved, busy = make_thread(asker), make_thread(asker), make_thread(asker)
+    services.accept_answer(asker, make_answer(solved))
+    old = utcnow() - timedelta(days=45)
+    db.session.execute(sa.update(Thread).where(Thread.id.in_([quiet.id, solved.id]))
+                       .values(last_activity_at=old))
+    db.session.commit()
+    forum_jobs.close_abandoned_threads()
+    db.session.expire_all()
+    assert (quiet.close_reason, solved.closed_at, busy.closed_at) == ("abandoned", None, None)
+    make_answer(quiet, asker, "Still broken, here are the logs")
+    assert quiet.closed_at is None and quiet.close_reason is None
+
+
+def test_views_are_counted_without_a_write_per_view(app, client):
+    thread = make_thread()
+    statements = []
+    db.session.commit()
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for _ in range(5):
+            assert client.get(f"/t/{thread.id}").status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+    viewcounts.flush()
+    db.session.refresh(thread)
+    assert thread.view_count == 5

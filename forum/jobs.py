@@ -10,7 +10,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from accounts.models import User
 from core import jobs, mail, signals
 from core.clock import utcnow
-from core.extensions import db
+from core.extensions import db, end_transaction
 from forum import viewcounts
 from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
 
@@ -111,8 +111,11 @@ def send_notification_mail(notification_id: int) -> None:
     body = text.format(author=post.author.display_name if post else "", excerpt=excerpt, link=link)
     if unsubscribe:
         body += f"\n\n--\nStop mail about this thread: {unsubscribe}\n"
-    mail.send(user.email, subject.format(title=thread.title), body, unsubscribe_url=unsubscribe)
-    notice.mailed_at = utcnow()
+    to, subject = user.email, subject.format(title=thread.title)
+    end_transaction()  # no transaction stays open across the network call
+    mail.send(to, subject, body, unsubscribe_url=unsubscribe)
+    db.session.execute(sa.update(Notification).where(Notification.id == notification_id)
+                       .values(mailed_at=utcnow()))
     db.session.commit()
 
 

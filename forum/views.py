@@ -343,25 +343,42 @@ def notifications():
 # --- categories (admins) --------------------------------------------------------------------------------
 
 
-@bp.route("/admin/categories", methods=["GET", "POST"])
-@admin_required
-def manage_categories():
-    form = forms.CategoryForm()
+def _category_form(category=None):
+    form = forms.CategoryForm(obj=category if request.method == "GET" else None)
+    if request.method == "GET" and category is not None:
+        form.parent_id.data = str(category.parent_id or "")
     form.parent_id.choices = [("", "Top level")] + [
-        (str(c.id), c.name) for c, _children in queries.categories_tree()]
+        (str(c.id), c.name) for c, _children in queries.categories_tree()
+        if category is None or c.id != category.id]
+    return form
+
+
+def _save_category(target, form, template, **context):
     if form.validate_on_submit():
         try:
-            services.save_category(current_user, None, name=form.name.data, slug=form.slug.data,
+            services.save_category(current_user, target, name=form.name.data, slug=form.slug.data,
                                    description=form.description.data, position=form.position.data,
                                    parent_id=form.parent_id.data)
         except DomainError as error:
             status = show_error(form, error)
-            return render_template("forum/categories.html", form=form,
-                                   tree=queries.categories_tree()), status
-        flash("Category created.", "success")
+            return render_template(template, form=form, **context), status
+        flash("Category saved.", "success")
         return redirect(url_for("forum.manage_categories"))
-    return render_template("forum/categories.html", form=form, tree=queries.categories_tree()), \
-        invalid_status(form)
+    return render_template(template, form=form, **context), invalid_status(form)
+
+
+@bp.route("/admin/categories", methods=["GET", "POST"])
+@admin_required
+def manage_categories():
+    return _save_category(None, _category_form(), "forum/categories.html", tree=queries.categories_tree())
+
+
+@bp.route("/admin/categories/<int:category_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_category(category_id):
+    category = db.session.get(Category, category_id) or abort(404)
+    return _save_category(category, _category_form(category), "forum/edit_category.html",
+                          category=category)
 
 
 @bp.route("/admin/categories/<int:category_id>/delete", methods=["POST"])

@@ -235,3 +235,18 @@ def test_admins_manage_categories_through_the_page(client, auth):
     clash = client.post("/admin/categories", data={"name": "Other", "slug": "mobile-apps",
                                                    "description": "", "position": "2", "parent_id": ""})
     assert clash.status_code == 409 and "Another category has that slug" in clash.text
+
+
+def test_admins_edit_a_category(client, auth):
+    auth.as_role("admin")
+    category = make_category("Payments")
+    page = client.get(f"/admin/categories/{category.id}/edit")
+    assert page.status_code == 200 and 'value="Payments"' in page.text
+    response = client.post(f"/admin/categories/{category.id}/edit", data={
+        "name": "Payments & payouts", "slug": "payments", "description": "Money in", "position": "3",
+        "parent_id": ""})
+    assert response.status_code == 302
+    db.session.refresh(category)
+    assert (category.name, category.description, category.position) == ("Payments & payouts", "Money in", 3)
+    bad = client.post(f"/admin/categories/{category.id}/edit", data={"name": "", "slug": "payments"})
+    assert bad.status_code == 400

@@ -1,7 +1,7 @@
 """Forum forms: field shapes and lengths; the rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from forum.models import BODY_MAX, TITLE_MAX, URGENT_REASON_MAX
@@ -33,14 +33,6 @@ class EditPostForm(FlaskForm):
     title = StringField("Title", validators=[Optional(), Length(max=TITLE_MAX + _SLACK)])
     body = TextAreaField("Text", validators=[Length(max=BODY_MAX + _SLACK)])
     tags = StringField("Tags", validators=[Optional(), Length(max=200)])
-
-
-class VoteForm(FlaskForm):
-    value = HiddenField()
-
-
-class ActionForm(FlaskForm):
-    """A button that changes something: only the CSRF token travels."""
 
 
 class CategoryForm(FlaskForm):

@@ -239,9 +239,11 @@ def similar_solved_threads(title: str, limit: int = 5) -> list[Thread]:
     lowered = sa.func.lower(Thread.title)
     matches = sum((sa.case((lowered.contains(word, autoescape=True), 1), else_=0) for word in words),
                   sa.literal(0))
+    # One shared word is noise once the customer has typed several ("invoice" is everywhere).
+    needed = 1 if len(words) == 1 else 2
     statement = (
         sa.select(Thread).where(Thread.deleted_at.is_(None), Thread.accepted_post_id.is_not(None),
-                                matches > 0)
+                                matches >= needed)
         .order_by(matches.desc(), Thread.last_activity_at.desc()).limit(limit)
     )
     return list(db.session.scalars(statement))

@@ -141,7 +141,7 @@ def _render_thread(thread, reply_form=None, status=200):
     view = queries.thread_page(thread, current_user, page=_page())
     return render_template(
         "forum/thread.html", view=view, thread=thread, reply_form=reply_form or forms.ReplyForm(),
-        action_form=forms.ActionForm(), following=services.is_following(current_user, thread),
+        following=services.is_following(current_user, thread),
         can_reply=can_reply(current_user, thread), can_accept=can_accept(current_user, thread),
         can_vote=lambda post: can_vote(current_user, post),
         can_edit=lambda post: can_edit_post(current_user, post),
@@ -218,15 +218,6 @@ def post_revisions(post_id):
     return render_template("forum/revisions.html", post=post, revisions=services.revisions(post))
 
 
-def _action(post_id, service, message, anchor=True):
-    if not forms.ActionForm().validate_on_submit():
-        abort(400)
-    post = _post_or_404(post_id)
-    service(current_user, post)
-    flash(message, "success")
-    return _back_to(post, anchor=anchor)
-
-
 @bp.route("/posts/<int:post_id>/delete", methods=["POST"])
 @login_required
 def delete_post(post_id):
@@ -254,7 +245,10 @@ def restore_post(post_id):
 @bp.route("/posts/<int:post_id>/accept", methods=["POST"])
 @login_required
 def accept_answer(post_id):
-    return _action(post_id, services.accept_answer, "Accepted. The thread is marked solved.")
+    post = _post_or_404(post_id)
+    services.accept_answer(current_user, post)
+    flash("Accepted. The thread is marked solved.", "success")
+    return _back_to(post)
 
 
 @bp.route("/t/<int:thread_id>/unaccept", methods=["POST"])

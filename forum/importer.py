@@ -134,10 +134,14 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
     answer_ids = dict(db.session.execute(
         sa.select(Post.import_id, Post.id).where(Post.import_source == source, Post.kind == ANSWER)).all())
     for row in rows:
-        thread = threads_by_se_id.get(row["Id"])
-        accepted_id = answer_ids.get(row.get("AcceptedAnswerId") or "")
-        if thread is None or accepted_id is None:
+        if row.get("PostTypeId") != QUESTION_TYPE:
             continue
+        accepted_id = answer_ids.get(row.get("AcceptedAnswerId") or "")
+        thread = threads_by_se_id.get(row["Id"])
+        if thread is None and row["Id"] in existing_threads:
+            thread = db.session.get(Thread, existing_threads[row["Id"]])
+        if thread is None or accepted_id is None or thread.accepted_post_id is not None:
+            continue  # a later dump may add an acceptance; one already made stays
         answer = db.session.get(Post, accepted_id)
         # Dumps do not say when an answer was accepted; the answer's own time is the earliest it can be.
         thread.accepted_post_id, thread.accepted_by_id = answer.id, thread.author_id
@@ -166,15 +170,18 @@ def _category(slug: str) -> Category:
 
 
 def _users(folder: Path, rows, site: str, staff_ids: set[int], report: ImportReport) -> dict[str, User]:
-    names: dict[str, str] = {}
+    known: dict[str, str] = {}
     users_xml = folder / "Users.xml"
     if users_xml.is_file():
         for row in _rows(users_xml):
-            names[row["Id"]] = row.get("DisplayName") or ""
+            known[row["Id"]] = row.get("DisplayName") or ""
+    names: dict[str, str] = {}
     for row in rows:
+        if row.get("PostTypeId") not in (QUESTION_TYPE, ANSWER_TYPE):
+            continue  # tag wikis and the like are not imported: their owners are not authors
         owner = row.get("OwnerUserId")
         if owner and owner not in names:
-            names[owner] = row.get("OwnerDisplayName") or ""
+            names[owner] = known.get(owner) or row.get("OwnerDisplayName") or ""
         if not owner:
             names.setdefault("anonymous", "Anonymous")
     domain = f"{site}.import.invalid"

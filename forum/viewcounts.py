@@ -17,8 +17,11 @@ from forum.models import Thread
 
 log = logging.getLogger(__name__)
 REDIS_KEY = "peerline:thread-views"
-_lock = threading.Lock()
-_pending: Counter = Counter()
+
+
+def _buffer() -> tuple[threading.Lock, Counter]:
+    """This app's in-process buffer (one per app, so apps in one process never mix counts)."""
+    return current_app.extensions.setdefault("peerline_viewcounts", (threading.Lock(), Counter()))
 
 
 def record(thread_id: int) -> None:
@@ -30,8 +33,9 @@ def record(thread_id: int) -> None:
             return
         except Exception:  # Redis down: keep the view in this process instead
             log.debug("view count kept in memory: Redis unavailable")
-    with _lock:
-        _pending[thread_id] += 1
+    lock, pending = _buffer()
+    with lock:
+        pending[thread_id] += 1
 
 
 def _take_redis_counts(disp) -> dict[int, int]:
@@ -50,9 +54,10 @@ def flush() -> int:
     """Add buffered views to `threads.view_count`; returns how many views were written."""
     disp = jobs.dispatcher(current_app)
     counts: Counter = Counter()
-    with _lock:
-        counts.update(_pending)
-        _pending.clear()
+    lock, pending = _buffer()
+    with lock:
+        counts.update(pending)
+        pending.clear()
     if disp.uses_rq:
         try:
             counts.update(_take_redis_counts(disp))

@@ -163,15 +163,18 @@ def reputation_for(user_ids) -> dict[int, int]:
     if not user_ids:
         return {}
     points = sa.case((Vote.value > 0, UPVOTE_POINTS), else_=DOWNVOTE_POINTS)
-    answer_alias = sa.orm.aliased(Post)
+    # Driven from the people's posts (indexed by author), probing threads by accepted_post_id:
+    # a join from threads made SQLite walk every thread.
+    accepted_by_others = (
+        sa.select(Thread.id).where(Thread.accepted_post_id == Post.id, Thread.author_id != Post.author_id,
+                                   Thread.deleted_at.is_(None))
+        .exists()
+    )
     accepted = (
-        sa.select(answer_alias.author_id.label("user_id"),
-                  (sa.func.count() * ACCEPTED_POINTS).label("points"))
-        .select_from(Thread)
-        .join(answer_alias, answer_alias.id == Thread.accepted_post_id)
-        .where(answer_alias.author_id.in_(user_ids), answer_alias.author_id != Thread.author_id,
-               Thread.deleted_at.is_(None), answer_alias.deleted_at.is_(None))
-        .group_by(answer_alias.author_id)
+        sa.select(Post.author_id.label("user_id"), (sa.func.count() * ACCEPTED_POINTS).label("points"))
+        .where(Post.author_id.in_(user_ids), Post.kind == ANSWER, Post.deleted_at.is_(None),
+               accepted_by_others)
+        .group_by(Post.author_id)
     )
     voted = (
         sa.select(Post.author_id.label("user_id"), sa.func.sum(points).label("points"))

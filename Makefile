@@ -46,3 +46,9 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# The forum-page benchmark: the first run generates a large community under bench/.data (kept, gitignored).
+# Options: make bench BENCH_ARGS="--seconds 20 --database-url postgresql://postgres@127.0.0.1:5432/peerline_bench"
+.PHONY: bench
+bench: install
+	$(BIN)/python bench/forum_pages.py $(BENCH_ARGS)

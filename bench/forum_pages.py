@@ -1,0 +1,571 @@
+"""Forum page benchmark: thread page, latest list and unanswered list against a one-query baseline.
+
+    python bench/forum_pages.py [--database-url URL] [--seconds 10] [--connections 32] [--workers 2]
+    make bench BENCH_ARGS="--seconds 20"
+
+Makes sure the generated community exists (bench/generate.py: 10,000 threads, 100,000 posts), serves
+`bench.bench_app:create()` with gunicorn (sync workers) on a free port of 127.0.0.1, then for each
+target runs a warm-up and a fixed-duration load with N concurrent connections, all in one run against
+one server: the baseline (`/bench/baseline/<user id>`, one primary-key query), the thread page
+(`/t/<id>`, rotating over threads with 10-20 answers), the latest list (`/`) and the unanswered list
+(`/threads/unanswered`). The load comes from wrk when it is on PATH (a Lua script collects the latency
+percentiles and status codes), else from a built-in asyncio HTTP/1.1 client. Requests are anonymous.
+
+Prints requests, requests per second, p50/p99 latency and each page's throughput as a share of the
+baseline's, against the target of 40%. Every response must be HTTP 200. Exit status: 0 when every page
+meets the target, 1 when any request failed or was not answered 200, 2 when a page missed the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import os
+import random
+import re
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+TARGET_SHARE = 0.40
+SAMPLE_SIZE = 200
+THREAD_ANSWERS = (10, 20)
+REQUEST_TIMEOUT = 10  # seconds, for wrk and the built-in client alike
+
+
+@dataclass
+class Target:
+    name: str
+    paths: list[str]
+
+
+@dataclass
+class Result:
+    requests: int = 0
+    seconds: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    non_200: int = 0
+    errors: int = 0  # no response at all: refused, reset, timed out
+    statuses: Counter = field(default_factory=Counter)
+    cpu_seconds: float = 0.0  # the load generator's own CPU time
+    server_cpu_seconds: float | None = None  # gunicorn's master and workers (Linux only)
+    other_cpu_seconds: float | None = None  # everything else on the machine meanwhile (Linux only)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def failed(self) -> int:
+        return self.non_200 + self.errors
+
+
+# --- the data and the server ------------------------------------------------------------------------
+
+
+def samples(database_url: str, seed: int = 1) -> tuple[list[int], list[int]]:
+    """Thread ids with 10-20 answers (or the nearest there are) and user ids, each a fixed sample."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    low, high = THREAD_ANSWERS
+    try:
+        with engine.connect() as conn:
+            threads = list(conn.scalars(sa.text(
+                "SELECT id FROM threads WHERE deleted_at IS NULL AND reply_count BETWEEN :low AND :high "
+                "ORDER BY id"), {"low": low, "high": high}))
+            if len(threads) < SAMPLE_SIZE:
+                threads = list(conn.scalars(sa.text(
+                    "SELECT id FROM threads WHERE deleted_at IS NULL "
+                    "ORDER BY abs(reply_count - :mid), id LIMIT :n"),
+                    {"mid": (low + high) // 2, "n": SAMPLE_SIZE}))
+            users = list(conn.scalars(sa.text("SELECT id FROM users ORDER BY id")))
+    finally:
+        engine.dispose()
+    rng = random.Random(seed)
+    return (rng.sample(threads, min(SAMPLE_SIZE, len(threads))),
+            rng.sample(users, min(SAMPLE_SIZE, len(users))))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class Server:
+    """gunicorn serving bench.bench_app from the repository root, its output in a temporary log file."""
+
+    def __init__(self, database_url: str, workers: int):
+        self.database_url, self.workers = database_url, workers
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        handle, name = tempfile.mkstemp(prefix="peerline-bench-gunicorn-", suffix=".log")
+        os.close(handle)
+        self.log_path = Path(name)
+
+    def start(self) -> None:
+        env = dict(os.environ, DATABASE_URL=self.database_url, PEERLINE_TICKER="0")
+        command = [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--worker-class", "sync",
+                   "--bind", f"{HOST}:{self.port}", "bench.bench_app:create()"]
+        with self.log_path.open("wb") as log:
+            # A session of its own: Ctrl-C reaches this script, which then stops gunicorn in order.
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_until_ready(self, path: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with status {self.process.returncode}\n"
+                                   f"{self.log_tail()}")
+            try:
+                status, _ = get(self.port, path, timeout=5)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            if status == 200:
+                return
+            raise RuntimeError(f"{path} answered {status} instead of 200\n{self.log_tail()}")
+        raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # gunicorn's graceful shutdown
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"  | {line}" for line in text[-lines:])
+
+
+# --- where the CPU went (Linux /proc; elsewhere these report nothing) ------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_seconds() -> float | None:
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + steal) / TICK  # interrupts: mostly our own loopback traffic
+
+
+def process_tree_seconds(root_pid: int) -> float | None:
+    """CPU time of a process and its children (gunicorn's master and its workers)."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == root_pid or ppid == root_pid:
+            total += (int(fields[11]) + int(fields[12])) / TICK
+            found = True
+    return total if found else None
+
+
+# --- load from wrk ----------------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  non200 = 0
+  statuses = ""
+  counter = id * 7919
+end
+
+function request()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    non200 = non200 + 1
+    statuses = statuses .. status .. " "
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, codes = 0, ""
+  for _, thread in ipairs(threads) do
+    bad = bad + thread:get("non200")
+    codes = codes .. thread:get("statuses")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%%d duration_us=%%d p50_us=%%d p99_us=%%d non200=%%d errors=%%d codes=%%s\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), bad,
+    e.connect + e.read + e.write + e.timeout, codes ~= "" and codes:gsub(" ", ",") or "-"))
+end
+"""
+
+
+def wrk_load(port: int, paths: list[str], seconds: int, connections: int) -> Result:
+    lua = WRK_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths)}
+    with tempfile.NamedTemporaryFile("w", prefix="peerline-bench-", suffix=".lua", delete=False) as handle:
+        handle.write(lua)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        command = ["wrk", "--threads", str(min(2, connections)), "--connections", str(connections),
+                   "--duration", f"{seconds}s", "--timeout", f"{REQUEST_TIMEOUT}s", "--script", handle.name,
+                   f"http://{HOST}:{port}"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    finally:
+        os.unlink(handle.name)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = re.search(r"BENCH requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) non200=(\d+) "
+                      r"errors=(\d+) codes=(\S+)", done.stdout)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"wrk failed (status {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    requests, duration, p50, p99, non_200, errors = (int(v) for v in match.groups()[:6])
+    codes = Counter(int(c) for c in match.group(7).split(",") if c.isdigit())
+    return Result(requests=requests, seconds=duration / 1e6, p50_ms=p50 / 1000, p99_ms=p99 / 1000,
+                  non_200=non_200, errors=errors, statuses=codes,
+                  cpu_seconds=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime))
+
+
+# --- load from Python -------------------------------------------------------------------------------
+
+
+class BadResponse(Exception):
+    pass
+
+
+def parse_response(buffer: bytearray, eof: bool) -> tuple[int, bool, int] | None:
+    """(status, keep-alive, bytes used) once `buffer` holds a whole HTTP/1.1 response, else None.
+    Bodies may have a Content-Length, be chunked, or run until the server closes (`eof`)."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if eof:
+            raise BadResponse("connection closed in the middle of the headers")
+        return None
+    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise BadResponse(f"bad status line {lines[0]!r}")
+    length, chunked, keep_alive = None, False, parts[0] == "HTTP/1.1"
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding":
+            chunked = "chunked" in value
+        elif name == "connection":
+            keep_alive = "close" not in value and (keep_alive or "keep-alive" in value)
+    start = end + 4
+    if chunked:
+        position = start
+        while True:
+            line_end = buffer.find(b"\r\n", position)
+            if line_end < 0:
+                break
+            size = int(bytes(buffer[position:line_end]).split(b";")[0], 16)
+            position = line_end + 2 + size + 2
+            if position > len(buffer):
+                break
+            if size == 0:
+                return int(parts[1]), keep_alive, position
+    elif length is not None:
+        if len(buffer) - start >= length:
+            return int(parts[1]), keep_alive, start + length
+    elif eof:
+        return int(parts[1]), False, len(buffer)
+    if eof:
+        raise BadResponse("connection closed in the middle of the body")
+    return None
+
+
+class _Connection:
+    """One client connection's state: a socket (reopened when the server closes it) and a request."""
+
+    __slots__ = ("sock", "index", "started", "buffer")
+
+    def __init__(self, index: int):
+        self.sock: socket.socket | None = None
+        self.index, self.started, self.buffer = index, 0.0, bytearray()
+
+
+def python_load(port: int, paths: list[str], seconds: float, connections: int) -> Result:
+    """`connections` HTTP/1.1 clients on non-blocking sockets and one selector, in this thread.
+
+    Plain sockets and epoll (selectors) rather than asyncio streams: gunicorn's sync workers close
+    every connection, so each request pays for a new connection, and this keeps that cheap. Latency
+    is measured from opening the connection (or sending, on a kept-alive one) to the last byte.
+    """
+    requests = [f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: peerline-bench\r\n"
+                f"Accept: text/html\r\n\r\n".encode() for path in paths]
+    result, latencies = Result(), []
+    selector = selectors.DefaultSelector()
+    clock, address, count = time.perf_counter, (HOST, port), len(requests)
+    read, write = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+    def begin(conn: _Connection) -> None:
+        conn.started = clock()
+        conn.buffer.clear()
+        if conn.sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect_ex(address)  # EINPROGRESS; writable once connected
+            conn.sock = sock
+            selector.register(sock, write, conn)
+        else:
+            send(conn)
+
+    def send(conn: _Connection) -> None:
+        conn.sock.send(requests[conn.index % count])  # a few hundred bytes: one send
+        conn.index += 1
+        selector.modify(conn.sock, read, conn)
+
+    def drop(conn: _Connection) -> None:
+        selector.unregister(conn.sock)
+        conn.sock.close()
+        conn.sock = None
+
+    pool = [_Connection(n * count // connections) for n in range(connections)]
+    before = time.process_time()
+    started = clock()
+    deadline = started + seconds
+    for conn in pool:
+        begin(conn)
+    active = len(pool)
+    while active:
+        if clock() > deadline + REQUEST_TIMEOUT:  # the server stopped answering: give up on the rest
+            result.errors += active
+            break
+        for key, events in selector.select(timeout=1.0):
+            conn = key.data
+            try:
+                if events & write:
+                    error = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if error:
+                        raise OSError(error, os.strerror(error))
+                    send(conn)
+                    continue
+                data = conn.sock.recv(262144)
+                conn.buffer += data
+                parsed = parse_response(conn.buffer, eof=not data)
+                if parsed is None:
+                    continue
+            except (OSError, BadResponse, ValueError):
+                result.errors += 1
+                drop(conn)
+                time.sleep(0.01)  # a refused connection would otherwise spin
+            else:
+                latencies.append(clock() - conn.started)
+                status, keep_alive, _ = parsed
+                if status != 200:
+                    result.non_200 += 1
+                    result.statuses[status] += 1
+                if not keep_alive:  # gunicorn's sync workers close after every response
+                    drop(conn)
+            if clock() < deadline:
+                begin(conn)
+            else:
+                if conn.sock is not None:
+                    drop(conn)
+                active -= 1
+    selector.close()
+    result.seconds = clock() - started
+    result.cpu_seconds = time.process_time() - before
+    result.requests = len(latencies)
+    if latencies:
+        latencies.sort()
+        result.p50_ms = latencies[int(0.50 * (len(latencies) - 1))] * 1000
+        result.p99_ms = latencies[int(0.99 * (len(latencies) - 1))] * 1000
+    return result
+
+
+# --- the run ----------------------------------------------------------------------------------------
+
+
+def measure(generator: str, server: Server, target: Target, seconds: int, warmup: int, connections: int
+            ) -> tuple[Result, Result]:
+    load = wrk_load if generator == "wrk" else python_load
+    warm = load(server.port, target.paths, warmup, connections) if warmup > 0 else Result()
+    busy, served = machine_busy_seconds(), process_tree_seconds(server.process.pid)
+    result = load(server.port, target.paths, seconds, connections)
+    busy_after, served_after = machine_busy_seconds(), process_tree_seconds(server.process.pid)
+    if None not in (busy, served, busy_after, served_after):
+        result.server_cpu_seconds = served_after - served
+        result.other_cpu_seconds = max(0.0, (busy_after - busy) - result.server_cpu_seconds
+                                       - result.cpu_seconds)
+    return warm, result
+
+
+def cpu_note(result: Result) -> str:
+    def share(value: float) -> str:
+        return f"{value / result.seconds:.0%}"
+
+    note = f"CPU, % of one core: load generator {share(result.cpu_seconds)}"
+    if result.server_cpu_seconds is not None:
+        note += f", gunicorn {share(result.server_cpu_seconds)}, the rest {share(result.other_cpu_seconds)}"
+    return note
+
+
+def print_table(rows: list[tuple[Target, Result]], baseline: Result) -> list[str]:
+    """The results table; returns the names of pages below the target."""
+    header = (f"{'target':<16} {'requests':>9} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'% of baseline':>14} "
+              f"{'result':>7} {'non-200':>8}")
+    print(header)
+    print("-" * len(header))
+    missed = []
+    for target, result in rows:
+        share = result.rps / baseline.rps if baseline.rps else 0.0
+        if target.name == "baseline":
+            verdict = "-"
+        else:
+            verdict = "PASS" if share >= TARGET_SHARE else "FAIL"
+            if verdict == "FAIL":
+                missed.append(target.name)
+        print(f"{target.name:<16} {result.requests:>9,} {result.rps:>8,.0f} {result.p50_ms:>8.1f} "
+              f"{result.p99_ms:>8.1f} {share:>13.0%} {verdict:>7} {result.failed:>8,}")
+    return missed
+
+
+def main(argv=None) -> int:
+    from bench.generate import DEFAULT_DATABASE_URL, generate, print_counts, shown, sqlalchemy_url
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
+                        help="the community to serve, generated if missing (default: %(default)s)")
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per target")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per target, not measured")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--threads", type=int, default=10_000, help="threads to generate if missing")
+    parser.add_argument("--posts", type=int, default=100_000, help="posts to generate if missing")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="auto: wrk when it is on PATH, else the built-in asyncio client")
+    args = parser.parse_args(argv)
+    if min(args.seconds, args.connections, args.workers) < 1 or args.warmup < 0:
+        parser.error("--seconds, --connections and --workers must be at least 1")
+    generator = args.load_generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "python"
+    elif generator == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not on PATH (Debian: apt-get install wrk)")
+    if importlib.util.find_spec("gunicorn") is None:
+        print(f"error: gunicorn is not installed for {sys.executable} (make install)", file=sys.stderr)
+        return 1
+
+    try:
+        url = sqlalchemy_url(args.database_url)
+        community = generate(url, threads=args.threads, posts=args.posts)
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print_counts(community["counts"])
+    thread_ids, user_ids = samples(url)
+    targets = [
+        Target("baseline", [f"/bench/baseline/{uid}" for uid in user_ids]),
+        Target("thread page", [f"/t/{tid}" for tid in thread_ids]),
+        Target("latest list", ["/"]),
+        Target("unanswered list", ["/threads/unanswered"]),
+    ]
+
+    # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, through the `finally` that stops gunicorn.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    server = Server(url, args.workers)
+    rows: list[tuple[Target, Result]] = []
+    warm_failures = 0
+    try:
+        server.start()
+        server.wait_until_ready(targets[0].paths[0])
+        described = "wrk (Lua: latency percentiles, status codes)" if generator == "wrk" else \
+            "built-in asyncio HTTP/1.1 client"
+        print(f"\ngunicorn: {args.workers} sync workers on {HOST}:{server.port} (log: {server.log_path})")
+        print(f"database: {shown(url)}")
+        print(f"load: {args.connections} connections, {args.warmup} s warm-up + {args.seconds} s per target, "
+              f"anonymous GETs, from {described}")
+        print(f"thread page: {len(thread_ids)} threads with {THREAD_ANSWERS[0]}-{THREAD_ANSWERS[1]} answers, "
+              f"rotating\n", flush=True)
+        for target in targets:
+            print(f"  {target.name} ...", end=" ", flush=True)
+            warm, result = measure(generator, server, target, args.seconds, args.warmup, args.connections)
+            warm_failures += warm.failed
+            rows.append((target, result))
+            print(f"{result.rps:,.0f} rps ({cpu_note(result)})", flush=True)
+            if warm.failed or result.failed:
+                codes = dict(warm.statuses + result.statuses)
+                print(f"    NOT 200: {warm.non_200 + result.non_200} responses {codes or ''}, "
+                      f"{warm.errors + result.errors} requests without a response", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping gunicorn", file=sys.stderr)
+        return 130
+    except RuntimeError as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+
+    print()
+    missed = print_table(rows, rows[0][1])
+    failed = warm_failures + sum(result.failed for _, result in rows)
+    print(f"\ntarget: each page at least {TARGET_SHARE:.0%} of the baseline's requests per second")
+    busy = [target.name for target, result in rows
+            if result.other_cpu_seconds is not None and result.other_cpu_seconds > 0.15 * result.seconds]
+    if busy:
+        print(f"WARNING: other processes used more than 15% of a core during: {', '.join(busy)}; "
+              "those numbers are noisy, run again on a quiet machine")
+    if failed:
+        print(f"\nFAILED: {failed:,} requests were not answered HTTP 200 (warm-up included); see the "
+              f"gunicorn log {server.log_path}", file=sys.stderr)
+        return 1
+    server.log_path.unlink(missing_ok=True)
+    if missed:
+        print(f"below target: {', '.join(missed)}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

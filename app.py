@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 import accounts
 import forum
+import search
 from accounts import jobs as account_jobs
 from core import config as core_config
 from core import jobs, security, templating
@@ -16,6 +17,7 @@ from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
 from core.jobs_cli import jobs_cli
 from forum import jobs as forum_jobs
+from search import jobs as search_jobs
 
 # The cron table: every periodic job, once, with a stable id. `flask jobs cron`
 # (RQ's cron scheduler) and the in-process ticker both read it.
@@ -25,6 +27,7 @@ CRON_TABLE = (
     jobs.Periodic("forum.flush-view-counts", forum_jobs.flush_view_counts, every=60),
     jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
     jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
+    jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=900, queue="search"),
 )
 
 ERROR_TEXT = {
@@ -61,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     jobs.init_app(app, CRON_TABLE)
 
     accounts.init_app(app)
+    search.init_app(app)
     forum.init_app(app)
 
     app.cli.add_command(jobs_cli)

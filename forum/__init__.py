@@ -16,6 +16,7 @@ def _profile_section(user, **_extra):
 
 
 def init_app(app: Flask) -> None:
+    from forum import search_documents
     from forum.cli import demo_cli, import_cli
     from forum.views import bp
 
@@ -23,3 +24,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(import_cli)
     signals.profile_sections.connect(_profile_section, weak=False)
+    search_documents.init_app()

@@ -1,0 +1,76 @@
+"""Forum threads as search documents: one per thread (the question and its visible answers),
+kept fresh by index jobs enqueued on the forum's own events."""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
+
+from core import signals
+from core.extensions import db
+from forum.models import Post, Thread
+from search import THREAD, Document, make_doc_id, register_type
+from search.jobs import enqueue_index
+
+BODY_LIMIT = 20_000  # characters of question and answers per thread: small stored fields, fast queries
+
+
+def _updated_at():
+    """A thread's version for the index: its last activity, or a later edit or deletion of a post."""
+    moment = sa.DateTime(timezone=True)
+    latest_post_change = (
+        sa.select(sa.func.max(sa.func.coalesce(Post.deleted_at, Post.edited_at, Post.created_at,
+                                               type_=moment), type_=moment))
+        .where(Post.thread_id == Thread.id).scalar_subquery()
+    )
+    return sa.func.coalesce(latest_post_change, Thread.last_activity_at, type_=moment)
+
+
+def _searchable():
+    return Thread.deleted_at.is_(None)
+
+
+def load(keys) -> list[Document]:
+    """The documents for these thread ids that should be searchable now."""
+    threads = list(db.session.scalars(
+        sa.select(Thread).where(Thread.id.in_(keys), _searchable())
+        .options(joinedload(Thread.category), selectinload(Thread.tags))
+    ).unique())
+    versions = dict(db.session.execute(
+        sa.select(Thread.id, _updated_at()).where(Thread.id.in_([t.id for t in threads]))).all())
+    bodies: dict[int, list[str]] = {}
+    for thread_id, body in db.session.execute(
+        sa.select(Post.thread_id, Post.body).where(
+            Post.thread_id.in_([t.id for t in threads]), Post.deleted_at.is_(None), Post.hidden_at.is_(None))
+        .order_by(Post.thread_id, Post.created_at, Post.id)
+    ):
+        bodies.setdefault(thread_id, []).append(body)
+    return [
+        Document(doc_id=make_doc_id(THREAD, t.id), kind=THREAD, title=t.title,
+                 body="\n\n".join(bodies.get(t.id, []))[:BODY_LIMIT], tags=[tag.name for tag in t.tags],
+                 category=t.category.slug, solved=t.accepted_post_id is not None, url=f"/t/{t.id}",
+                 updated_at=versions.get(t.id))
+        for t in threads
+    ]
+
+
+def all_ids():
+    """(thread id, version) for every searchable thread."""
+    rows = db.session.execute(sa.select(Thread.id, _updated_at()).where(_searchable()))
+    return [tuple(row) for row in rows]
+
+
+def count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Thread).where(_searchable()))
+
+
+def _reindex_thread(sender, **_extra) -> None:
+    thread_id = sender.thread_id if isinstance(sender, Post) else sender.id
+    enqueue_index([make_doc_id(THREAD, thread_id)])
+    db.session.commit()
+
+
+def init_app() -> None:
+    """Register threads with the search engine and re-index a thread whenever it changes."""
+    register_type(THREAD, load=load, all_ids=all_ids, count=count)
+    for signal in (signals.thread_created, signals.thread_deleted, signals.thread_closed,
+                   signals.post_created, signals.post_edited, signals.post_deleted, signals.answer_accepted):
+        signal.connect(_reindex_thread, weak=False)

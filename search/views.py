@@ -1,0 +1,37 @@
+"""The search page and its JSON twin: thin views over `search.search()` and `search.suggest()`."""
+
+from flask import Blueprint, jsonify, render_template, request
+
+from accounts.permissions import public
+from search import Filters, search, suggest
+
+bp = Blueprint("search", __name__)
+
+
+def _page() -> int:
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), 1000)
+
+
+@bp.route("/search")
+@public
+def search_page():
+    results = search(request.args.get("q", ""), Filters.from_args(request.args), _page())
+    return render_template("search/results.html", results=results, q=request.args.get("q", ""))
+
+
+@bp.route("/search.json")
+@public
+def search_json():
+    results = search(request.args.get("q", ""), Filters.from_args(request.args), _page())
+    return jsonify(
+        query=results.query, total=results.total, page=results.page, pages=results.pages,
+        suggestion=results.suggestion, message=results.message, unavailable=results.unavailable,
+        results=[{"title": h.title, "url": h.url, "kind": h.kind, "solved": h.solved,
+                  "snippet": str(h.snippet)} for h in results.hits],
+    )
+
+
+@bp.route("/search/suggest.json")
+@public
+def suggest_json():
+    return jsonify(results=suggest(request.args.get("q", "")))

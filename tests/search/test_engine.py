@@ -1,0 +1,245 @@
+"""Indexing and querying a real Whoosh index: words, phrases, fields, filters, ranking, snippets,
+spelling suggestions, pagination, removal and re-indexing."""
+
+import pytest
+from markupsafe import Markup
+
+from search.documents import Document, DocumentError
+from search.engine import SOME_WORDS_MESSAGE, Filters
+
+
+def ids(results):
+    return [hit.doc_id for hit in results.hits]
+
+
+@pytest.fixture
+def community(source, indexed):
+    return indexed(
+        source.put("thread:1", "Reset my password", "I forgot my password and the reset email never arrives.",
+                   tags=["account", "login"], category="accounts", solved=True),
+        source.put("thread:2", "Invoice shows the wrong VAT number",
+                   "The March invoice has our old VAT number on it.", tags=["billing"], category="billing"),
+        source.put("thread:3", "Printer offline after update",
+                   "Since the update the printer says offline. Email support did not help.",
+                   tags=["hardware"], category="devices"),
+        source.put("article:1", "Changing your billing address",
+                   "Open Settings, then Billing, and edit the address printed on every invoice.",
+                   category="billing"),
+    )
+
+
+def test_finds_words_in_titles_and_bodies(engine, community):
+    assert ids(engine.search("password")) == ["thread:1"]
+    assert set(ids(engine.search("invoice"))) == {"thread:2", "article:1"}
+    assert ids(engine.search("forgot arrives")) == ["thread:1"]  # body only
+
+
+def test_stemming_matches_other_forms_of_a_word(engine, community):
+    assert ids(engine.search("printers updating")) == ["thread:3"]
+
+
+def test_all_words_must_match_before_falling_back_to_any(engine, community):
+    results = engine.search("printer offline")
+    assert ids(results) == ["thread:3"] and results.message is None
+    loose = engine.search("printer password")
+    assert set(ids(loose)) == {"thread:1", "thread:3"}
+    assert loose.message == SOME_WORDS_MESSAGE
+
+
+def test_phrases_need_the_words_together(engine, source, indexed, community):
+    indexed(source.put("thread:4", "Email trouble", "Reset the router, then check the email settings."))
+    assert ids(engine.search('"reset email"')) == ["thread:1"]
+    assert set(ids(engine.search("reset email"))) == {"thread:1", "thread:4"}
+
+
+def test_fields_title_tag_and_category(engine, community):
+    assert ids(engine.search("title:email")) == []
+    assert set(ids(engine.search("email"))) == {"thread:1", "thread:3"}
+    assert ids(engine.search("tag:billing")) == ["thread:2"]
+    assert ids(engine.search("tag:Login")) == ["thread:1"]
+    assert set(ids(engine.search("category:billing"))) == {"thread:2", "article:1"}
+    assert ids(engine.search("category:billing title:vat")) == ["thread:2"]
+    assert ids(engine.search('title:"wrong vat"')) == ["thread:2"]
+
+
+def test_unknown_field_names_are_plain_words(engine, community):
+    results = engine.search("author:password")
+    assert not results.error
+    assert ids(results) == ["thread:1"]  # "author" matched nothing, so any word counts
+    assert engine.search("url:password").hits  # stored-only fields cannot be searched by name
+    assert engine.search("doc_id:thread").query == "doc_id thread"
+
+
+def test_filters_kind_solved_and_category(engine, community):
+    assert ids(engine.search("invoice", Filters(kind="article"))) == ["article:1"]
+    assert ids(engine.search("invoice", {"kind": "thread"})) == ["thread:2"]
+    assert set(ids(engine.search("email OR invoice", Filters(solved_only=True)))) == {"thread:1", "article:1"}
+    assert ids(engine.search("invoice", Filters(category="billing", kind="thread"))) == ["thread:2"]
+    assert ids(engine.search("invoice", Filters(category="devices"))) == []
+
+
+def test_filters_from_query_string_ignore_nonsense():
+    assert Filters.from_args({"kind": "article", "solved": "1", "category": "Billing"}) == Filters(
+        "article", True, "billing")
+    assert Filters.from_args({"kind": "<script>", "solved": "maybe", "category": "a b/c"}) == Filters()
+    with pytest.raises(TypeError):
+        Filters.coerce(["kind", "thread"])
+
+
+def test_an_article_outranks_a_thread_with_the_same_words(engine, source, indexed):
+    indexed(source.put("thread:10", "Configure single sign-on", "Set up SAML single sign-on for your team."),
+            source.put("article:10", "Configure single sign-on", "Set up SAML single sign-on for your team."))
+    assert ids(engine.search("single sign-on saml")) == ["article:10", "thread:10"]
+
+
+def test_a_solved_thread_outranks_an_unsolved_one(engine, source, indexed):
+    indexed(source.put("thread:20", "Export to CSV fails", "The CSV export stops at 1000 rows."),
+            source.put("thread:21", "Export to CSV fails", "The CSV export stops at 1000 rows.", solved=True))
+    assert ids(engine.search("csv export")) == ["thread:21", "thread:20"]
+
+
+def test_a_title_match_outranks_a_body_match(engine, source, indexed):
+    indexed(source.put("thread:30", "Webhooks are delayed", "Deliveries arrive minutes late. " * 3),
+            source.put("thread:31", "Slow dashboard", "Also our webhooks are slow, and the dashboard too."))
+    assert ids(engine.search("webhooks")) == ["thread:30", "thread:31"]
+
+
+def test_snippets_highlight_matches_and_escape_everything_else(engine, source, indexed):
+    indexed(source.put("thread:40", "<img src=x onerror=alert(1)> Token expired",
+                       'My <script>alert("token")</script> token expired & I\'m locked out.'))
+    hit = engine.search("token").hits[0]
+    assert isinstance(hit.snippet, Markup) and isinstance(hit.title_html, Markup)
+    assert '<b class="match">token</b>' in hit.snippet
+    assert "<script" not in hit.snippet and "&lt;script&gt;" in hit.snippet
+    assert "&amp;" in hit.snippet and "&#34;" in hit.snippet and "&#39;" in hit.snippet
+    assert "<img" not in hit.title_html and "&lt;img" in hit.title_html
+    assert '<b class="match">Token</b>' in hit.title_html
+    plain = hit.snippet.replace('<b class="match">', "").replace("</b>", "")
+    assert "<" not in plain and ">" not in plain
+
+
+def test_snippet_without_a_body_match_shows_the_start_of_the_body(engine, source, indexed):
+    indexed(source.put("thread:41", "Quota exceeded", "We hit the <limit> every Monday morning. " * 20))
+    hit = engine.search("title:quota").hits[0]
+    assert hit.snippet.startswith("We hit the &lt;limit&gt;") and hit.snippet.endswith("\u2026")
+
+
+def test_did_you_mean_corrects_words_the_index_has_never_seen(engine, community):
+    results = engine.search("pasword")
+    assert results.hits == () and results.suggestion == "password"
+    assert engine.search("pasword reset").suggestion == "password reset"
+    assert engine.search("invioce").suggestion == "invoice"
+    assert engine.search("password").suggestion is None
+
+
+def test_pagination(engine, source, indexed):
+    indexed(*[source.put(f"thread:{n}", f"Widget question {n}", "widget " * (n % 5 + 1))
+              for n in range(1, 26)])
+    first = engine.search("widget", per_page=10)
+    assert (first.total, first.pages, first.page, len(first.hits)) == (25, 3, 1, 10)
+    assert first.has_next and not first.has_previous
+    last = engine.search("widget", page=3, per_page=10)
+    assert len(last.hits) == 5 and last.has_previous and not last.has_next
+    pages = [ids(engine.search("widget", page=n, per_page=10)) for n in (1, 2, 3)]
+    assert len({doc_id for page in pages for doc_id in page}) == 25
+    assert engine.search("widget", page=99).page == 3  # past the end: the last page
+    assert engine.search("widget", page="two").page == 1
+    assert len(engine.search("widget", per_page=10_000).hits) == 25  # capped at 50 a page
+
+
+def test_remove_and_reindex(engine, source, indexed, community):
+    assert engine.remove(["thread:2", "thread:999"]) == 2
+    assert ids(engine.search("vat")) == []
+    assert engine.remove("thread:2") == 1  # removing again is fine
+    indexed(source.put("thread:1", "Two-factor codes rejected", "The authenticator codes are rejected."))
+    assert ids(engine.search("password")) == []
+    assert ids(engine.search("authenticator")) == ["thread:1"]
+    assert engine.status().counts == {"thread": 2, "article": 1}
+
+
+def test_sync_removes_what_no_longer_loads(engine, source, community):
+    source.drop("thread:3")  # deleted or hidden: the loader returns nothing for it
+    source.put("thread:1", "Reset my password", "Solved: use the link on the sign-in page.", solved=True)
+    assert engine.sync(["thread:1", "thread:3"]) == {"indexed": 1, "removed": 1, "unknown": 0}
+    assert ids(engine.search("printer")) == []
+    assert ids(engine.search("sign-in link")) == ["thread:1"]
+
+
+def test_sync_leaves_kinds_it_does_not_know_alone(engine, indexed):
+    indexed(Document("post:5", "post", "A stray post", "kept"))
+    assert engine.sync(["post:5"]) == {"indexed": 0, "removed": 0, "unknown": 1}
+    assert ids(engine.search("stray")) == ["post:5"]
+
+
+def test_bad_documents_and_ids_are_refused(engine):
+    with pytest.raises(DocumentError):
+        Document("thread:1", "article", "Kind mismatch")
+    with pytest.raises(DocumentError):
+        Document("thread:x y", "thread", "Bad key")
+    with pytest.raises(DocumentError):
+        engine.index([{"doc_id": "thread:1"}])
+    with pytest.raises(DocumentError):
+        engine.remove(["thread"])
+    with pytest.raises(DocumentError):
+        engine.sync([12])
+
+
+def test_unicode_and_accents(engine, source, indexed):
+    indexed(source.put("thread:50", "Café crème order stuck", "Ünïcode naïve façade 日本語 🙂 works"))
+    assert ids(engine.search("cafe")) == ["thread:50"]
+    assert ids(engine.search("Café")) == ["thread:50"]
+    assert ids(engine.search("naive facade")) == ["thread:50"]
+    assert ids(engine.search("日本語")) == ["thread:50"]
+    assert not engine.search("🙂").error
+
+
+def test_ranking_matches_scoring_every_document(engine, source, indexed):
+    """Whoosh skips documents that cannot reach the top; the preference factors must not fool it."""
+    import random
+
+    from whoosh import collectors
+
+    from search.query import parse, plan
+    from search.schema import PreferenceWeighting
+
+    rng = random.Random(5)
+    words = "invoice refund export vat report sync bank rule".split()
+    docs = []
+    for n in range(1, 301):
+        kind = "article" if n % 7 == 0 else "thread"
+        body = " ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
+        title = " ".join(rng.sample(words, 3))
+        docs.append(source.put(f"{kind}:{n}", title, body, solved=rng.random() < 0.3))
+    indexed(*docs)
+    from whoosh import index as whoosh_index
+
+    ix = whoosh_index.open_dir(str(engine.path), indexname="MAIN")
+    with ix.searcher(weighting=PreferenceWeighting()) as searcher:
+        for text in ["invoice", "refund vat", "bank rule sync", '"vat report"']:
+            main, _fallback = plan(parse(text).query, searcher.reader())
+            every = collectors.TopCollector(10, usequality=False, replace=0)
+            searcher.search_with_collector(main, every)
+            exhaustive = every.results()
+            expected = [searcher.stored_fields(hit.docnum)["doc_id"] for hit in exhaustive]
+            results = engine.search(text)
+            assert ids(results) == expected, text
+            assert results.total == len(exhaustive) and results.total_exact
+
+
+def test_counting_stops_at_its_budget(engine, source, indexed, monkeypatch):
+    from search import engine as engine_module
+
+    indexed(*[source.put(f"thread:{n}", f"Ledger {n}", "ledger") for n in range(1, 40)])
+    monkeypatch.setattr(engine_module, "COUNT_BUDGET", 0.0)
+    results = engine.search("ledger")
+    assert not results.total_exact and results.total == 11 and results.pages == 2
+    assert len(results.hits) == 10 and results.has_next
+    second = engine.search("ledger", page=2)
+    assert len(second.hits) == 10 and second.total == 21 and second.has_next
+
+
+def test_a_long_question_needs_only_its_rarest_words(engine, source, indexed):
+    indexed(source.put("thread:60", "Payout missing", "The Paywave payout for March never reached the bank."),
+            source.put("thread:61", "Bank feed", "The bank feed is late. The bank is slow. Bank bank."))
+    results = engine.search("why did my paywave payout for march never arrive at the bank account today")
+    assert ids(results)[:1] == ["thread:60"]

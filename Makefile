@@ -25,6 +25,7 @@ run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask accounts ensure-admin
 	$(BIN)/flask demo load --if-empty
+	$(BIN)/flask search reconcile
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 # RQ workers (one alone on the search queue: Whoosh has one writer) and RQ's cron scheduler.

@@ -3,7 +3,7 @@
 from flask import Flask, render_template
 from markupsafe import Markup
 
-from core import signals
+from core import pagecache, signals
 
 
 def _profile_section(user, **_extra):
@@ -24,4 +24,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(import_cli)
     signals.profile_sections.connect(_profile_section, weak=False)
+    for event in (signals.thread_created, signals.thread_deleted, signals.thread_closed, signals.post_created,
+                  signals.post_edited, signals.post_deleted, signals.answer_accepted):
+        event.connect(pagecache.bump_version, weak=False)
     search_documents.init_app()

@@ -16,6 +16,7 @@ from accounts.permissions import admin_required, login_required, public, staff_r
 from core.errors import DomainError, NotFound
 from core.extensions import csrf, db
 from core.forms import invalid_status, show_error
+from core.pagecache import cached_for_anonymous
 from forum import forms, queries, services, viewcounts
 from forum import jobs as forum_jobs
 from forum.models import Category, Notification, Tag
@@ -44,12 +45,14 @@ def _render_list(which: str, title: str, endpoint: str, **scope):
 
 @bp.route("/")
 @public
+@cached_for_anonymous
 def index():
     return _render_list("latest", "Latest questions", "forum.list_threads")
 
 
 @bp.route("/threads/<any(latest, unanswered, unsolved, solved):which>")
 @public
+@cached_for_anonymous
 def list_threads(which):
     return _render_list(which, f"{queries.LISTS[which]} questions", "forum.list_threads")
 
@@ -57,6 +60,7 @@ def list_threads(which):
 @bp.route("/c/<slug>", defaults={"which": "latest"})
 @bp.route("/c/<slug>/<any(latest, unanswered, unsolved, solved):which>")
 @public
+@cached_for_anonymous
 def view_category(slug, which):
     category = db.session.scalar(db.select(Category).where(Category.slug == slug)) or abort(404)
     return _render_list(which, category.name, "forum.view_category", category=category)
@@ -65,6 +69,7 @@ def view_category(slug, which):
 @bp.route("/tags/<name>", defaults={"which": "latest"})
 @bp.route("/tags/<name>/<any(latest, unanswered, unsolved, solved):which>")
 @public
+@cached_for_anonymous
 def view_tag(name, which):
     tag = db.session.scalar(db.select(Tag).where(Tag.name == name.lower())) or abort(404)
     return _render_list(which, f"Tagged “{tag.name}”", "forum.view_tag", tag=tag)
@@ -154,9 +159,13 @@ def _render_thread(thread, reply_form=None, status=200):
 @bp.route("/t/<int:thread_id>/<slug>")
 @public
 def view_thread(thread_id, slug=None):
-    thread = _thread_or_404(thread_id)
-    viewcounts.record(thread.id)
-    return _render_thread(thread)
+    viewcounts.record(thread_id)  # counted even when the page comes from the cache
+    return _cached_thread(thread_id)
+
+
+@cached_for_anonymous
+def _cached_thread(thread_id):
+    return _render_thread(_thread_or_404(thread_id))
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["POST"])

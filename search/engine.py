@@ -29,7 +29,7 @@ from markupsafe import Markup, escape
 from whoosh import highlight
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.collectors import TimeLimit, TimeLimitCollector, TopCollector
 from whoosh.filedb.filestore import FileStorage
 
 from search.documents import (
@@ -545,6 +545,8 @@ class SearchEngine:
         ix = open_index(self.path)
         try:
             with ix.reader() as reader:
+                if reader.doc_count_all() == 0:
+                    return {}  # a new, empty index has no segments and so no columns to read
                 ids = reader.column_reader("doc_id")
                 stamps = reader.column_reader("updated") if reader.has_column("updated") else None
                 return {ids[n]: (stamps[n].decode() if stamps is not None else "")
@@ -704,10 +706,27 @@ def _clamp(value, low: int, high: int) -> int:
     return max(low, min(high, number))
 
 
+def _binary_unions(q: wq.Query) -> wq.Query:
+    """Make every OR in the query use Whoosh's binary union matchers.
+
+    On indexes under 5,000 documents Whoosh picks an array matcher whose score bound is
+    the largest of its parts' bounds, though its scores are their sum; ranking the top
+    results then skips documents that belong there. The binary matchers add bounds up.
+    """
+    if isinstance(q, wq.Or):
+        q.matcher_type = wq.Or.DEFAULT_MATCHER
+    for child in q.children():
+        _binary_unions(child)
+    return q
+
+
 def _collect(searcher, q: wq.Query, limit: int):
     """The top `limit` results, stopping after SEARCH_TIME_LIMIT; (results, timed_out)."""
-    collector = TimeLimitCollector(searcher.collector(limit=limit), timelimit=SEARCH_TIME_LIMIT,
-                                   use_alarm=False)
+    q = _binary_unions(q)
+    # replace=0: Whoosh's matcher replacement takes a leaf's current block bound for the bound
+    # of the whole list and drops documents from later blocks. Block skipping stays on.
+    collector = TimeLimitCollector(TopCollector(limit, usequality=True, replace=0),
+                                   timelimit=SEARCH_TIME_LIMIT, use_alarm=False)
     try:
         searcher.search_with_collector(q, collector)
     except TimeLimit:

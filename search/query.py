@@ -17,7 +17,7 @@ from whoosh import query as wq
 from whoosh.qparser import AndGroup, QueryParser, plugins
 
 from core.text import clean_line
-from search.schema import SCHEMA, TITLE_BOOST
+from search.schema import SCHEMA
 
 MAX_QUERY_CHARS = 500
 MAX_WORDS = 32
@@ -176,13 +176,14 @@ def _only_words(parsed: wq.Query) -> bool:
 
 
 def _title_boost(parsed: wq.Query) -> wq.Query | None:
-    """The optional part of a query: its words and phrases in the title count TITLE_BOOST times."""
+    """The optional part of a query: its words and phrases again, in the title (where they count
+    TITLE_BOOST times: see PreferenceWeighting)."""
     boosts = []
     for leaf in _positive_leaves(parsed):
         if _is_word(leaf):
-            boosts.append(wq.Term("title", leaf.text, boost=TITLE_BOOST))
+            boosts.append(wq.Term("title", leaf.text))
         elif type(leaf) is wq.Phrase and leaf.fieldname == "body":
-            boosts.append(wq.Phrase("title", leaf.words, boost=TITLE_BOOST))
+            boosts.append(wq.Phrase("title", leaf.words))
     return wq.Or(boosts) if boosts else None
 
 
@@ -206,8 +207,8 @@ def plan(parsed: wq.Query, reader) -> tuple[wq.Query, wq.Query | None]:
     known = [text for text in by_rarity if reader.doc_frequency("body", text)][:FALLBACK_WORDS]
     if len(words) < 2 or not known:
         return main, None
-    loose = wq.Or([wq.Term("body", text) for text in known], scale=0.9)
-    return main, wq.AndMaybe(loose, wq.Or([wq.Term("title", text, boost=TITLE_BOOST) for text in known]))
+    loose = wq.Or([wq.Term("body", text) for text in known])
+    return main, wq.AndMaybe(loose, wq.Or([wq.Term("title", text) for text in known]))
 
 
 def word_spans(parsed: wq.Query) -> list[tuple[int, int, str, str]]:

@@ -124,34 +124,42 @@ def to_fields(doc: Document) -> dict:
 
 
 class _PreferenceScorer(scoring.BaseScorer):
-    """A term's BM25F score times the document's rank factor; quality bounds use the largest factor."""
+    """A term's BM25F score times its field's boost and the document's rank factor.
 
-    def __init__(self, inner, ranks):
-        self.inner, self.ranks = inner, ranks
+    The score bounds Whoosh uses to skip documents are multiplied by the boost and the
+    largest factor, so they stay bounds.
+    """
+
+    def __init__(self, inner, boost: float, ranks):
+        self.inner, self.boost, self.ranks = inner, boost, ranks
+        self.bound = boost * (_MAX_FACTOR if ranks is not None else 1.0)
 
     def supports_block_quality(self):
         return self.inner.supports_block_quality()
 
     def score(self, matcher):
-        return self.inner.score(matcher) * RANK_FACTORS.get(self.ranks[matcher.id()], 1.0)
+        factor = RANK_FACTORS.get(self.ranks[matcher.id()], 1.0) if self.ranks is not None else 1.0
+        return self.inner.score(matcher) * self.boost * factor
 
     def max_quality(self):
-        return self.inner.max_quality() * _MAX_FACTOR
+        return self.inner.max_quality() * self.bound
 
     def block_quality(self, matcher):
-        return self.inner.block_quality(matcher) * _MAX_FACTOR
+        return self.inner.block_quality(matcher) * self.bound
 
 
 _MAX_FACTOR = max(RANK_FACTORS.values())
+FIELD_BOOSTS = {"title": TITLE_BOOST}
 
 
 class PreferenceWeighting(scoring.BM25F):
-    """BM25F with each document's score multiplied by its rank factor (articles, solved threads).
+    """BM25F, a title match counting TITLE_BOOST times, and each document's score multiplied by its
+    rank factor (articles, then solved threads).
 
-    The factor is applied to every term's score rather than in `final()`: Whoosh prunes
-    matchers by comparing their raw score bounds with the scores collected so far, which
-    is only correct if both include the factor. One instance per searcher (it caches the
-    rank column of each segment it has seen).
+    Both are applied inside the term scorer, not as query boosts or in `final()`: Whoosh
+    skips documents by comparing score bounds with the scores collected so far, and its
+    boost wrapper and `final()` leave those bounds out of step with the scores (whoosh-
+    reloaded 2.7.5). One instance per searcher: it caches each segment's rank column.
     """
 
     def __init__(self):
@@ -165,4 +173,4 @@ class PreferenceWeighting(scoring.BM25F):
         if cached is None or cached[0] is not reader:
             cached = (reader, reader.column_reader("rank") if reader.has_column("rank") else None)
             self._ranks[id(reader)] = cached
-        return inner if cached[1] is None else _PreferenceScorer(inner, cached[1])
+        return _PreferenceScorer(inner, FIELD_BOOSTS.get(fieldname, 1.0), cached[1])

@@ -44,6 +44,7 @@ def base_config(tmp_path) -> dict:
         "SECRET_KEY": "test-secret-key",
         "WTF_CSRF_ENABLED": False,
         "PEERLINE_TICKER": False,
+        "PEERLINE_PAGE_CACHE_SECONDS": 0,  # on only in the tests about it
         "REDIS_URL": None,
         "MAIL_SERVER": None,
         "MAIL_OUTBOX_DIR": str(tmp_path / "mail"),

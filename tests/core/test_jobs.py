@@ -48,6 +48,7 @@ def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
         "REDIS_URL": app.config["REDIS_URL"],
         "SECRET_KEY": app.config["SECRET_KEY"],
         "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
+        "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
         "PEERLINE_BASE_URL": app.config["PEERLINE_BASE_URL"],
     }
     env.pop("MAIL_SERVER", None)
@@ -263,5 +264,6 @@ def test_the_cron_table_reaches_rq_cron(redis_app):
     enqueued = scheduler.enqueue_jobs()
     assert {job.name for job in enqueued} == {entry.id for entry in CRON_TABLE}
     run_worker(redis_app)
-    runs = dict(db.session.execute(sa.select(jobs.PeriodicRun.id, jobs.PeriodicRun.last_status)).all())
-    assert runs == {entry.id: "done" for entry in CRON_TABLE}
+    runs = {run.id: (run.last_status, run.last_error)
+            for run in db.session.scalars(sa.select(jobs.PeriodicRun))}
+    assert runs == {entry.id: ("done", None) for entry in CRON_TABLE}

@@ -252,3 +252,11 @@ def test_a_forked_process_opens_its_own_searchers(engine, source):
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
     assert len(engine.search("router").hits) == 3
+
+
+def test_reconcile_on_a_new_empty_index_does_not_fail(tmp_path):
+    """A fresh install runs the periodic reconcile before anything was ever indexed."""
+    from search import Registry, SearchEngine
+
+    engine = SearchEngine(str(tmp_path / "fresh-index"), Registry())
+    assert engine.reconcile()["added"] == 0

@@ -1,0 +1,85 @@
+"""Whole-page cache for anonymous visitors: most readers are not signed in, and their pages are
+the same for everyone until something in the forum changes.
+
+A cached page is keyed by its path and query and by a content version that every domain write
+bumps (in Redis when there is one, so all web processes see it; else per process, so another
+process may serve a page up to PEERLINE_PAGE_CACHE_SECONDS old). Signed-in people, pages that
+flash a message or touch the session, and non-200 responses are never cached.
+"""
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from functools import wraps
+
+from flask import current_app, request, session
+from flask_login import current_user
+
+from core import jobs
+
+log = logging.getLogger(__name__)
+VERSION_KEY = "peerline:content-version"
+MAX_PAGES = 1000
+
+
+class _Store:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pages: OrderedDict = OrderedDict()
+        self.local_version = 0
+
+
+def _store() -> _Store:
+    return current_app.extensions.setdefault("peerline_pagecache", _Store())
+
+
+def _version() -> str:
+    disp = jobs.dispatcher(current_app)
+    if disp.uses_rq:
+        try:
+            return (disp.redis().get(VERSION_KEY) or b"0").decode()
+        except Exception:  # Redis down: fall back to this process's version
+            log.debug("page cache: Redis unavailable, using this process's version")
+    return f"local-{_store().local_version}"
+
+
+def bump_version(*_args, **_kwargs) -> None:
+    """Something visible changed: every cached page is out of date."""
+    store = _store()
+    with store.lock:
+        store.local_version += 1
+        store.pages.clear()
+    disp = jobs.dispatcher(current_app)
+    if disp.uses_rq:
+        try:
+            disp.redis().incr(VERSION_KEY)
+        except Exception:  # the TTL bounds how stale other processes get
+            log.debug("page cache: could not bump the shared version")
+
+
+def cached_for_anonymous(view):
+    """Serve anonymous GETs of this view from the cache, for PEERLINE_PAGE_CACHE_SECONDS."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        ttl = current_app.config.get("PEERLINE_PAGE_CACHE_SECONDS", 0)
+        if not ttl or request.method != "GET" or current_user.is_authenticated or "_flashes" in session:
+            return view(*args, **kwargs)
+        store = _store()
+        key = (request.full_path, _version())
+        now = time.monotonic()
+        with store.lock:
+            hit = store.pages.get(key)
+            if hit and hit[0] > now:
+                store.pages.move_to_end(key)
+                return current_app.response_class(hit[1], status=200, mimetype="text/html")
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code == 200 and not session.modified and not response.headers.get("Set-Cookie"):
+            with store.lock:
+                store.pages[key] = (now + ttl, response.get_data())
+                while len(store.pages) > MAX_PAGES:
+                    store.pages.popitem(last=False)
+        return response
+
+    return wrapped

@@ -3,9 +3,11 @@ number of SQL queries whatever the number of rows."""
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
@@ -158,8 +160,27 @@ def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER
 
 
 def reputation_for(user_ids) -> dict[int, int]:
+    """Reputation per user, kept for PEERLINE_REPUTATION_CACHE_SECONDS in this process.
+
+    Summing every vote an author ever received is most of a cold thread page's time on a
+    large forum, and a reputation a few minutes old is fine beside a post.
+    """
+    user_ids = list(dict.fromkeys(user_ids))
+    ttl = current_app.config.get("PEERLINE_REPUTATION_CACHE_SECONDS", 0)
+    if not ttl:
+        return _compute_reputation(user_ids)
+    cache = current_app.extensions.setdefault("peerline_reputation", {})
+    now = time.monotonic()
+    found = {uid: cache[uid][1] for uid in user_ids if uid in cache and cache[uid][0] > now}
+    missing = [uid for uid in user_ids if uid not in found]
+    for uid, points in _compute_reputation(missing).items():
+        cache[uid] = (now + ttl, points)
+        found[uid] = points
+    return found
+
+
+def _compute_reputation(user_ids) -> dict[int, int]:
     """Reputation per user: votes received on answers and answers of theirs accepted by others."""
-    user_ids = list(user_ids)
     if not user_ids:
         return {}
     points = sa.case((Vote.value > 0, UPVOTE_POINTS), else_=DOWNVOTE_POINTS)

@@ -144,10 +144,15 @@ def _thread_or_404(thread_id):
 
 def _render_thread(thread, reply_form=None, status=200):
     view = queries.thread_page(thread, current_user, page=_page())
+    replying = can_reply(current_user, thread)
+    if reply_form is None and replying:
+        # Only when it is shown: a form puts a CSRF token in the session, and an anonymous
+        # page that touches the session cannot be cached.
+        reply_form = forms.ReplyForm()
     return render_template(
-        "forum/thread.html", view=view, thread=thread, reply_form=reply_form or forms.ReplyForm(),
+        "forum/thread.html", view=view, thread=thread, reply_form=reply_form,
         following=services.is_following(current_user, thread),
-        can_reply=can_reply(current_user, thread), can_accept=can_accept(current_user, thread),
+        can_reply=replying, can_accept=can_accept(current_user, thread),
         can_vote=lambda post: can_vote(current_user, post),
         can_edit=lambda post: can_edit_post(current_user, post),
         can_delete=lambda post: can_delete_post(current_user, post),

@@ -23,13 +23,14 @@ def queries_during(app, func) -> int:
 
 
 def test_anonymous_pages_come_from_the_cache_until_the_forum_changes(make_app):
-    app = make_app("sqlite", PEERLINE_PAGE_CACHE_SECONDS=30)
+    app = make_app("sqlite", PEERLINE_PAGE_CACHE_SECONDS=30, WTF_CSRF_ENABLED=True)
     client = app.test_client()
     with app.app_context():
         thread = make_thread(title="Cached question about payouts")
         thread_id = thread.id
     first = client.get(f"/t/{thread_id}")
     assert first.status_code == 200
+    assert "Set-Cookie" not in first.headers  # an anonymous thread page leaves the session alone
     assert queries_during(app, lambda: client.get(f"/t/{thread_id}")) == 0
     assert queries_during(app, lambda: client.get("/")) > 0
     assert queries_during(app, lambda: client.get("/")) == 0

@@ -15,10 +15,10 @@ search_cli = AppGroup("search", help="The search index: rebuild, status and reco
 def rebuild_command(batch_size: int):
     """Build a fresh index from the database beside the live one, then swap it in."""
     eng = current_engine()
-    with click.progressbar(length=0, label="Indexing", show_pos=True) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.length = max(total, done)
-            bar.update(done - bar.pos)
+    total = sum(eng.registry.counts().values())
+    with click.progressbar(length=total, label="Indexing", show_pos=True) as bar:
+        def progress(done: int, _total: int) -> None:
+            bar.update(max(0, done - bar.pos))
 
         try:
             written = eng.rebuild(progress=progress, batch_size=batch_size)

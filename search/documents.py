@@ -127,6 +127,7 @@ class Registry:
         self._types.pop(kind, None)
 
     def kinds(self) -> list[str]:
+        """The registered kinds, in the order they were registered."""
         return list(self._types)
 
     def __contains__(self, kind: object) -> bool:

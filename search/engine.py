@@ -46,6 +46,7 @@ from search.schema import (
     FIELD_NAMES,
     PREFIX_MAX,
     RANK_FACTORS,
+    RANK_OTHER,
     RANK_SOLVED,
     SCHEMA,
     PreferenceWeighting,
@@ -63,7 +64,6 @@ SLOW_MESSAGE = "That search took too long, so these are only the results found s
 MAX_PAGE = 50  # 500 results at 10 a page; nobody reads further, and deep pages cost more
 MAX_PER_PAGE = 50
 SEARCH_TIME_LIMIT = 0.5  # seconds; a query still running then returns what it has
-COUNT_BUDGET = 0.04  # seconds from the start of a search after which matches are no longer counted
 BATCH_SIZE = 500
 WRITE_LOCK_TIMEOUT = 15.0  # seconds a writer waits for another writer before giving up
 REOPEN_AFTER = 1.0  # seconds between attempts to open an index that would not open
@@ -124,6 +124,7 @@ class Filters:
         raise TypeError(f"filters must be Filters, a mapping or None, not {type(value).__name__}")
 
     def query(self) -> wq.Query | None:
+        """The Whoosh query these filters match, or None when nothing is filtered."""
         parts = []
         if self.kind:
             parts.append(wq.Term("kind", self.kind))
@@ -163,7 +164,7 @@ class SearchResults:
     query: str
     filters: Filters = field(default_factory=Filters)
     hits: tuple[Hit, ...] = ()
-    total: int = 0  # matches; when not `total_exact`, a lower bound ("more than 480 results")
+    total: int = 0  # matches; when not `total_exact` (the search ran out of time), those found so far
     total_exact: bool = True
     page: int = 1
     pages: int = 0
@@ -176,10 +177,12 @@ class SearchResults:
 
     @property
     def has_previous(self) -> bool:
+        """Whether a page comes before this one."""
         return self.page > 1
 
     @property
     def has_next(self) -> bool:
+        """Whether a page comes after this one (pages stop at MAX_PAGE)."""
         return self.page < min(self.pages, MAX_PAGE)
 
 
@@ -286,8 +289,8 @@ class _Readers:
                 stat = os.stat(self.path)
                 return stat.st_dev, stat.st_ino
             except FileNotFoundError:
-                if attempt == 0:
-                    time.sleep(0.02)  # perhaps caught between the two renames of a swap
+                if attempt == 0 and self._identity is not None:
+                    time.sleep(0.02)  # it was here: perhaps caught between the two renames of a swap
         raise SearchUnavailable(f"there is no search index in {self.path}", missing=True)
 
     def _checkout(self):
@@ -367,6 +370,7 @@ class IndexStatus:
 
     @property
     def total(self) -> int:
+        """Documents of every kind together."""
         return sum(self.counts.values())
 
 
@@ -480,26 +484,24 @@ class SearchEngine:
         return replace(result, elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
 
     def _search(self, searcher, parsed: ParsedQuery, base: dict) -> SearchResults:
-        started = time.perf_counter()
         page, per_page, filters = base["page"], base["per_page"], base["filters"]
         reader = searcher.reader()
         if too_broad(parsed.query, reader):
             return SearchResults(**base, message=BROAD_WILDCARD_MESSAGE, error=True)
         main, fallback = plan(parsed.query, reader)
-        if filters.query() is not None:  # joined with a score of zero: it narrows, it does not rank
-            main, fallback = (None if q is None else wq.And([q, wq.ConstantScoreQuery(filters.query(), 0.0)])
-                              for q in (main, fallback))
-        wanted = page * per_page + 1  # one more than the page shows, to know whether a next page exists
-        q, results, slow = main, *_collect(searcher, main, wanted)
+        filter_query = filters.query()
+        if filter_query is not None:  # joined with a score of zero: it narrows, it does not rank
+            narrow = wq.ConstantScoreQuery(filter_query, 0.0)
+            main = wq.And([main, narrow])
+            fallback = None if fallback is None else wq.And([fallback, narrow])
+        wanted = page * per_page
+        results, slow = _collect(searcher, main, wanted)
         message = SLOW_MESSAGE if slow else None
-        if not results.scored_length() and fallback is not None:
+        if not len(results) and fallback is not None:
             looser, slow = _collect(searcher, fallback, wanted)
-            if looser.scored_length():
-                q, results, message = fallback, looser, SLOW_MESSAGE if slow else SOME_WORDS_MESSAGE
-        total, exact = results.scored_length(), True
-        if total >= wanted:  # more than we collected: count them all in the time left
-            counted, exact = _count(searcher, q, started + COUNT_BUDGET)
-            total = max(total, counted)
+            if len(looser):
+                results, message = looser, SLOW_MESSAGE if slow else SOME_WORDS_MESSAGE
+        total, exact = len(results), not slow  # out of time: the matches found so far
         pages = math.ceil(total / per_page)
         page = max(1, min(page, pages))
         hits = tuple(_hit(hit) for hit in results[(page - 1) * per_page: page * per_page])
@@ -721,11 +723,14 @@ def _binary_unions(q: wq.Query) -> wq.Query:
 
 
 def _collect(searcher, q: wq.Query, limit: int):
-    """The top `limit` results, stopping after SEARCH_TIME_LIMIT; (results, timed_out)."""
+    """The top `limit` results and the number of matches, stopping after SEARCH_TIME_LIMIT;
+    (results, timed_out)."""
+    # Every match is scored, which also counts them. Whoosh's shortcuts that skip documents
+    # unable to reach the top are not exact in whoosh-reloaded 2.7.5 (its matcher replacement
+    # takes a posting block's bound for the whole list's), and on these short lists they
+    # saved little.
     q = _binary_unions(q)
-    # replace=0: Whoosh's matcher replacement takes a leaf's current block bound for the bound
-    # of the whole list and drops documents from later blocks. Block skipping stays on.
-    collector = TimeLimitCollector(TopCollector(limit, usequality=True, replace=0),
+    collector = TimeLimitCollector(TopCollector(limit, usequality=False, replace=0),
                                    timelimit=SEARCH_TIME_LIMIT, use_alarm=False)
     try:
         searcher.search_with_collector(q, collector)
@@ -733,21 +738,6 @@ def _collect(searcher, q: wq.Query, limit: int):
         log.warning("search: query %s ran out of time", q)
         return collector.results(), True
     return collector.results(), False
-
-
-def _count(searcher, q: wq.Query, deadline: float) -> tuple[int, bool]:
-    """How many documents match, and whether that is exact: counting stops at `deadline` (a lower bound).
-
-    Counting costs about as much as finding the matches did (Whoosh skips the ones that
-    cannot reach the top of the list while ranking), so it gets only the time left.
-    """
-    found, clock = 0, time.perf_counter
-    if clock() > deadline:
-        return 0, False
-    for found, _docnum in enumerate(searcher.docs_for_query(q), 1):
-        if clock() > deadline:
-            return found, False
-    return found, True
 
 
 def _hit(hit) -> Hit:
@@ -789,12 +779,15 @@ def _suggestions(reader, words: list[str], limit: int, solved_only: bool) -> lis
             matched[docnum] += 1
             weight[docnum] = weight.get(docnum, 0.0) + rarity
     needed = 1 if len(words) == 1 else 2
-    ranks = reader.column_reader("rank")
+    if not matched:
+        return []
+    column = reader.column_reader("rank") if reader.has_column("rank") else None
+    ranks = (lambda docnum: column[docnum]) if column is not None else (lambda docnum: RANK_OTHER)
     candidates = [docnum for docnum, count in matched.items()
-                  if count >= needed and (not solved_only or ranks[docnum] >= RANK_SOLVED)]
+                  if count >= needed and (not solved_only or ranks(docnum) >= RANK_SOLVED)]
 
     def order(docnum):
-        factor = RANK_FACTORS.get(ranks[docnum], 1.0)
+        factor = RANK_FACTORS.get(ranks(docnum), 1.0)
         return matched[docnum], weight[docnum] * factor, -reader.doc_field_length(docnum, "title", 0), -docnum
 
     return heapq.nlargest(limit, candidates, key=order)

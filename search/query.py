@@ -4,7 +4,13 @@ Words and "quoted phrases" search titles and bodies; `title:`, `tag:` and
 `category:` restrict a word or phrase to one field; AND, OR, NOT and parentheses
 work as in Whoosh. Anything else is neutralised rather than refused: the text is
 cut to a sensible length, unknown `field:` names become plain words, unbalanced
-quotes and parentheses are dropped, and wildcards need a few letters before the `*`.
+quotes and parentheses are dropped, a question's closing `?` is punctuation, and
+wildcards need a few letters before the `*`.
+
+`plan()` turns the parsed query into the one that runs: every word must be in the
+`body` field (which holds the title too), the same words in the title only add to
+the score, a long question requires only its rarest words, and when nothing has all
+the words a looser query asks for any of the rarest few.
 """
 
 from __future__ import annotations
@@ -101,8 +107,9 @@ def _balance_parentheses(text: str) -> str:
 
 
 def clean(text: str | None) -> str:
-    """The query text made safe to parse: short, one line, balanced, only known field names."""
-    text = clean_line((text or "")[: MAX_QUERY_CHARS * 4]).translate(_QUOTES)
+    """The query text made safe to parse: short, one line, balanced, only known field names. Never raises."""
+    text = "" if text is None else str(text)
+    text = clean_line(text[: MAX_QUERY_CHARS * 4]).translate(_QUOTES)
     if len(text) > MAX_QUERY_CHARS:
         cut = text.rfind(" ", 0, MAX_QUERY_CHARS)
         text = text[: cut if cut > 0 else MAX_QUERY_CHARS]
@@ -151,7 +158,10 @@ def parse(text: str | None) -> ParsedQuery:
 
 
 def too_broad(parsed: wq.Query, reader) -> bool:
-    """True when a wildcard in the query expands to more index words than we search at once."""
+    """True when a wildcard in the query expands to more index words than we search at once.
+
+    Raises what the reader raises (a damaged index), like any other read.
+    """
     for leaf in parsed.leaves():
         if isinstance(leaf, wq.Wildcard | wq.Prefix):
             words = islice(leaf.expanded_terms(reader), MAX_WILDCARD_TERMS + 1)
@@ -194,6 +204,7 @@ def plan(parsed: wq.Query, reader) -> tuple[wq.Query, wq.Query | None]:
     the score. Of a long list of words only the MAX_REQUIRED_WORDS rarest are required (a
     question typed in full still finds the threads that answer it).
     The fallback asks for any of the FALLBACK_WORDS rarest words the index knows.
+    Raises what the reader raises (a damaged index), like any other read.
     """
     required = parsed
     words = _words(parsed)
@@ -215,7 +226,7 @@ def word_spans(parsed: wq.Query) -> list[tuple[int, int, str, str]]:
     """(start, end, field, term) for each plain word of the query (in the body or the title), in order.
 
     The spans index the cleaned text. Phrases and wildcards are left out: spelling
-    correction only looks at single words.
+    correction only looks at single words. Never raises.
     """
     spans = {}
     for leaf in _positive_leaves(parsed):

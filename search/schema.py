@@ -124,22 +124,19 @@ def to_fields(doc: Document) -> dict:
 
 
 class _PreferenceScorer(scoring.BaseScorer):
-    """A term's BM25F score times its field's boost and the document's rank factor.
+    """A term's BM25F score times its field's boost and the document's rank factor."""
 
-    The score bounds Whoosh uses to skip documents are multiplied by the boost and the
-    largest factor, so they stay bounds.
-    """
-
-    def __init__(self, inner, boost: float, ranks):
-        self.inner, self.boost, self.ranks = inner, boost, ranks
-        self.bound = boost * (_MAX_FACTOR if ranks is not None else 1.0)
+    def __init__(self, inner, boost: float, factors: list[float] | None):
+        self.inner, self.boost, self.factors = inner, boost, factors
+        self.bound = boost * (_MAX_FACTOR if factors is not None else 1.0)
 
     def supports_block_quality(self):
         return self.inner.supports_block_quality()
 
     def score(self, matcher):
-        factor = RANK_FACTORS.get(self.ranks[matcher.id()], 1.0) if self.ranks is not None else 1.0
-        return self.inner.score(matcher) * self.boost * factor
+        if self.factors is None:
+            return self.inner.score(matcher) * self.boost
+        return self.inner.score(matcher) * self.boost * self.factors[matcher.id()]
 
     def max_quality(self):
         return self.inner.max_quality() * self.bound
@@ -156,21 +153,25 @@ class PreferenceWeighting(scoring.BM25F):
     """BM25F, a title match counting TITLE_BOOST times, and each document's score multiplied by its
     rank factor (articles, then solved threads).
 
-    Both are applied inside the term scorer, not as query boosts or in `final()`: Whoosh
-    skips documents by comparing score bounds with the scores collected so far, and its
-    boost wrapper and `final()` leave those bounds out of step with the scores (whoosh-
-    reloaded 2.7.5). One instance per searcher: it caches each segment's rank column.
+    Both are applied inside the term scorer rather than as query boosts or in `final()`:
+    whoosh-reloaded 2.7.5 lets the score bounds it prunes with drift from the scores in
+    both of those. One instance per searcher: it keeps each segment's factors in a list.
     """
 
     def __init__(self):
         super().__init__(B=0.75, K1=1.2)
-        self._ranks: dict[int, tuple[object, object]] = {}
+        self._factors: dict[int, tuple[object, list[float] | None]] = {}
+
+    def _segment_factors(self, reader) -> list[float] | None:
+        cached = self._factors.get(id(reader))
+        if cached is None or cached[0] is not reader:
+            factors = None
+            if reader.has_column("rank"):
+                factors = [RANK_FACTORS.get(rank, 1.0) for rank in reader.column_reader("rank")]
+            cached = self._factors[id(reader)] = (reader, factors)
+        return cached[1]
 
     def scorer(self, searcher, fieldname, text, qf=1):
         inner = super().scorer(searcher, fieldname, text, qf=qf)
-        reader = searcher.reader()
-        cached = self._ranks.get(id(reader))
-        if cached is None or cached[0] is not reader:
-            cached = (reader, reader.column_reader("rank") if reader.has_column("rank") else None)
-            self._ranks[id(reader)] = cached
-        return _PreferenceScorer(inner, FIELD_BOOSTS.get(fieldname, 1.0), cached[1])
+        factors = self._segment_factors(searcher.reader())
+        return _PreferenceScorer(inner, FIELD_BOOSTS.get(fieldname, 1.0), factors)

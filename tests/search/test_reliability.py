@@ -260,3 +260,16 @@ def test_reconcile_on_a_new_empty_index_does_not_fail(tmp_path):
 
     engine = SearchEngine(str(tmp_path / "fresh-index"), Registry())
     assert engine.reconcile()["added"] == 0
+
+
+def test_an_empty_index_works(engine, source, caplog):
+    assert engine.rebuild() == 0  # a new site: nothing to index yet
+    assert engine.status().available and engine.status().counts == {}
+    results = engine.search("router")
+    assert not results.unavailable and results.total == 0
+    assert engine.suggest("rou") == [] and engine.search("ruoter").suggestion is None
+    assert engine.reconcile() == {"added": 0, "updated": 0, "removed": 0, "rebuilt": 0}
+    engine.index([source.put("thread:1", "Router", "wifi")])
+    engine.remove(["thread:1"])  # a segment whose only document is deleted
+    assert engine.suggest("rou") == [] and engine.search("router").total == 0
+    assert "failed" not in caplog.text

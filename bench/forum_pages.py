@@ -16,7 +16,10 @@ status codes), else from a built-in Python client.
 Anonymous pages may be served from the app's page cache, which would hide what rendering costs; so
 by default the whole measurement runs twice, on a server with the page cache off and on one with it
 as configured, and prints a table for each. Each table gives requests, requests per second, p50/p99
-latency and each page's throughput as a share of the baseline's, against the target of 40%.
+latency and each page's throughput as a share of the baseline's, against the target of 40%, and
+"per CPU", that share per CPU-second of gunicorn (and PostgreSQL), which other work on the machine
+disturbs much less. On Linux the run also says where the CPU went, and warns when other processes
+were busy enough to make the numbers noisy.
 
 Every response must be HTTP 200. Exit status: 0 when every page meets the target in every table,
 1 when any request failed or was not answered 200, 2 when a page missed the target.
@@ -75,6 +78,7 @@ class Result:
     statuses: Counter = field(default_factory=Counter)
     cpu_seconds: float = 0.0  # the load generator's own CPU time
     server_cpu_seconds: float | None = None  # gunicorn's master and workers (Linux only)
+    database_cpu_seconds: float = 0.0  # PostgreSQL backends serving the benchmark's database
     other_cpu_seconds: float | None = None  # everything else on the machine meanwhile (Linux only)
 
     @property
@@ -132,6 +136,8 @@ class Server:
 
     def __init__(self, database_url: str, workers: int, env: dict[str, str] | None = None):
         self.database_url, self.workers, self.env = database_url, workers, env or {}
+        url = sa.engine.make_url(database_url)
+        self.database_name = url.database if url.get_backend_name() == "postgresql" else None
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         handle, name = tempfile.mkstemp(prefix="peerline-bench-gunicorn-", suffix=".log")
@@ -195,20 +201,26 @@ def machine_busy_seconds() -> float | None:
     return (user + nice + system + steal) / TICK  # interrupts: mostly our own loopback traffic
 
 
-def process_tree_seconds(root_pid: int) -> float | None:
-    """CPU time of a process and its children (gunicorn's master and its workers)."""
-    total, found = 0.0, False
+def server_seconds(root_pid: int, database: str | None) -> tuple[float, float] | None:
+    """CPU seconds of gunicorn (the master and its workers) and of the PostgreSQL backends serving
+    `database` (with any parallel workers); None where /proc is not there to read."""
+    served, queried, found = 0.0, 0.0, False
+    marker = f" {database} ".encode() if database else None
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
+            cmdline = (stat.parent / "cmdline").read_bytes() if marker else b""
         except OSError:
             continue
         fields = text[text.rindex(")") + 2:].split()
-        pid, ppid = int(stat.parent.name), int(fields[1])
+        pid, ppid, seconds = int(stat.parent.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
         if pid == root_pid or ppid == root_pid:
-            total += (int(fields[11]) + int(fields[12])) / TICK
+            served += seconds
             found = True
-    return total if found else None
+        elif marker and cmdline.startswith(b"postgres: ") and (
+                marker in cmdline or b"parallel worker" in cmdline):
+            queried += seconds
+    return (served, queried) if found else None
 
 
 # --- load from wrk ----------------------------------------------------------------------------------
@@ -439,13 +451,15 @@ def measure(generator: str, server: Server, target: Target, seconds: int, warmup
             ) -> tuple[Result, Result]:
     load = wrk_load if generator == "wrk" else python_load
     warm = load(server.port, target.paths, warmup, connections) if warmup > 0 else Result()
-    busy, served = machine_busy_seconds(), process_tree_seconds(server.process.pid)
+    busy, served = machine_busy_seconds(), server_seconds(server.process.pid, server.database_name)
     result = load(server.port, target.paths, seconds, connections)
-    busy_after, served_after = machine_busy_seconds(), process_tree_seconds(server.process.pid)
+    busy_after = machine_busy_seconds()
+    served_after = server_seconds(server.process.pid, server.database_name)
     if None not in (busy, served, busy_after, served_after):
-        result.server_cpu_seconds = served_after - served
+        result.server_cpu_seconds = served_after[0] - served[0]
+        result.database_cpu_seconds = max(0.0, served_after[1] - served[1])
         result.other_cpu_seconds = max(0.0, (busy_after - busy) - result.server_cpu_seconds
-                                       - result.cpu_seconds)
+                                       - result.database_cpu_seconds - result.cpu_seconds)
     return warm, result
 
 
@@ -455,15 +469,18 @@ def cpu_note(result: Result) -> str:
 
     note = f"CPU, % of one core: load generator {share(result.cpu_seconds)}"
     if result.server_cpu_seconds is not None:
-        note += f", gunicorn {share(result.server_cpu_seconds)}, the rest {share(result.other_cpu_seconds)}"
+        note += f", gunicorn {share(result.server_cpu_seconds)}"
+        if result.database_cpu_seconds:
+            note += f", postgres {share(result.database_cpu_seconds)}"
+        note += f", the rest {share(result.other_cpu_seconds)}"
     return note
 
 
 def print_table(rows: list[tuple[Target, Result]], baseline: Result) -> list[str]:
     """The results table; returns the names of pages below the target.
 
-    "per CPU" compares requests per CPU-second of gunicorn instead of per second: it moves much
-    less than rps when other processes share the machine (the verdict still uses rps).
+    "per CPU" compares requests per CPU-second of gunicorn (and PostgreSQL) instead of per second:
+    it moves much less than rps when other processes share the machine (the verdict uses rps).
     """
     header = (f"{'target':<16} {'requests':>9} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'% of baseline':>14} "
               f"{'result':>7} {'non-200':>8} {'per CPU':>8}")
@@ -480,8 +497,9 @@ def print_table(rows: list[tuple[Target, Result]], baseline: Result) -> list[str
                 missed.append(target.name)
         per_cpu = "-"
         if result.server_cpu_seconds and baseline.server_cpu_seconds:
-            base = baseline.requests / baseline.server_cpu_seconds
-            per_cpu = f"{result.requests / result.server_cpu_seconds / base:.0%}"
+            base = baseline.requests / (baseline.server_cpu_seconds + baseline.database_cpu_seconds)
+            used = result.server_cpu_seconds + result.database_cpu_seconds
+            per_cpu = f"{result.requests / used / base:.0%}"
         print(f"{target.name:<16} {result.requests:>9,} {result.rps:>8,.0f} {result.p50_ms:>8.1f} "
               f"{result.p99_ms:>8.1f} {share:>13.0%} {verdict:>7} {result.failed:>8,} {per_cpu:>8}")
     return missed
@@ -541,6 +559,18 @@ def run_mode(mode: str, url: str, targets: list[Target], generator: str, args) -
     return rows, failures, server
 
 
+def code_version() -> str:
+    """The commit being measured, for the record (and whether the work tree differs from it)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} plus uncommitted changes" if dirty else commit
+
+
 def server_heading(mode: str) -> str:
     value = os.environ.get("PEERLINE_PAGE_CACHE_SECONDS")
     setting = f"={value}" if value else " unset: the app's default"
@@ -592,7 +622,7 @@ def main(argv=None) -> int:
     ]
     described = ("wrk (a Lua script collects latency percentiles and status codes)" if generator == "wrk"
                  else "the built-in Python client (non-blocking sockets, one selector)")
-    print(f"\ndatabase: {shown(url)}")
+    print(f"\ncode: {code_version()}\ndatabase: {shown(url)}")
     print(f"load: {args.connections} connections from {described}; per target: every sampled URL once, "
           f"{args.warmup} s warm-up, {args.seconds} s measured; anonymous GETs")
     print(f"thread page: {len(thread_ids)} threads with {THREAD_ANSWERS[0]}-{THREAD_ANSWERS[1]} answers, "

@@ -27,6 +27,7 @@ CRON_TABLE = (
     jobs.Periodic("forum.flush-view-counts", forum_jobs.flush_view_counts, every=60),
     jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
     jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
+    jobs.Periodic("forum.recompute-reputation", forum_jobs.recompute_reputation, every=6 * 3600),
     jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=900, queue="search"),
 )
 

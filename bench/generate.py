@@ -747,6 +747,10 @@ def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, po
             conn.execute(bench_meta.insert(), [{"key": key, "value": str(value)} for key, value in {
                 "migrations": migrations_fingerprint(), "seed": seed, "threads": threads, "posts": posts,
                 "users": users, "generated_at": now.isoformat(timespec="seconds")}.items()])
+        from forum import reputation
+
+        reputation.recompute()
+        db.session.commit()
         written = time.perf_counter()
         tidy_up(db.engine)
         mismatches = check_against_services()

@@ -12,6 +12,7 @@ from accounts.services import username_key
 from core import markup
 from core.clock import utcnow
 from core.extensions import db
+from forum import reputation
 from forum.models import ANSWER, QUESTION, Category, Post, Subscription, Tag, Thread, Vote
 from forum.services import refresh_thread_stats
 
@@ -69,6 +70,7 @@ def load(path: Path = DATA) -> dict[str, int]:
         db.session.add_all(Subscription(thread_id=thread.id, user_id=uid) for uid in followers)
         counts["threads"] += 1
         counts["answers"] += len(answers)
+    reputation.recompute()
     db.session.commit()
     return counts
 

@@ -24,6 +24,7 @@ from core import markup
 from core.clock import as_utc
 from core.errors import Invalid
 from core.extensions import db
+from forum import reputation
 from forum.models import ANSWER, QUESTION, TAG_MAX, Category, Post, Tag, Thread
 from forum.services import refresh_thread_stats
 
@@ -156,6 +157,7 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
         refresh_thread_stats(thread)
         thread.last_activity_at = max(as_utc(last_activity), as_utc(thread.last_activity_at))
     report.comments = sum(len(v) for v in comments.values()) if report.threads or report.answers else 0
+    reputation.recompute()
     db.session.commit()
     return report
 

@@ -1,5 +1,5 @@
 """Forum jobs: notify followers, mail notices, remind askers, close abandoned threads,
-flush view counts. Each takes ids and is safe to run twice."""
+flush view counts, repair reputation. Each takes ids and is safe to run twice."""
 
 from datetime import timedelta
 
@@ -11,7 +11,7 @@ from accounts.models import User
 from core import jobs, mail, signals
 from core.clock import utcnow
 from core.extensions import db, end_transaction
-from forum import viewcounts
+from forum import reputation, viewcounts
 from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
 
 
@@ -161,3 +161,11 @@ def close_abandoned_threads() -> None:
 def flush_view_counts() -> None:
     """Add the buffered page views to the threads' view counts."""
     viewcounts.flush()
+
+
+def recompute_reputation() -> None:
+    """Sum everyone's reputation again from the votes and threads, repairing any drift."""
+    changed = reputation.recompute()
+    db.session.commit()
+    if changed:
+        current_app.logger.warning("Reputation drift repaired for %d people", changed)

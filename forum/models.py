@@ -138,9 +138,11 @@ class Post(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
     edited_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    # No index of their own: nearly every post has both empty, and SQLite, without statistics, let
+    # such an index drive queries that should start from the thread or the author.
+    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     import_source: Mapped[str | None] = mapped_column(sa.String(40))
     import_id: Mapped[str | None] = mapped_column(sa.String(40))
 
@@ -198,6 +200,15 @@ class Vote(db.Model):
         sa.UniqueConstraint("post_id", "user_id"),
         sa.CheckConstraint("value IN (-1, 1)", name="value_is_one"),
     )
+
+
+class Reputation(db.Model):
+    """A person's reputation points, kept up to date by the vote, accept and delete services."""
+
+    __tablename__ = "reputations"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    points: Mapped[int] = mapped_column(default=0)
 
 
 class Subscription(db.Model):

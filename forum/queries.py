@@ -3,21 +3,19 @@ number of SQL queries whatever the number of rows."""
 
 import math
 import re
-import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
 from accounts.permissions import is_staff
 from core.extensions import db
+from forum import reputation
 from forum.models import ANSWER, QUESTION, Category, Post, Tag, Thread, Vote, thread_tags
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 20
-UPVOTE_POINTS, DOWNVOTE_POINTS, ACCEPTED_POINTS = 10, -2, 15
 
 LISTS = {
     "latest": "Latest",
@@ -160,54 +158,8 @@ def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER
 
 
 def reputation_for(user_ids) -> dict[int, int]:
-    """Reputation per user, kept for PEERLINE_REPUTATION_CACHE_SECONDS in this process.
-
-    Summing every vote an author ever received is most of a cold thread page's time on a
-    large forum, and a reputation a few minutes old is fine beside a post.
-    """
-    user_ids = list(dict.fromkeys(user_ids))
-    ttl = current_app.config.get("PEERLINE_REPUTATION_CACHE_SECONDS", 0)
-    if not ttl:
-        return _compute_reputation(user_ids)
-    cache = current_app.extensions.setdefault("peerline_reputation", {})
-    now = time.monotonic()
-    found = {uid: cache[uid][1] for uid in user_ids if uid in cache and cache[uid][0] > now}
-    missing = [uid for uid in user_ids if uid not in found]
-    for uid, points in _compute_reputation(missing).items():
-        cache[uid] = (now + ttl, points)
-        found[uid] = points
-    return found
-
-
-def _compute_reputation(user_ids) -> dict[int, int]:
-    """Reputation per user: votes received on answers and answers of theirs accepted by others."""
-    if not user_ids:
-        return {}
-    points = sa.case((Vote.value > 0, UPVOTE_POINTS), else_=DOWNVOTE_POINTS)
-    # Driven from the people's posts (indexed by author), probing threads by accepted_post_id:
-    # a join from threads made SQLite walk every thread.
-    accepted_by_others = (
-        sa.select(Thread.id).where(Thread.accepted_post_id == Post.id, Thread.author_id != Post.author_id,
-                                   Thread.deleted_at.is_(None))
-        .exists()
-    )
-    accepted = (
-        sa.select(Post.author_id.label("user_id"), (sa.func.count() * ACCEPTED_POINTS).label("points"))
-        .where(Post.author_id.in_(user_ids), Post.kind == ANSWER, Post.deleted_at.is_(None),
-               accepted_by_others)
-        .group_by(Post.author_id)
-    )
-    voted = (
-        sa.select(Post.author_id.label("user_id"), sa.func.sum(points).label("points"))
-        .select_from(Vote).join(Post, Post.id == Vote.post_id)
-        .where(Post.author_id.in_(user_ids), Post.deleted_at.is_(None), Post.kind == ANSWER)
-        .group_by(Post.author_id)
-    )
-    both = sa.union_all(accepted, voted).subquery()
-    totals = dict(db.session.execute(
-        sa.select(both.c.user_id, sa.func.sum(both.c.points)).group_by(both.c.user_id)
-    ).all())
-    return {uid: int(totals.get(uid) or 0) for uid in user_ids}
+    """Reputation per user id, as the services keep it; one query."""
+    return reputation.for_users(user_ids)
 
 
 @dataclass

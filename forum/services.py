@@ -12,6 +12,7 @@ from core.extensions import db
 from core.text import clean_line, clean_text
 from forum import jobs as forum_jobs
 from forum import permissions as can
+from forum import reputation
 from forum.models import (
     ANSWER,
     BODY_MAX,
@@ -236,6 +237,10 @@ def delete_post(actor: User, post: Post) -> Post:
             raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
         raise Forbidden("You can only delete your own posts.")
     thread = post.thread
+    lost = reputation.votes_worth(post.id)
+    if thread.accepted_post_id == post.id:
+        lost += reputation.acceptance_points(thread, post)
+    reputation.add(post.author_id, -lost)
     post.deleted_at, post.deleted_by_id = utcnow(), actor.id
     if thread.accepted_post_id == post.id:
         _clear_acceptance(thread)
@@ -253,6 +258,7 @@ def delete_thread(actor: User, thread: Thread) -> Thread:
             raise Forbidden("This question has answers now, so it stays; ask staff if it must go.")
         raise Forbidden("You can only delete your own questions.")
     if thread.deleted_at is None:
+        reputation.add(*_accepted_author_points(thread, sign=-1))
         thread.deleted_at, thread.deleted_by_id = utcnow(), actor.id
         db.session.commit()
         signals.thread_deleted.send(thread)
@@ -263,7 +269,10 @@ def restore_thread(actor: User, thread: Thread) -> Thread:
     """Bring back a deleted thread. Raises Forbidden."""
     if not can.can_moderate(actor):
         raise Forbidden("Only staff restore deleted threads.")
+    if thread.deleted_at is None:
+        return thread
     thread.deleted_at, thread.deleted_by_id = None, None
+    reputation.add(*_accepted_author_points(thread, sign=1))
     db.session.commit()
     signals.thread_created.send(thread)
     return thread
@@ -273,11 +282,25 @@ def restore_post(actor: User, post: Post) -> Post:
     """Bring back a deleted answer. Raises Forbidden."""
     if not can.can_moderate(actor):
         raise Forbidden("Only staff restore deleted posts.")
+    if post.deleted_at is None:
+        return post
     post.deleted_at, post.deleted_by_id = None, None
+    if not post.is_question:
+        reputation.add(post.author_id, reputation.votes_worth(post.id))
     refresh_thread_stats(post.thread)
     db.session.commit()
     signals.post_edited.send(post)
     return post
+
+
+def _accepted_author_points(thread: Thread, sign: int) -> tuple[int, int]:
+    """(author of the accepted answer, points) for a live thread; (0, 0) when there is none."""
+    if thread.accepted_post_id is None:
+        return 0, 0
+    post = db.session.get(Post, thread.accepted_post_id)
+    if post is None or post.deleted_at is not None:
+        return 0, 0
+    return post.author_id, sign * reputation.acceptance_points(thread, post)
 
 
 def _question_of(thread: Thread) -> Post:
@@ -300,6 +323,8 @@ def accept_answer(actor: User, post: Post) -> Thread:
         raise Forbidden("This thread was deleted.")
     if thread.accepted_post_id == post.id:
         return thread
+    reputation.add(*_accepted_author_points(thread, sign=-1))
+    reputation.add(post.author_id, reputation.acceptance_points(thread, post))
     now = utcnow()
     thread.accepted_post_id, thread.accepted_by_id, thread.solved_at = post.id, actor.id, now
     if thread.close_reason == CLOSED_ABANDONED:
@@ -317,6 +342,7 @@ def unaccept_answer(actor: User, thread: Thread) -> Thread:
         raise Forbidden("Only the person who asked (or staff) can change the accepted answer.")
     if thread.accepted_post_id is None:
         return thread
+    reputation.add(*_accepted_author_points(thread, sign=-1))
     _clear_acceptance(thread)
     db.session.commit()
     signals.answer_accepted.send(thread, post=None)
@@ -352,6 +378,7 @@ def vote(actor: User, post: Post, value: int) -> Post:
         db.session.add(Vote(post_id=post.id, user_id=actor.id, value=value))
     # Arithmetic in SQL, so two simultaneous votes both count.
     db.session.execute(sa.update(Post).where(Post.id == post.id).values(score=Post.score + value - old))
+    reputation.add(post.author_id, reputation.vote_points(value) - reputation.vote_points(old))
     try:
         db.session.commit()
     except sa.exc.IntegrityError as exc:  # a double click raced the first vote

@@ -45,7 +45,6 @@ def base_config(tmp_path) -> dict:
         "WTF_CSRF_ENABLED": False,
         "PEERLINE_TICKER": False,
         "PEERLINE_PAGE_CACHE_SECONDS": 0,  # on only in the tests about it
-        "PEERLINE_REPUTATION_CACHE_SECONDS": 0,
         "REDIS_URL": None,
         "MAIL_SERVER": None,
         "MAIL_OUTBOX_DIR": str(tmp_path / "mail"),

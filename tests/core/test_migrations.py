@@ -1,6 +1,7 @@
 """Migrations build the schema from nothing on SQLite and PostgreSQL, and match the models."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -80,4 +81,44 @@ def test_a_batch_migration_on_sqlite_keeps_rows_that_refer_to_the_rebuilt_table(
         upgrade(directory=str(directory))
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ExternalIdentity)) == 1
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 1
+        db.engine.dispose()
+
+
+def test_the_reputation_migration_counts_what_was_already_there(empty_database_url, tmp_path):
+    """0003 fills `reputations` from votes and accepted answers saved before it, by the app's rules."""
+    from forum import reputation
+
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0002_forum")
+        now = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        with db.engine.begin() as conn:
+            run = lambda sql: conn.execute(sa.text(sql).bindparams(now=now))  # noqa: E731
+            for uid in (1, 2, 3, 4):
+                run(f"INSERT INTO users (id, email, username, username_key, display_name, bio, role, "
+                    f"password_hash, is_active_account, session_token, created_at) "
+                    f"VALUES ({uid}, 'u{uid}@example.com', 'u{uid}', 'u{uid}', '', '', 'member', '', true, "
+                    f"'token{uid}', :now)")
+            run("INSERT INTO categories (id, name, slug, description, position, created_at) "
+                "VALUES (1, 'Help', 'help', '', 0, :now)")
+            run("INSERT INTO threads (id, category_id, author_id, title, is_urgent, urgent_reason, "
+                "created_at, last_activity_at, reply_count, view_count, is_locked, reminders_sent) "
+                "VALUES (1, 1, 1, 'Q', false, '', :now, :now, 2, 0, false, 0)")
+            for pid, author, kind, deleted in ((1, 1, "question", None), (2, 2, "answer", None),
+                                               (3, 3, "answer", "deleted")):
+                run(f"INSERT INTO posts (id, thread_id, author_id, author_role, kind, body, body_html, "
+                    f"score, created_at, deleted_at) "
+                    f"VALUES ({pid}, 1, {author}, 'member', '{kind}', 'b', 'b', 0, :now, "
+                    f"{'NULL' if deleted is None else ':now'})")
+            for vid, post, voter, value in ((1, 2, 1, 1), (2, 2, 4, -1), (3, 3, 1, 1)):
+                run(f"INSERT INTO votes (id, post_id, user_id, value, created_at) "
+                    f"VALUES ({vid}, {post}, {voter}, {value}, :now)")
+            run("UPDATE threads SET accepted_post_id = 2, accepted_by_id = 1, solved_at = :now")
+        upgrade()
+        stored = dict(db.session.execute(sa.text("SELECT user_id, points FROM reputations")).all())
+        expected = reputation.UPVOTE_POINTS + reputation.DOWNVOTE_POINTS + reputation.ACCEPTED_POINTS
+        assert stored == {2: expected}  # user 3's answer was deleted: its vote no longer counts
+        assert reputation.computed() == stored
+        db.session.remove()
+        downgrade(revision="base")
         db.engine.dispose()

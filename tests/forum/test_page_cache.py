@@ -49,17 +49,3 @@ def test_signed_in_people_always_get_a_fresh_page(make_app):
     page = client.get("/").text
     assert "You are signed in as" in page
     assert queries_during(app, lambda: client.get("/")) > 0
-
-
-def test_reputation_is_kept_for_a_while_when_configured(make_app):
-    from forum import queries, services
-
-    app = make_app("sqlite", PEERLINE_REPUTATION_CACHE_SECONDS=300)
-    with app.app_context():
-        helper, voter = make_user(), make_user()
-        answer = make_answer(make_thread(), helper)
-        assert queries.reputation_for([helper.id]) == {helper.id: 0}
-        services.vote(voter, answer, 1)
-        assert queries.reputation_for([helper.id]) == {helper.id: 0}  # cached
-        app.config["PEERLINE_REPUTATION_CACHE_SECONDS"] = 0
-        assert queries.reputation_for([helper.id]) == {helper.id: queries.UPVOTE_POINTS}

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from forum import queries, services
+from forum import queries, reputation, services
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -163,7 +163,7 @@ def test_reputation_counts_votes_and_accepted_answers_from_others(app):
     services.accept_answer(asker, answer)
     own_thread = make_thread(helper)
     services.accept_answer(helper, make_answer(own_thread, helper))  # self-solved: no points
-    expected = 2 * queries.UPVOTE_POINTS + queries.ACCEPTED_POINTS
+    expected = 2 * reputation.UPVOTE_POINTS + reputation.ACCEPTED_POINTS
     assert queries.reputation_for([helper.id]) == {helper.id: expected}
     answers, accepted, per_tag = queries.answer_record(helper)
     assert (answers, accepted) == (1, 1)
@@ -316,3 +316,54 @@ def test_categories_are_managed_by_admins_only(app):
     make_thread(category=child)
     with pytest.raises(Conflict, match="has threads"):
         services.delete_category(admin, child)
+
+
+def test_stored_reputation_follows_every_event_and_matches_a_full_recount(app):
+    asker, helper, other, voter = make_user(), make_user(), make_user(), make_user()
+    thread = make_thread(asker)
+    first, second = make_answer(thread, helper), make_answer(thread, other)
+
+    def points(user):
+        return queries.reputation_for([user.id])[user.id]
+
+    services.vote(voter, first, 1)
+    services.vote(asker, first, -1)
+    assert points(helper) == reputation.UPVOTE_POINTS + reputation.DOWNVOTE_POINTS
+    services.vote(asker, first, 1)  # changed their mind
+    assert points(helper) == 2 * reputation.UPVOTE_POINTS
+    services.vote(voter, first, 0)  # withdrawn
+    assert points(helper) == reputation.UPVOTE_POINTS
+    services.accept_answer(asker, first)
+    assert points(helper) == reputation.UPVOTE_POINTS + reputation.ACCEPTED_POINTS
+    services.accept_answer(asker, second)  # re-accepting moves the points
+    assert points(helper) == reputation.UPVOTE_POINTS
+    assert points(other) == reputation.ACCEPTED_POINTS
+    services.unaccept_answer(asker, thread)
+    assert points(other) == 0
+    services.accept_answer(asker, second)
+    staff = make_user(role="staff")
+    services.delete_thread(staff, thread)
+    assert points(other) == 0
+    services.restore_thread(staff, thread)
+    services.restore_thread(staff, thread)  # twice changes nothing
+    assert points(other) == reputation.ACCEPTED_POINTS
+    services.delete_post(staff, first)
+    assert points(helper) == 0
+    services.restore_post(staff, first)
+    assert points(helper) == reputation.UPVOTE_POINTS
+    services.delete_post(staff, second)  # the accepted answer: acceptance and points go
+    assert points(other) == 0
+    assert reputation.computed([helper.id, other.id]) == {helper.id: reputation.UPVOTE_POINTS}
+    assert reputation.recompute() == 0  # nothing drifted
+
+
+def test_reputation_recount_repairs_drift(app):
+    helper, voter = make_user(), make_user()
+    answer = make_answer(make_thread(), helper)
+    services.vote(voter, answer, 1)
+    reputation.add(helper.id, 1000)  # e.g. a lost race or a manual edit
+    db.session.commit()
+    assert queries.reputation_for([helper.id]) == {helper.id: 1010}
+    assert reputation.recompute() == 1
+    db.session.commit()
+    assert queries.reputation_for([helper.id]) == {helper.id: reputation.UPVOTE_POINTS}

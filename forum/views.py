@@ -17,7 +17,7 @@ from core.errors import DomainError, NotFound
 from core.extensions import csrf, db
 from core.forms import invalid_status, show_error
 from core.pagecache import cached_for_anonymous
-from forum import forms, queries, services, viewcounts
+from forum import forms, hooks, queries, services, viewcounts
 from forum import jobs as forum_jobs
 from forum.models import Category, Notification, Tag
 from forum.permissions import (
@@ -157,6 +157,8 @@ def _render_thread(thread, reply_form=None, status=200):
         can_edit=lambda post: can_edit_post(current_user, post),
         can_delete=lambda post: can_delete_post(current_user, post),
         can_moderate=can_moderate(current_user),
+        notices=hooks.notices_for(thread),
+        reply_tools=hooks.reply_tools if can_moderate(current_user) else (),
     ), status
 
 

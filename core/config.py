@@ -85,6 +85,8 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_REMINDER_DAYS": _days(env("PEERLINE_REMINDER_DAYS") or "3,7"),
         "PEERLINE_ABANDON_AFTER_DAYS": _int("PEERLINE_ABANDON_AFTER_DAYS", 30),
         "PEERLINE_PAGE_CACHE_SECONDS": _int("PEERLINE_PAGE_CACHE_SECONDS", 30),
+        "PEERLINE_MEMO_SECONDS": _int("PEERLINE_MEMO_SECONDS", 30),
+        "PEERLINE_FRAGMENT_CACHE_SIZE": _int("PEERLINE_FRAGMENT_CACHE_SIZE", 5000),
         # Flask and extension settings that follow from the ones above.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

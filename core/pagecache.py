@@ -5,6 +5,8 @@ A cached page is keyed by its path and query and by a content version that every
 bumps (in Redis when there is one, so all web processes see it; else per process, so another
 process may serve a page up to PEERLINE_PAGE_CACHE_SECONDS old). Signed-in people, pages that
 flash a message or touch the session, and non-200 responses are never cached.
+
+`memoized` keeps smaller values (a list's counts) under the same version, for everyone.
 """
 
 import logging
@@ -27,6 +29,7 @@ class _Store:
     def __init__(self):
         self.lock = threading.Lock()
         self.pages: OrderedDict = OrderedDict()
+        self.values: OrderedDict = OrderedDict()
         self.local_version = 0
 
 
@@ -50,12 +53,34 @@ def bump_version(*_args, **_kwargs) -> None:
     with store.lock:
         store.local_version += 1
         store.pages.clear()
+        store.values.clear()
     disp = jobs.dispatcher(current_app)
     if disp.uses_rq:
         try:
             disp.redis().incr(VERSION_KEY)
         except Exception:  # the TTL bounds how stale other processes get
             log.debug("page cache: could not bump the shared version")
+
+
+def memoized(key, compute):
+    """compute(), kept for PEERLINE_MEMO_SECONDS under the content version: for figures every
+    visitor sees alike (a list's counts) that cost a scan to compute. Off when that is 0."""
+    ttl = current_app.config.get("PEERLINE_MEMO_SECONDS", 0)
+    if not ttl:
+        return compute()
+    store = _store()
+    full_key = (key, _version())
+    now = time.monotonic()
+    with store.lock:
+        hit = store.values.get(full_key)
+        if hit and hit[0] > now:
+            return hit[1]
+    value = compute()
+    with store.lock:
+        store.values[full_key] = (now + ttl, value)
+        while len(store.values) > MAX_PAGES:
+            store.values.popitem(last=False)
+    return value
 
 
 def cached_for_anonymous(view):

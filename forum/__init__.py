@@ -16,11 +16,12 @@ def _profile_section(user, **_extra):
 
 
 def init_app(app: Flask) -> None:
-    from forum import search_documents
+    from forum import rendering, search_documents
     from forum.cli import demo_cli, import_cli
     from forum.views import bp
 
     app.register_blueprint(bp)
+    app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block)
     app.cli.add_command(demo_cli)
     app.cli.add_command(import_cli)
     signals.profile_sections.connect(_profile_section, weak=False)

@@ -1,5 +1,7 @@
 """Forum pages: lists, threads, asking, answering, editing, accepting, voting, following."""
 
+from dataclasses import dataclass
+
 from flask import (
     Blueprint,
     abort,
@@ -142,6 +144,25 @@ def _thread_or_404(thread_id):
         abort(404)
 
 
+@dataclass(frozen=True)
+class PostActions:
+    vote: bool = False
+    edit: bool = False
+    delete: bool = False
+
+
+_NO_ACTIONS = PostActions()
+
+
+def _post_actions(view) -> dict[int, PostActions]:
+    """What the viewer may do with each post shown, worked out once rather than in the template."""
+    if not current_user.is_authenticated:
+        return {}
+    posts = [view.question, view.accepted, *view.answers.items]
+    return {post.id: PostActions(can_vote(current_user, post), can_edit_post(current_user, post),
+                                 can_delete_post(current_user, post)) for post in posts if post is not None}
+
+
 def _render_thread(thread, reply_form=None, status=200):
     view = queries.thread_page(thread, current_user, page=_page())
     replying = can_reply(current_user, thread)
@@ -153,9 +174,7 @@ def _render_thread(thread, reply_form=None, status=200):
         "forum/thread.html", view=view, thread=thread, reply_form=reply_form,
         following=services.is_following(current_user, thread),
         can_reply=replying, can_accept=can_accept(current_user, thread),
-        can_vote=lambda post: can_vote(current_user, post),
-        can_edit=lambda post: can_edit_post(current_user, post),
-        can_delete=lambda post: can_delete_post(current_user, post),
+        actions=_post_actions(view), no_actions=_NO_ACTIONS,
         can_moderate=can_moderate(current_user),
         notices=hooks.notices_for(thread),
         reply_tools=hooks.reply_tools if can_moderate(current_user) else (),

@@ -49,3 +49,53 @@ def test_signed_in_people_always_get_a_fresh_page(make_app):
     page = client.get("/").text
     assert "You are signed in as" in page
     assert queries_during(app, lambda: client.get("/")) > 0
+
+
+def _rendered_templates(app, func) -> list[str]:
+    from flask import template_rendered
+
+    names = []
+
+    def record(sender, template, context, **extra):
+        names.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        func()
+    finally:
+        template_rendered.disconnect(record, app)
+    return names
+
+
+def test_rows_and_posts_are_drawn_once_and_redrawn_when_anything_they_show_changes(make_app):
+    """Fragments are keyed by what they show: reused while it holds, never stale after a change."""
+    from accounts import services as account_services
+    from accounts.models import User
+    from forum import services
+    from forum.models import Post, Thread
+
+    app = make_app("sqlite")
+    client = app.test_client()
+    with app.app_context():
+        asker, helper, voter = make_user(), make_user(display_name="Helpful Hana"), make_user()
+        thread = make_thread(asker, title="Sync stalls at 99%")
+        answer = make_answer(thread, helper)
+        thread_id, answer_id, voter_id, helper_id = thread.id, answer.id, voter.id, helper.id
+    first = _rendered_templates(app, lambda: client.get(f"/t/{thread_id}"))
+    assert first.count("forum/_post.html") == 2
+    again = _rendered_templates(app, lambda: client.get(f"/t/{thread_id}"))
+    assert "forum/_post.html" not in again  # both posts reused
+    assert _rendered_templates(app, lambda: client.get("/")).count("forum/_thread_row.html") == 1
+    assert "forum/_thread_row.html" not in _rendered_templates(app, lambda: client.get("/"))
+    with app.app_context():
+        services.vote(db.session.get(User, voter_id), db.session.get(Post, answer_id), 1)
+        hana = db.session.get(User, helper_id)
+        account_services.update_profile(hana, hana, "Hana the Helper", "")
+    page = client.get(f"/t/{thread_id}").text
+    assert "Hana the Helper" in page and "Helpful Hana" not in page
+    assert 'aria-label="score">1<' in page and 'title="reputation">10<' in page
+    with app.app_context():
+        make_answer(db.session.get(Thread, thread_id), db.session.get(User, voter_id))
+    redrawn = _rendered_templates(app, lambda: client.get("/"))
+    assert redrawn.count("forum/_thread_row.html") == 1  # its answer count changed
+    assert "<strong>2</strong> answers" in client.get("/").text

@@ -1,0 +1,70 @@
+"""`path_for`: url_for's path, built from a template cached per endpoint.
+
+A list page links every thread, author, category and tag: some 150 url_for calls, a few
+milliseconds of a page. For the plain rules of this app (int and string parts), the built path
+only ever differs in the values, so the first call builds the path with stand-in numbers, keeps
+the pieces around them, and later calls join the pieces with the values quoted as werkzeug's
+converters quote them. Anything else (query-string values, `_anchor`, `_external`, converters
+that reject a number) is handed to url_for itself.
+"""
+
+from urllib.parse import quote
+
+from flask import url_for
+from flask.globals import _cv_request
+from werkzeug.routing import BuildError
+
+_STAND_IN = 7_391_846_250  # + position: a number no real id or name collides with in a path
+_UNKNOWN = object()
+_SAFE = "!$&'()*+,/:;=@"  # werkzeug's BaseConverter.to_url
+
+
+def _template(endpoint: str, names: tuple[str, ...]):
+    """(pieces, order of names) for a path, or None when url_for must build it every time."""
+    stand_ins = {name: str(_STAND_IN + i) for i, name in enumerate(names)}
+    try:
+        built = url_for(endpoint, **{name: int(value) for name, value in stand_ins.items()})
+    except (BuildError, ValueError, TypeError):
+        return None
+    path, _, query = built.partition("?")
+    if query or any(path.count(value) != 1 for value in stand_ins.values()):
+        return None
+    positions = sorted((path.index(value), name) for name, value in stand_ins.items())
+    pieces, order, start = [], [], 0
+    for at, name in positions:
+        pieces.append(path[start:at])
+        order.append(name)
+        start = at + len(stand_ins[name])
+    pieces.append(path[start:])
+    return pieces, order
+
+
+def path_for(endpoint: str, **values) -> str:
+    """The same path as url_for(endpoint, **values), faster for repeated calls."""
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        return url_for(endpoint, **values)
+    # Keyword order is fixed at each call site, so it can stand in for the sorted names.
+    key = (ctx.request.script_root, endpoint, *values)
+    cache = ctx.app.extensions.setdefault("peerline_paths", {})
+    template = cache.get(key, _UNKNOWN)
+    if template is _UNKNOWN:
+        template = None
+        if not any(name.startswith("_") for name in values):
+            template = _template(endpoint, tuple(values))
+        cache[key] = template
+    if template is None:
+        return url_for(endpoint, **values)
+    pieces, order = template
+    out = [pieces[0]]
+    for name, piece in zip(order, pieces[1:], strict=True):
+        value = values[name]
+        kind = type(value)
+        if kind is int:
+            out.append(str(value))
+        elif kind is str:
+            out.append(quote(value, safe=_SAFE))
+        else:
+            return url_for(endpoint, **values)
+        out.append(piece)
+    return "".join(out)

@@ -1,0 +1,41 @@
+"""List rows and posts drawn through core.fragments, keyed by every value they show."""
+
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+
+from core.fragments import render_fragment
+from core.templating import timeago
+
+
+def _when(value) -> tuple:
+    return (value.isoformat(), timeago(value)) if value is not None else None
+
+
+def thread_row(thread) -> Markup:
+    """One thread in a list (`forum/_thread_row.html`): a Thread or a queries.ThreadRow."""
+    key = (
+        thread.id, thread.title, thread.reply_count, thread.view_count, thread.is_solved,
+        thread.is_urgent, thread.is_closed, thread.category.slug, thread.category.name,
+        tuple(tag.name for tag in thread.tags), thread.author.username, thread.author.display_name,
+        _when(thread.created_at),
+    )
+    return render_fragment("forum/_thread_row.html", key, thread=thread)
+
+
+def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
+    """One post on a thread page (`forum/_post.html`), with what this viewer may do to it."""
+    thread = view.thread
+    accepted = thread.accepted_post_id == post.id
+    mine = view.my_votes.get(post.id, 0)
+    reputation = view.reputation.get(post.author_id, 0)
+    # Signed-in viewers get forms, whose CSRF token belongs to their session.
+    csrf = generate_csrf() if current_user.is_authenticated else ""
+    key = (
+        post.id, post.kind, post.body_html, post.score, post.author_role, post.author.username,
+        post.author.display_name, _when(post.created_at), _when(post.edited_at), _when(post.deleted_at),
+        post.hidden_at is None, thread.id, accepted, mine, reputation, may, can_accept, can_moderate, csrf,
+    )
+    return render_fragment("forum/_post.html", key, post=post, thread_id=thread.id, accepted=accepted,
+                           mine=mine, reputation=reputation, may=may, can_accept=can_accept,
+                           can_moderate=can_moderate)

@@ -184,22 +184,26 @@ def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER
     # A page shows the rendered HTML: the Markdown source and most of each author stay unloaded.
     shown_columns = (defer(Post.body),
                      joinedload(Post.author).load_only(User.id, User.username, User.display_name))
-    question = db.session.scalar(
-        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION).options(*shown_columns)
-    )
+    # The question (always) and the accepted answer (when the viewer may see it) in one query.
+    wanted = Post.kind == QUESTION
+    if thread.accepted_post_id is not None:
+        wanted = sa.or_(wanted, sa.and_(Post.id == thread.accepted_post_id, *visible))
+    firsts = list(db.session.scalars(
+        sa.select(Post).where(Post.thread_id == thread.id, wanted).options(*shown_columns)))
+    question = next((p for p in firsts if p.kind == QUESTION), None)
+    accepted = next((p for p in firsts if p.kind == ANSWER), None)
     others = sa.and_(*visible, Post.kind == ANSWER)
     if thread.accepted_post_id is not None:
         others = sa.and_(others, Post.id != thread.accepted_post_id)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(others))
+    if staff:  # staff also see deleted and hidden answers, which reply_count leaves out
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(others))
+    else:  # reply_count is every visible answer, kept by the services
+        total = max(0, thread.reply_count - (1 if accepted is not None else 0))
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
     answers = list(db.session.scalars(
         sa.select(Post).where(others).options(*shown_columns)
         .order_by(Post.created_at, Post.id).limit(per_page).offset((page - 1) * per_page)
     ))
-    accepted = None
-    if thread.accepted_post_id is not None:
-        accepted = db.session.scalar(
-            sa.select(Post).where(Post.id == thread.accepted_post_id, *visible).options(*shown_columns))
     shown = [p for p in [question, accepted, *answers] if p is not None]
     my_votes = {}
     if getattr(viewer, "is_authenticated", False):

@@ -104,9 +104,11 @@ def get_category(category_id) -> Category:
     return category
 
 
-def get_thread(actor, thread_id: int) -> Thread:
-    """Raises NotFound for a missing thread, or a deleted one the actor may not see."""
-    thread = db.session.get(Thread, thread_id)
+def get_thread(actor, thread_id: int, *, for_page: bool = False) -> Thread:
+    """Raises NotFound for a missing thread, or a deleted one the actor may not see.
+    `for_page` loads the category and tags a thread page shows along with it."""
+    options = (sa.orm.joinedload(Thread.category), sa.orm.selectinload(Thread.tags)) if for_page else ()
+    thread = db.session.get(Thread, thread_id, options=options)
     if thread is None or not can.can_see_thread(actor, thread):
         raise NotFound("There is no such thread. It may have been deleted.")
     return thread

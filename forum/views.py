@@ -137,9 +137,9 @@ def ask_suggestions():
 # --- a thread -----------------------------------------------------------------------------------------
 
 
-def _thread_or_404(thread_id):
+def _thread_or_404(thread_id, for_page=False):
     try:
-        return services.get_thread(current_user, thread_id)
+        return services.get_thread(current_user, thread_id, for_page=for_page)
     except NotFound:
         abort(404)
 
@@ -191,7 +191,7 @@ def view_thread(thread_id, slug=None):
 
 @cached_for_anonymous
 def _cached_thread(thread_id):
-    return _render_thread(_thread_or_404(thread_id))
+    return _render_thread(_thread_or_404(thread_id, for_page=True))
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["POST"])

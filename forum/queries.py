@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer, joinedload
 
 from accounts.models import User
 from accounts.permissions import is_staff
@@ -163,33 +162,73 @@ def list_counts(scope) -> dict[str, int]:
             "solved": row[3] or 0}
 
 
+@dataclass(slots=True)
+class PostRow:
+    """What a thread page shows of a post, read as a plain row (see ThreadRow for why)."""
+
+    id: int
+    thread: Thread
+    kind: str
+    author_id: int
+    author_role: str
+    body_html: str
+    score: int
+    created_at: datetime
+    edited_at: datetime | None
+    deleted_at: datetime | None
+    hidden_at: datetime | None
+    author: AuthorRef
+
+    @property
+    def thread_id(self) -> int:
+        return self.thread.id
+
+    @property
+    def is_question(self) -> bool:
+        return self.kind == QUESTION
+
+    @property
+    def is_visible(self) -> bool:
+        return self.deleted_at is None and self.hidden_at is None
+
+
+_POST_COLUMNS = (Post.id, Post.kind, Post.author_id, Post.author_role, Post.body_html, Post.score,
+                 Post.created_at, Post.edited_at, Post.deleted_at, Post.hidden_at, User.username,
+                 User.display_name)
+
+
+def _post_rows(thread: Thread, statement) -> list[PostRow]:
+    return [
+        PostRow(id=r[0], thread=thread, kind=r[1], author_id=r[2], author_role=r[3], body_html=r[4],
+                score=r[5], created_at=r[6], edited_at=r[7], deleted_at=r[8], hidden_at=r[9],
+                author=AuthorRef(r[10], r[11]))
+        for r in db.session.execute(statement.join(User, User.id == Post.author_id))
+    ]
+
+
 @dataclass
 class ThreadPage:
     """Everything a thread page shows, loaded in a fixed number of queries."""
 
     thread: Thread
-    question: Post
-    accepted: Post | None
+    question: PostRow
+    accepted: PostRow | None
     answers: Page
     my_votes: dict[int, int] = field(default_factory=dict)
     reputation: dict[int, int] = field(default_factory=dict)
 
 
 def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER_PAGE) -> ThreadPage:
-    """The question, the accepted answer (shown first) and one page of the other answers."""
+    """The question, the accepted answer (shown first) and one page of the other answers, as PostRows."""
     staff = is_staff(viewer)
     visible = [Post.thread_id == thread.id]
     if not staff:
         visible += [Post.deleted_at.is_(None), Post.hidden_at.is_(None)]
-    # A page shows the rendered HTML: the Markdown source and most of each author stay unloaded.
-    shown_columns = (defer(Post.body),
-                     joinedload(Post.author).load_only(User.id, User.username, User.display_name))
     # The question (always) and the accepted answer (when the viewer may see it) in one query.
     wanted = Post.kind == QUESTION
     if thread.accepted_post_id is not None:
         wanted = sa.or_(wanted, sa.and_(Post.id == thread.accepted_post_id, *visible))
-    firsts = list(db.session.scalars(
-        sa.select(Post).where(Post.thread_id == thread.id, wanted).options(*shown_columns)))
+    firsts = _post_rows(thread, sa.select(*_POST_COLUMNS).where(Post.thread_id == thread.id, wanted))
     question = next((p for p in firsts if p.kind == QUESTION), None)
     accepted = next((p for p in firsts if p.kind == ANSWER), None)
     others = sa.and_(*visible, Post.kind == ANSWER)
@@ -200,10 +239,8 @@ def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER
     else:  # reply_count is every visible answer, kept by the services
         total = max(0, thread.reply_count - (1 if accepted is not None else 0))
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    answers = list(db.session.scalars(
-        sa.select(Post).where(others).options(*shown_columns)
-        .order_by(Post.created_at, Post.id).limit(per_page).offset((page - 1) * per_page)
-    ))
+    answers = _post_rows(thread, sa.select(*_POST_COLUMNS).where(others)
+                         .order_by(Post.created_at, Post.id).limit(per_page).offset((page - 1) * per_page))
     shown = [p for p in [question, accepted, *answers] if p is not None]
     my_votes = {}
     if getattr(viewer, "is_authenticated", False):

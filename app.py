@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 import accounts
 import forum
+import kb
 import search
 from accounts import jobs as account_jobs
 from core import config as core_config
@@ -17,6 +18,7 @@ from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
 from core.jobs_cli import jobs_cli
 from forum import jobs as forum_jobs
+from kb import jobs as kb_jobs
 from search import jobs as search_jobs
 
 # The cron table: every periodic job, once, with a stable id. `flask jobs cron`
@@ -28,6 +30,7 @@ CRON_TABLE = (
     jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
     jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
     jobs.Periodic("forum.recompute-reputation", forum_jobs.recompute_reputation, every=6 * 3600),
+    jobs.Periodic("kb.flush-view-counts", kb_jobs.flush_view_counts, every=60),
     jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=900, queue="search"),
 )
 
@@ -67,6 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
     accounts.init_app(app)
     search.init_app(app)
     forum.init_app(app)
+    kb.init_app(app)
 
     app.cli.add_command(jobs_cli)
     _register_error_pages(app)

@@ -17,5 +17,10 @@ post_edited = _events.signal("post-edited")
 post_deleted = _events.signal("post-deleted")
 answer_accepted = _events.signal("answer-accepted")  # post=None when un-accepted
 
+# kb (sender: the article, or its id once deleted; source_thread_id= the thread it was promoted from)
+article_saved = _events.signal("article-saved")  # created, edited or restored
+article_status_changed = _events.signal("article-status-changed")  # previous=the status it had
+article_deleted = _events.signal("article-deleted")
+
 # pages: receivers return extra sections (Markup) for a user's profile page
 profile_sections = _events.signal("profile-sections")

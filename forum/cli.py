@@ -18,12 +18,19 @@ def load_command(if_empty):
     """Load the demo community (a fictional product's support forum)."""
     if if_empty and not demo.is_empty():
         click.echo("The forum has threads already; the demo community is not loaded.")
-        return
-    try:
-        counts = demo.load()
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from error
-    click.echo(f"Loaded the demo community: {counts['threads']} threads, {counts['answers']} answers.")
+    else:
+        try:
+            counts = demo.load()
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"Loaded the demo community: {counts['threads']} threads, {counts['answers']} answers.")
+    for extension in demo.EXTENSIONS:
+        try:
+            line = extension(if_empty)
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from error
+        if line:
+            click.echo(line)
 
 
 def _ids(value: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from forum.services import refresh_thread_stats
 
 DATA = Path(__file__).parent / "demo_data" / "community.json"
 DEMO_EMAIL_DOMAIN = "demo.peerline.invalid"
+
+# Packages above the forum add their part of the demo here, from their init_app (the forum imports
+# none of them). `flask demo load` calls each `extension(if_empty)` after the community is in place,
+# also when --if-empty found the forum loaded already; it returns a line to print, and raises
+# RuntimeError when it cannot load.
+EXTENSIONS: list[Callable[[bool], str | None]] = []
 
 
 def is_empty() -> bool:

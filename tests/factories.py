@@ -48,3 +48,28 @@ def make_answer(thread, author=None, body: str = "Try turning it off and on agai
     from forum import services as forum_services
 
     return forum_services.create_post(author or make_user(), thread, body)
+
+
+def make_article(author=None, *, category=None, title: str | None = None,
+                 body: str = "Open **Settings** and follow the steps.", tags=(), status: str = "published",
+                 slug: str = ""):
+    """A knowledge-base article written through the kb service (by staff unless `author` is given)."""
+    from kb import services as kb_services
+
+    author = author or make_user("staff")
+    category = category or make_category(f"Category {next(_counter)}")
+    title = title or f"How to fix problem number {next(_counter)}"
+    return kb_services.create_article(author, category.id, title, body, tags, slug, status=status)
+
+
+def make_solved_thread(asker=None, *, category=None, title: str | None = None,
+                       question: str = "The invoice total is off by a penny.",
+                       answer: str = "Switch **rounding** to the invoice total.", tags=()):
+    """A thread whose answer the asker accepted."""
+    from forum import services as forum_services
+
+    asker = asker or make_user()
+    thread = make_thread(asker, category=category, title=title, body=question, tags=tags)
+    post = make_answer(thread, make_user("advocate"), answer)
+    forum_services.accept_answer(asker, post)
+    return thread

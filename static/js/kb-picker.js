@@ -1,0 +1,139 @@
+// The staff article picker in the reply form: a combobox (ARIA 1.2) over published KB articles.
+// Typing searches; Up/Down move through the list, Enter or a click inserts "[Title](/kb/slug)" where
+// the cursor was in the answer's textarea, Escape closes the list. Titles are set as text, never HTML.
+(function () {
+  "use strict";
+  if (window.peerlineKbPicker) { return; }  // the script may be included once per reply form
+  window.peerlineKbPicker = true;
+
+  function setUp(box) {
+    var input = box.querySelector("input[role=combobox]");
+    var list = box.querySelector("[role=listbox]");
+    var status = box.querySelector("[role=status]");
+    var textarea = document.getElementById(box.getAttribute("data-target"));
+    var url = box.getAttribute("data-picker-url");
+    if (!input || !list || !textarea || !url) { return; }
+    var results = [];
+    var active = -1;
+    var timer = null;
+    var asked = null;
+
+    function optionId(index) { return input.id + "-option-" + index; }
+
+    function setActive(index) {
+      var options = list.querySelectorAll("[role=option]");
+      active = index;
+      for (var i = 0; i < options.length; i++) {
+        options[i].setAttribute("aria-selected", i === index ? "true" : "false");
+      }
+      if (index >= 0 && options[index]) {
+        input.setAttribute("aria-activedescendant", optionId(index));
+        options[index].scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    }
+
+    function close() {
+      list.hidden = true;
+      input.setAttribute("aria-expanded", "false");
+      setActive(-1);
+    }
+
+    function show(items) {
+      results = items;
+      list.textContent = "";
+      items.forEach(function (item, index) {
+        var li = document.createElement("li");
+        li.id = optionId(index);
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        li.textContent = item.title;
+        // mousedown, not click: the input keeps focus, so the list does not close first.
+        li.addEventListener("mousedown", function (event) {
+          event.preventDefault();
+          choose(index);
+        });
+        list.appendChild(li);
+      });
+      var open = items.length > 0;
+      list.hidden = !open;
+      input.setAttribute("aria-expanded", open ? "true" : "false");
+      setActive(open ? 0 : -1);
+      status.textContent = open
+        ? items.length + (items.length === 1 ? " article found." : " articles found.")
+        : "No published article matches.";
+    }
+
+    function lookUp() {
+      var query = input.value.trim();
+      asked = query;
+      fetch(url + "?q=" + encodeURIComponent(query), {
+        headers: { "Accept": "application/json" }, credentials: "same-origin"
+      })
+        .then(function (response) { return response.ok ? response.json() : { results: [] }; })
+        .then(function (data) { if (asked === query) { show(data.results || []); } })
+        .catch(function () { if (asked === query) { show([]); } });
+    }
+
+    function insert(text) {
+      var start = textarea.selectionStart;
+      var end = textarea.selectionEnd;
+      if (typeof start !== "number") { start = end = textarea.value.length; }
+      textarea.focus();
+      if (typeof textarea.setRangeText === "function") {
+        textarea.setRangeText(text, start, end, "end");
+      } else {
+        textarea.value = textarea.value.slice(0, start) + text + textarea.value.slice(end);
+        textarea.selectionStart = textarea.selectionEnd = start + text.length;
+      }
+      textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+
+    function choose(index) {
+      var item = results[index];
+      if (!item) { return; }
+      close();
+      input.value = "";
+      insert(item.markdown);
+      status.textContent = "Link to “" + item.title + "” inserted.";
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(lookUp, 200);
+    });
+    input.addEventListener("focus", function () {
+      if (!results.length && input.value.trim() === "") { lookUp(); }
+    });
+    input.addEventListener("blur", function () { setTimeout(close, 100); });
+    input.addEventListener("keydown", function (event) {
+      var count = results.length;
+      if (event.key === "ArrowDown") {
+        event.preventDefault();
+        if (list.hidden) { if (count) { list.hidden = false; input.setAttribute("aria-expanded", "true"); } else { lookUp(); } }
+        if (count) { setActive((active + 1) % count); }
+      } else if (event.key === "ArrowUp") {
+        event.preventDefault();
+        if (count && !list.hidden) { setActive(active <= 0 ? count - 1 : active - 1); }
+      } else if (event.key === "Enter") {
+        // Never let Enter in the search box submit the answer.
+        event.preventDefault();
+        if (!list.hidden && active >= 0) { choose(active); }
+      } else if (event.key === "Escape") {
+        if (!list.hidden) { event.preventDefault(); close(); }
+      }
+    });
+  }
+
+  function init() {
+    var boxes = document.querySelectorAll(".kb-picker");
+    for (var i = 0; i < boxes.length; i++) { setUp(boxes[i]); }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

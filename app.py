@@ -16,6 +16,7 @@ from core import config as core_config
 from core import jobs, security, templating
 from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
+from core.ids import IdConverter
 from core.jobs_cli import jobs_cli
 from forum import jobs as forum_jobs
 from kb import jobs as kb_jobs
@@ -49,6 +50,7 @@ ERROR_TEXT = {
 def create_app(config: dict | None = None) -> Flask:
     """Build the Peerline app; `config` overrides what the environment says."""
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(core_config.from_environment(Path(app.instance_path)))
     if config:

@@ -1,7 +1,7 @@
 """Forum forms: field shapes and lengths; the rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from forum.models import BODY_MAX, TITLE_MAX, URGENT_REASON_MAX
@@ -22,6 +22,7 @@ class AskForm(FlaskForm):
                        description="Up to 5, separated by commas, from the existing tags.")
     urgent = BooleanField("This is urgent (an outage, billing or security problem)")
     urgent_reason = StringField("Why is it urgent?", validators=[Length(max=URGENT_REASON_MAX + _SLACK)])
+    flow = HiddenField(validators=[Length(max=64)])
 
 
 class ReplyForm(FlaskForm):

@@ -202,6 +202,25 @@ class Vote(db.Model):
     )
 
 
+class AskFlow(db.Model):
+    """One person's visit to the ask form: which suggestions they opened, and whether they then
+    posted. A flow with a suggestion opened and no thread is a deflection (METRICS.md)."""
+
+    __tablename__ = "ask_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    first_opened_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    opened_count: Mapped[int] = mapped_column(default=0)
+    last_opened_doc: Mapped[str | None] = mapped_column(sa.String(80))
+    thread_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("threads.id", ondelete="SET NULL"), index=True
+    )
+    posted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
 class Reputation(db.Model):
     """A person's reputation points, kept up to date by the vote, accept and delete services."""
 

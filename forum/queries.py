@@ -13,7 +13,7 @@ from accounts.permissions import is_staff
 from core import pagecache
 from core.extensions import db
 from forum import reputation
-from forum.models import ANSWER, QUESTION, Category, Post, Tag, Thread, Vote, thread_tags
+from forum.models import ANSWER, QUESTION, AskFlow, Category, Post, Tag, Thread, Vote, thread_tags
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 20
@@ -335,3 +335,14 @@ def categories_tree() -> list[tuple[Category, list[Category]]]:
 
 def all_tags() -> list[Tag]:
     return list(db.session.scalars(sa.select(Tag).order_by(Tag.name)))
+
+
+def deflection(start: datetime, end: datetime) -> dict:
+    """Of the ask flows whose first suggestion was opened in [start, end), how many ended without
+    a question (METRICS.md: deflection). `rate` is None when no suggestion was opened."""
+    opened, posted = db.session.execute(
+        sa.select(sa.func.count(), sa.func.count(AskFlow.thread_id))
+        .where(AskFlow.first_opened_at >= start, AskFlow.first_opened_at < end)
+    ).one()
+    deflected = opened - posted
+    return {"opened": opened, "deflected": deflected, "rate": deflected / opened if opened else None}

@@ -1,6 +1,7 @@
 """Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags."""
 
 import re
+import secrets
 
 import sqlalchemy as sa
 
@@ -9,6 +10,7 @@ from core import jobs, markup, signals
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
+from core.ids import possible_id
 from core.text import clean_line, clean_text
 from forum import jobs as forum_jobs
 from forum import permissions as can
@@ -23,6 +25,7 @@ from forum.models import (
     TAGS_PER_THREAD,
     TITLE_MAX,
     URGENT_REASON_MAX,
+    AskFlow,
     Category,
     Notification,
     Post,
@@ -34,6 +37,8 @@ from forum.models import (
 )
 
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#.-]*$")
+_FLOW_RE = re.compile(r"^[0-9a-f]{32}$")
+_DOC_RE = re.compile(r"^[a-z]{1,20}:[0-9]{1,18}$")
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -95,10 +100,8 @@ def resolve_tags(actor, names) -> list[Tag]:
 
 def get_category(category_id) -> Category:
     """Raises Invalid (not NotFound: it comes from a form) for an unknown category."""
-    try:
-        category = db.session.get(Category, int(category_id))
-    except (TypeError, ValueError):
-        category = None
+    category_id = possible_id(category_id)
+    category = db.session.get(Category, category_id) if category_id is not None else None
     if category is None:
         raise Invalid("Choose one of the categories.", field="category_id")
     return category
@@ -108,7 +111,8 @@ def get_thread(actor, thread_id: int, *, for_page: bool = False) -> Thread:
     """Raises NotFound for a missing thread, or a deleted one the actor may not see.
     `for_page` loads the category and tags a thread page shows along with it."""
     options = (sa.orm.joinedload(Thread.category), sa.orm.selectinload(Thread.tags)) if for_page else ()
-    thread = db.session.get(Thread, thread_id, options=options)
+    thread_id = possible_id(thread_id)
+    thread = db.session.get(Thread, thread_id, options=options) if thread_id is not None else None
     if thread is None or not can.can_see_thread(actor, thread):
         raise NotFound("There is no such thread. It may have been deleted.")
     return thread
@@ -116,7 +120,8 @@ def get_thread(actor, thread_id: int, *, for_page: bool = False) -> Thread:
 
 def get_post(actor, post_id: int) -> Post:
     """Raises NotFound for a missing post, or a deleted one the actor may not see."""
-    post = db.session.get(Post, post_id)
+    post_id = possible_id(post_id)
+    post = db.session.get(Post, post_id) if post_id is not None else None
     if post is None or not can.can_see_thread(actor, post.thread):
         raise NotFound("There is no such post.")
     if post.deleted_at is not None and not can.can_moderate(actor):
@@ -128,8 +133,9 @@ def get_post(actor, post_id: int) -> Post:
 
 
 def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
-                  urgent: bool = False, urgent_reason: str = "") -> Thread:
-    """Ask a question. Raises Forbidden or Invalid."""
+                  urgent: bool = False, urgent_reason: str = "", ask_flow: str | None = None) -> Thread:
+    """Ask a question; `ask_flow` is the ask form's flow token, so the flow counts as posted.
+    Raises Forbidden or Invalid (never for a bad flow token: that only goes unrecorded)."""
     if not can.can_ask(actor):
         raise Forbidden("Sign in to ask a question.")
     title, body = clean_title(title), clean_body(body)
@@ -150,9 +156,58 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     db.session.flush()
     _record_revision(question, actor, title=title)
     _follow(actor.id, thread.id)
+    if ask_flow and _FLOW_RE.match(ask_flow):
+        flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == ask_flow))
+        if flow is None:
+            flow = AskFlow(token=ask_flow, user_id=actor.id, started_at=now)
+            db.session.add(flow)
+        if flow.user_id == actor.id and flow.thread_id is None:
+            flow.thread_id, flow.posted_at = thread.id, now
     db.session.commit()
     signals.thread_created.send(thread)
     return thread
+
+
+# --- the ask flow ------------------------------------------------------------------------------------
+
+
+def new_ask_flow() -> str:
+    """A token for one visit to the ask form (kept in the form, sent with opened suggestions)."""
+    return secrets.token_hex(16)
+
+
+def record_suggestion_opened(actor: User, token: str, doc_id: str) -> AskFlow:
+    """Someone on the ask form opened a suggested article or thread.
+    Raises Forbidden, Invalid (a malformed token or document) or NotFound (someone else's flow)."""
+    if not can.can_ask(actor):
+        raise Forbidden("Sign in to ask a question.")
+    if not isinstance(token, str) or not _FLOW_RE.match(token):
+        raise Invalid("That ask form is not recognised; reload the page.", field="flow")
+    if not isinstance(doc_id, str) or not _DOC_RE.match(doc_id):
+        raise Invalid("That is not a suggestion we made.", field="doc")
+    try:
+        flow = _opened(actor, token, doc_id)
+    except sa.exc.IntegrityError:  # two opens of a new flow at once: the other one created it
+        db.session.rollback()
+        flow = _opened(actor, token, doc_id)
+    return flow
+
+
+def _opened(actor: User, token: str, doc_id: str) -> AskFlow:
+    flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == token))
+    if flow is not None and flow.user_id != actor.id:
+        raise NotFound("There is no such ask form.")
+    now = utcnow()
+    if flow is None:
+        flow = AskFlow(token=token, user_id=actor.id, started_at=now, opened_count=0)
+        db.session.add(flow)
+        db.session.flush()
+    flow.first_opened_at = flow.first_opened_at or now
+    flow.last_opened_doc = doc_id
+    db.session.execute(sa.update(AskFlow).where(AskFlow.id == flow.id)
+                       .values(opened_count=AskFlow.opened_count + 1))
+    db.session.commit()
+    return flow
 
 
 def create_post(actor: User, thread: Thread, body: str) -> Post:

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_login import current_user
 
+import search
 from accounts.permissions import admin_required, login_required, public, staff_required
 from core.errors import DomainError, NotFound
 from core.extensions import csrf, db
@@ -109,11 +110,13 @@ def ask():
     form.category_id.choices = _category_choices()
     if request.method == "GET" and request.args.get("category"):
         form.category_id.data = request.args["category"]
+    if not form.flow.data:
+        form.flow.data = services.new_ask_flow()
     if form.validate_on_submit():
         try:
             thread = services.create_thread(
                 current_user, form.category_id.data, form.title.data, form.body.data, form.tags.data,
-                urgent=form.urgent.data, urgent_reason=form.urgent_reason.data,
+                urgent=form.urgent.data, urgent_reason=form.urgent_reason.data, ask_flow=form.flow.data,
             )
         except DomainError as error:
             status = show_error(form, error)
@@ -126,12 +129,28 @@ def ask():
 @bp.route("/ask/suggestions")
 @public
 def ask_suggestions():
-    threads = queries.similar_solved_threads(request.args.get("title", ""))
-    return jsonify(results=[
-        {"title": t.title, "url": url_for("forum.view_thread", thread_id=t.id), "kind": "thread",
-         "solved": True}
-        for t in threads
-    ])
+    """KB articles and solved threads whose titles start like the one being typed, from the search
+    index; when it has none (or is being rebuilt), solved threads sharing words with the title."""
+    title = request.args.get("title", "")[:300]
+    results = search.suggest(title, limit=6, solved_only=True)
+    if not results:
+        results = [{"doc_id": search.make_doc_id(search.THREAD, t.id), "kind": search.THREAD,
+                    "title": t.title, "url": url_for("forum.view_thread", thread_id=t.id), "solved": True}
+                   for t in queries.similar_solved_threads(title)]
+    return jsonify(results=[{key: r[key] for key in ("doc_id", "kind", "title", "url", "solved")}
+                            for r in results])
+
+
+@bp.route("/ask/opened", methods=["POST"])
+@login_required
+def ask_suggestion_opened():
+    """The ask form's script reports an opened suggestion (navigator.sendBeacon): 204, or an error."""
+    try:
+        services.record_suggestion_opened(current_user, request.form.get("flow", ""),
+                                          request.form.get("doc", ""))
+    except DomainError as error:
+        return jsonify(error=error.message), error.status_code
+    return "", 204
 
 
 # --- a thread -----------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-// Ask flow: while the title is typed, offer solved threads that may already answer it.
+// Ask flow: while the title is typed, offer KB articles and solved threads that may already
+// answer it. Opening one is reported (with the form's flow token), so a visit that ends without
+// a question counts as a deflection. Keyboard: Down from the title moves into the list, Up/Down
+// move within it, Escape goes back to the title.
 (function () {
   "use strict";
   var form = document.getElementById("ask-form");
@@ -6,9 +9,31 @@
   var title = document.getElementById("title");
   var box = document.getElementById("suggestions");
   var list = document.getElementById("suggestion-list");
+  var status = document.getElementById("suggestion-status");
   var url = form.getAttribute("data-suggest-url");
+  var openedUrl = form.getAttribute("data-opened-url");
+  var flow = form.querySelector("input[name=flow]");
+  var csrf = form.querySelector("input[name=csrf_token]");
   var timer = null;
   var lastQuery = "";
+
+  function badge(text, className) {
+    var span = document.createElement("span");
+    span.className = "badge " + className;
+    span.textContent = text;
+    return span;
+  }
+
+  function reportOpened(docId) {
+    if (!openedUrl || !flow || !docId) { return; }
+    var data = new FormData();
+    data.append("flow", flow.value);
+    data.append("doc", docId);
+    if (csrf) { data.append("csrf_token", csrf.value); }
+    if (navigator.sendBeacon && navigator.sendBeacon(openedUrl, data)) { return; }
+    fetch(openedUrl, { method: "POST", body: data, credentials: "same-origin", keepalive: true })
+      .catch(function () { /* a lost report only loses a statistic */ });
+  }
 
   function show(results) {
     list.textContent = "";
@@ -19,23 +44,24 @@
       a.textContent = item.title;
       a.target = "_blank";
       a.rel = "noopener";
+      a.setAttribute("data-doc", item.doc_id || "");
+      a.className = "suggestion-link";
       li.appendChild(a);
       if (item.kind === "article") {
-        var badge = document.createElement("span");
-        badge.className = "badge badge-kb";
-        badge.textContent = "Article";
         li.appendChild(document.createTextNode(" "));
-        li.appendChild(badge);
+        li.appendChild(badge("Article", "badge-kb"));
       } else if (item.solved) {
-        var solved = document.createElement("span");
-        solved.className = "badge badge-solved";
-        solved.textContent = "Solved";
         li.appendChild(document.createTextNode(" "));
-        li.appendChild(solved);
+        li.appendChild(badge("Solved", "badge-solved"));
       }
       list.appendChild(li);
     });
     box.hidden = results.length === 0;
+    if (status) {
+      status.textContent = results.length === 0 ? "" :
+        results.length + (results.length === 1 ? " suggestion" : " suggestions") +
+        " below the title; press Down to reach them.";
+    }
   }
 
   function lookUp() {
@@ -49,6 +75,39 @@
       .catch(function () { show([]); });
   }
 
+  function links() { return Array.prototype.slice.call(list.querySelectorAll("a.suggestion-link")); }
+
+  // Middle clicks and Enter open a link too; "auxclick" covers the middle button.
+  function onOpen(event) {
+    var link = event.target.closest("a.suggestion-link");
+    if (link) { reportOpened(link.getAttribute("data-doc")); }
+  }
+  list.addEventListener("click", onOpen);
+  list.addEventListener("auxclick", onOpen);
+
+  list.addEventListener("keydown", function (event) {
+    var all = links();
+    var at = all.indexOf(document.activeElement);
+    if (at < 0) { return; }
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      all[Math.min(at + 1, all.length - 1)].focus();
+    } else if (event.key === "ArrowUp") {
+      event.preventDefault();
+      if (at === 0) { title.focus(); } else { all[at - 1].focus(); }
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      title.focus();
+    }
+  });
+
+  title.addEventListener("keydown", function (event) {
+    if (event.key === "ArrowDown" && !box.hidden) {
+      var all = links();
+      if (all.length) { event.preventDefault(); all[0].focus(); }
+    }
+  });
+
   // The reason only matters for urgent questions: show it when the box is ticked.
   var urgent = document.getElementById("urgent");
   var reasonField = document.getElementById("urgent_reason");
@@ -61,6 +120,6 @@
 
   title.addEventListener("input", function () {
     clearTimeout(timer);
-    timer = setTimeout(lookUp, 300);
+    timer = setTimeout(lookUp, 250);
   });
 })();

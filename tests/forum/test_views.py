@@ -250,3 +250,13 @@ def test_admins_edit_a_category(client, auth):
     assert (category.name, category.description, category.position) == ("Payments & payouts", "Money in", 3)
     bad = client.post(f"/admin/categories/{category.id}/edit", data={"name": "", "slug": "payments"})
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("big", [2**31, 2**63, 10**30])
+def test_ids_no_row_can_have_are_404s_and_form_errors_not_500s(client, auth, big):
+    auth.as_role("admin")
+    for path in (f"/t/{big}", f"/posts/{big}/revisions", f"/admin/categories/{big}/edit", f"/u/{big}"):
+        assert client.get(path).status_code == 404, path
+    assert client.post(f"/posts/{big}/vote", data={"value": "up"}).status_code == 404
+    response = client.post("/ask", data={"title": "A fine title", "body": "Body", "category_id": str(big)})
+    assert response.status_code == 400 and "Choose one of the categories" in response.text

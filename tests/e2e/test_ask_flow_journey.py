@@ -1,0 +1,72 @@
+"""In a real browser: typing a question title offers a KB article; opening it is recorded, and
+leaving without posting counts as a deflection."""
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from accounts.models import ADMIN
+from core import jobs
+from core.clock import utcnow
+from core.extensions import db
+from forum import queries
+from forum import services as forum_services
+from forum.models import AskFlow
+from kb import services as kb_services
+from tests import factories
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser_page fixture then skips (or, in CI, fails) with the reason
+    expect = None
+
+TIMEOUT = 5_000  # ms
+
+
+def test_a_suggested_article_is_offered_opened_and_recorded(live_server, browser_page):
+    base = live_server.url
+    with live_server.app.app_context():
+        admin = factories.make_user(ADMIN, username="ada_admin")
+        category = forum_services.save_category(admin, None, name="Payroll", slug="payroll")
+        kb_services.create_article(admin, category.id, "Fix overtime missing from the payroll export",
+                                   "Turn on **Extended columns** in Settings, then export again.",
+                                   status="published")
+        factories.make_user(username="mo_member")
+        jobs.wait_idle()  # the article reaches the index through its job
+
+    page = browser_page
+    page.goto(f"{base}/signin")
+    page.get_by_label("Email or username", exact=True).fill("mo_member")
+    page.get_by_label("Password", exact=True).fill(factories.PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(f"{base}/", timeout=TIMEOUT)
+
+    page.goto(f"{base}/ask")
+    title = page.get_by_label("Title", exact=True)
+    title.press_sequentially("payroll export overtime", delay=30)
+    suggestion = page.get_by_role("link", name="Fix overtime missing from the payroll export")
+    expect(suggestion).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#suggestion-list .badge-kb")).to_have_text("Article")
+
+    # Keyboard: Down from the title reaches the suggestion; Enter opens it in a new tab.
+    title.press("ArrowDown")
+    expect(suggestion).to_be_focused()
+    with page.context.expect_page(timeout=TIMEOUT) as opened:
+        page.keyboard.press("Enter")
+    article_tab = opened.value
+    article_tab.wait_for_load_state()
+    expect(article_tab.get_by_text("Extended columns")).to_be_visible(timeout=TIMEOUT)
+    article_tab.close()
+
+    with live_server.app.app_context():
+        flow = None
+        for _ in range(50):  # the beacon is sent asynchronously
+            flow = db.session.scalar(sa.select(AskFlow))
+            if flow is not None:
+                break
+            page.wait_for_timeout(100)
+        assert flow is not None, "opening the suggestion was not recorded"
+        assert flow.opened_count == 1 and flow.last_opened_doc.startswith("article:")
+        assert flow.thread_id is None
+        now = utcnow()
+        assert queries.deflection(now - timedelta(hours=1), now + timedelta(minutes=1))["deflected"] == 1

@@ -1,0 +1,37 @@
+"""The search index kept right by a real RQ worker: jobs go through Redis, a separate process writes."""
+
+import search
+from core.extensions import db
+from forum import services
+from tests.core.test_jobs import redis_app, run_worker  # noqa: F401 - the fixture is used by name
+from tests.factories import make_answer, make_thread, make_user
+
+
+def hit_ids(query: str) -> list[str]:
+    return [hit.doc_id for hit in search.search(query).hits]
+
+
+def test_a_worker_indexes_new_edited_and_deleted_threads(redis_app):  # noqa: F811
+    thread = make_thread(title="Payroll export misses overtime")
+    make_answer(thread, body="Switch the export to the extended Quokka format")
+    assert hit_ids("overtime") == []  # nothing is written inside the request
+    run_worker(redis_app, "search")
+    assert hit_ids("overtime") == [f"thread:{thread.id}"]
+    assert hit_ids("quokka") == [f"thread:{thread.id}"]
+
+    question = thread_question(thread)
+    services.edit_post(thread.author, question, "Overtime rows are missing.",
+                       title="Payroll export drops shifts")
+    run_worker(redis_app, "search")
+    assert hit_ids("shifts") == [f"thread:{thread.id}"]
+    assert hit_ids("title:overtime") == []
+
+    services.delete_thread(make_user("staff"), thread)
+    run_worker(redis_app, "search")
+    assert hit_ids("shifts") == [] and hit_ids("quokka") == []
+
+
+def thread_question(thread):
+    from forum.models import QUESTION, Post
+
+    return db.session.scalar(db.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION))

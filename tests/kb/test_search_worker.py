@@ -1,4 +1,5 @@
-"""The search index kept right by a real RQ worker: jobs go through Redis, a separate process writes."""
+"""The search index kept right by a real RQ worker: threads and articles go through Redis jobs, and a
+separate worker process writes the index."""
 
 import search
 from core.extensions import db
@@ -35,3 +36,18 @@ def thread_question(thread):
     from forum.models import QUESTION, Post
 
     return db.session.scalar(db.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION))
+
+
+def test_a_worker_indexes_published_articles_and_removes_archived_ones(redis_app):  # noqa: F811
+    from kb import services as kb_services
+    from tests.factories import make_article
+
+    draft = make_article(title="Reconcile a Quokka payroll batch", status="draft")
+    run_worker(redis_app, "search")
+    assert hit_ids("quokka") == []  # drafts are not searchable
+    kb_services.set_status(draft.author, draft, "published")
+    run_worker(redis_app, "search")
+    assert hit_ids("quokka") == [f"article:{draft.id}"]
+    kb_services.set_status(draft.author, draft, "archived")
+    run_worker(redis_app, "search")
+    assert hit_ids("quokka") == []

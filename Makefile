@@ -53,3 +53,10 @@ clean:
 .PHONY: bench
 bench: install
 	$(BIN)/python bench/forum_pages.py $(BENCH_ARGS)
+
+# The search benchmark: Whoosh (search/) against SQLite FTS5 on the generated community, with an RQ
+# worker for time-to-findable (Redis database 14, flushed; BENCH_REDIS_URL or --redis-url to change it).
+# Options: make bench-search BENCH_ARGS="--queries 500 --find 20"
+.PHONY: bench-search
+bench-search: install
+	$(BIN)/python bench/search.py $(BENCH_ARGS)

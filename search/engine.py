@@ -9,6 +9,7 @@ it in with a rename, so a reader sees the old index or the new one, never half o
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import heapq
 import logging
@@ -18,6 +19,7 @@ import shutil
 import threading
 import time
 import uuid
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,11 +28,12 @@ from itertools import islice
 from pathlib import Path
 
 from markupsafe import Markup, escape
-from whoosh import highlight
+from whoosh import highlight, matching, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.collectors import TimeLimit, TimeLimitCollector, TopCollector
 from whoosh.filedb.filestore import FileStorage
+from whoosh.query.spans import Span, SpanNear2
 
 from search.documents import (
     ARTICLE,
@@ -43,13 +46,13 @@ from search.documents import (
 )
 from search.query import BROAD_WILDCARD_MESSAGE, ParsedQuery, parse, plan, too_broad, word_spans
 from search.schema import (
-    FIELD_NAMES,
     PREFIX_MAX,
     RANK_FACTORS,
     RANK_OTHER,
     RANK_SOLVED,
     SCHEMA,
     PreferenceWeighting,
+    same_schema,
     text_analyzer,
     to_fields,
     word_analyzer,
@@ -70,6 +73,7 @@ REOPEN_AFTER = 1.0  # seconds between attempts to open an index that would not o
 POOL_SIZE = 8
 MAX_SUGGEST_WORDS = 8  # words of a typed title used for suggestions
 MAX_CORRECTIONS = 5
+LENGTHS_CACHED = 64  # (segment, field) pairs whose document lengths are kept in memory
 _INDEX_NAME = "MAIN"
 _SNIPPET_FALLBACK_CHARS = 240
 
@@ -239,10 +243,10 @@ def open_index(path: str | os.PathLike, *, create: bool = False):
         return whoosh_index.create_in(str(path), SCHEMA, indexname=_INDEX_NAME)
     try:
         ix = whoosh_index.open_dir(str(path), indexname=_INDEX_NAME)
-        names = set(ix.schema.names())
+        matches = same_schema(ix.schema)
     except Exception as exc:
         raise SearchUnavailable(f"the search index in {path} does not open: {exc!r}") from exc
-    if names != FIELD_NAMES:
+    if not matches:
         raise SearchUnavailable(f"the search index in {path} was built with another schema")
     return ix
 
@@ -318,7 +322,7 @@ class _Readers:
             # Not searcher.refresh(): whoosh-reloaded 2.7.5 reuses the old segment readers there,
             # keeping their old deletions (a removed or replaced document would still be found).
             searcher.close()
-        return ix.searcher(weighting=PreferenceWeighting())
+        return ix.searcher(weighting=_Weighting())
 
     def _checkin(self, searcher) -> None:
         with self._lock:
@@ -489,6 +493,7 @@ class SearchEngine:
         if too_broad(parsed.query, reader):
             return SearchResults(**base, message=BROAD_WILDCARD_MESSAGE, error=True)
         main, fallback = plan(parsed.query, reader)
+        main, fallback = _fast_phrases(main), None if fallback is None else _fast_phrases(fallback)
         filter_query = filters.query()
         if filter_query is not None:  # joined with a score of zero: it narrows, it does not rank
             narrow = wq.ConstantScoreQuery(filter_query, 0.0)
@@ -738,6 +743,139 @@ def _collect(searcher, q: wq.Query, limit: int):
         log.warning("search: query %s ran out of time", q)
         return collector.results(), True
     return collector.results(), False
+
+
+# --- the same scores and matches as Whoosh's own code, sooner ----------------------------------------
+# On a large forum a query of common words matches thousands of documents, and every match is
+# scored (see _collect). Two of Whoosh's per-match steps cost far more than their work needs;
+# these replace them with code that gives the same numbers and the same matches.
+
+_lengths: dict[tuple[str, str], array] = {}
+_lengths_lock = threading.Lock()
+
+
+def _field_lengths(reader, fieldname: str) -> array | None:
+    """Every document's length in `fieldname` in one segment, as `reader.doc_field_length(n, fieldname,
+    1)` gives it, read once per segment and process (a segment's lengths never change, deletions
+    included; 4 bytes a document). An empty field is 0 where Whoosh says None: no term of the field
+    matches such a document, so it is never scored. None for a reader of several segments."""
+    segment = reader.segment() if reader.is_atomic() else None
+    if segment is None:
+        return None
+    key = (segment.segment_id(), fieldname)
+    lengths = _lengths.get(key)
+    if lengths is None:
+        lengths = array("I", (reader.doc_field_length(docnum, fieldname, 1) or 0
+                              for docnum in range(reader.doc_count_all())))
+        with _lengths_lock:
+            _lengths[key] = lengths
+            while len(_lengths) > LENGTHS_CACHED:
+                del _lengths[next(iter(_lengths))]
+    return lengths
+
+
+class _Weighting(PreferenceWeighting):
+    """PreferenceWeighting, with BM25F reading each document's field length from an array.
+
+    Whoosh's BM25F scorer looks the length up per match through four calls and a column read
+    (a sixth of a common-word query's time); the array gives the same numbers to the same
+    formula, so scores are identical to the last bit.
+    """
+
+    def scorer(self, searcher, fieldname, text, qf=1):
+        scorer = super().scorer(searcher, fieldname, text, qf=qf)
+        inner = getattr(scorer, "inner", None)
+        if type(inner) is scoring.BM25FScorer:
+            lengths = _field_lengths(searcher.reader(), fieldname)
+            if lengths is not None:
+                inner.dfl = lengths.__getitem__
+        return scorer
+
+
+class _PhraseMatcher(SpanNear2.SpanNear2Matcher):
+    """Whoosh's matcher for words in a row, deciding whether they are in a row with sets of positions.
+
+    Whoosh makes a Span object for every position of every word in every candidate document
+    and compares them pairwise; on common words that was half of a phrase query's time. A
+    document matches when some position p of the first word has the second at p + 1, the
+    third at p + 2 and so on: the same test as SpanNear2 with slop 1, ordered, mindist 1.
+    """
+
+    def __init__(self, matchers):
+        super().__init__(matchers, slop=1, ordered=True, mindist=1)
+
+    def copy(self):
+        return self.__class__([m.copy() for m in self.ms])
+
+    def _get_spans(self):
+        starts = None
+        for offset, matcher in enumerate(self.ms):
+            positions = matcher.value_as("positions")
+            if starts is None:
+                starts = positions
+            else:
+                present = set(positions)
+                starts = [start for start in starts if start + offset in present]
+            if not starts:
+                return []
+        last = len(self.ms) - 1
+        return [Span(start, start + last) for start in starts]
+
+
+class _Phrase(wq.Phrase):
+    """wq.Phrase (slop 1) matched by _PhraseMatcher: the same documents, the same scores."""
+
+    def matcher(self, searcher, context=None):
+        field_type = searcher.schema[self.fieldname] if self.fieldname in searcher.schema else None
+        if self.slop != 1 or field_type is None or not field_type.format \
+                or not field_type.format.supports("positions"):
+            return super().matcher(searcher, context)
+        reader, terms = searcher.reader(), []
+        for word in self.words:  # as wq.Phrase.matcher does
+            try:
+                word = field_type.to_bytes(word)
+            except ValueError:
+                return matching.NullMatcher()
+            if (self.fieldname, word) not in reader:
+                return matching.NullMatcher()
+            terms.append(wq.Term(self.fieldname, word))
+        found = _PhraseMatcher([term.matcher(searcher, context) for term in terms])
+        return found if self.boost == 1.0 else matching.WrappingMatcher(found, boost=self.boost)
+
+
+def _fast_phrases(q: wq.Query) -> wq.Query:
+    """The query with every phrase of slop 1 as a _Phrase; the query itself is left as it was.
+
+    Not `Query.accept`: its copies drop attributes their constructors are not given (an
+    Or's scale, a ConstantScoreQuery's score). Node types not listed here keep their phrases.
+    """
+    if type(q) is wq.Phrase:
+        if q.slop != 1:
+            return q
+        return _Phrase(q.fieldname, q.words, slop=1, boost=q.boost, char_ranges=q.char_ranges)
+    if isinstance(q, wq.BinaryQuery):
+        a, b = _fast_phrases(q.a), _fast_phrases(q.b)
+        if a is q.a and b is q.b:
+            return q
+        q = copy.copy(q)
+        q.a, q.b = a, b
+        q.subqueries = (a, b)
+        return q
+    if isinstance(q, wq.CompoundQuery):
+        subqueries = [_fast_phrases(sub) for sub in q.subqueries]
+        if all(new is old for new, old in zip(subqueries, q.subqueries, strict=True)):
+            return q
+        q = copy.copy(q)
+        q.subqueries = subqueries
+        return q
+    if isinstance(q, wq.Not):
+        inner = _fast_phrases(q.query)
+        if inner is q.query:
+            return q
+        q = copy.copy(q)
+        q.query = inner
+        return q
+    return q
 
 
 def _hit(hit) -> Hit:

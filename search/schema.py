@@ -42,29 +42,33 @@ RANK_OTHER, RANK_SOLVED, RANK_ARTICLE = 0, 1, 2
 RANK_FACTORS = {RANK_OTHER: 1.0, RANK_SOLVED: 1.3, RANK_ARTICLE: 1.6}
 
 _WHITESPACE = re.compile(r"\s+")
+# Words and dotted versions ("4.11.2"); not Whoosh's default, which keeps "*" in a word, so that
+# Markdown's **bold** indexed "**sett" for "**Settings**" and the plain word never matched.
+WORD_PATTERN = r"\w+(?:\.?\w+)*"
 
 
 def text_analyzer():
     """Words, lower-cased, accents folded, common words dropped, stemmed (title and body)."""
-    return (RegexTokenizer() | LowercaseFilter() | CharsetFilter(accent_map)
+    return (RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | CharsetFilter(accent_map)
             | StopFilter(stoplist=STOP_WORDS, minsize=2) | StemFilter(cachesize=50000))
 
 
 def prefix_analyzer():
     """The start of every title word, 2 to 15 letters long, for suggestions as you type."""
-    return (RegexTokenizer() | LowercaseFilter() | CharsetFilter(accent_map)
+    return (RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | CharsetFilter(accent_map)
             | StopFilter(stoplist=STOP_WORDS, minsize=PREFIX_MIN)
             | NgramFilter(minsize=PREFIX_MIN, maxsize=PREFIX_MAX, at="start"))
 
 
 def word_analyzer():
     """Query words for suggestions, treated the same way as indexed titles (without n-grams)."""
-    return (RegexTokenizer() | LowercaseFilter() | CharsetFilter(accent_map)
+    return (RegexTokenizer(WORD_PATTERN) | LowercaseFilter() | CharsetFilter(accent_map)
             | StopFilter(stoplist=STOP_WORDS, minsize=PREFIX_MIN))
 
 
 def build_schema() -> Schema:
-    """The index schema. Changing field names makes existing indexes count as needing a rebuild."""
+    """The index schema. Changing field names or analyzers makes existing indexes count as needing a
+    rebuild (see `same_schema`)."""
     text = text_analyzer()
     return Schema(
         doc_id=ID(unique=True, stored=True, sortable=True),
@@ -84,6 +88,22 @@ def build_schema() -> Schema:
 
 SCHEMA = build_schema()
 FIELD_NAMES = frozenset(SCHEMA.names())
+
+
+def _analysis(schema: Schema) -> dict:
+    """Per field, the analyzer's steps and any tokenizer pattern: what an index was written with."""
+    found = {}
+    for name in schema.names():
+        analyzer = getattr(schema[name], "analyzer", None)
+        steps = getattr(analyzer, "items", [analyzer] if analyzer is not None else [])
+        found[name] = tuple((type(step).__name__, getattr(getattr(step, "expression", None), "pattern", None))
+                            for step in steps)
+    return found
+
+
+def same_schema(stored: Schema) -> bool:
+    """Whether an index's stored schema is this one: the same fields, analysed the same way."""
+    return frozenset(stored.names()) == FIELD_NAMES and _analysis(stored) == _analysis(SCHEMA)
 
 
 def rank_of(doc: Document) -> int:

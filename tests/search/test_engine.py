@@ -267,3 +267,25 @@ def test_a_long_question_needs_only_its_rarest_words(engine, source, indexed):
             source.put("thread:61", "Bank feed", "The bank feed is late. The bank is slow. Bank bank."))
     results = engine.search("why did my paywave payout for march never arrive at the bank account today")
     assert ids(results)[:1] == ["thread:60"]
+
+
+def test_markdown_emphasis_does_not_hide_words(engine, source, indexed):
+    indexed(source.put("thread:801", "Where to change it", "Open **Settings** then *Edit rules* and save."))
+    assert [h.doc_id for h in engine.search("settings").hits] == ["thread:801"]
+    assert [h.doc_id for h in engine.search("edit rules").hits] == ["thread:801"]
+
+
+def test_an_index_written_with_other_analyzers_counts_as_needing_a_rebuild(index_dir):
+    from whoosh import index as whoosh_index
+    from whoosh.fields import TEXT, Schema
+
+    from search.engine import _INDEX_NAME, SearchUnavailable, open_index
+    from search.schema import SCHEMA
+
+    index_dir.mkdir()
+    fields = {name: SCHEMA[name] for name in SCHEMA.names() if not name.startswith("spell_")}
+    fields["body"] = TEXT(spelling=True)  # Whoosh's default tokenizer, as before the word pattern
+    old = Schema(**fields)
+    whoosh_index.create_in(str(index_dir), old, indexname=_INDEX_NAME)
+    with pytest.raises(SearchUnavailable, match="another schema"):
+        open_index(index_dir)

@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -47,6 +47,12 @@ ERROR_TEXT = {
 }
 
 
+def _refuse_nul_in_urls(_endpoint, values) -> None:
+    """A NUL in a URL part (`/kb/%00`) names nothing; PostgreSQL would refuse it with an error."""
+    if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
+        abort(404)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the Peerline app; `config` overrides what the environment says."""
     app = Flask(__name__, instance_relative_config=True)
@@ -75,6 +81,7 @@ def create_app(config: dict | None = None) -> Flask:
     kb.init_app(app)
 
     app.cli.add_command(jobs_cli)
+    app.url_value_preprocessor(_refuse_nul_in_urls)
     _register_error_pages(app)
     templating.init_app(app)
     if not app.debug and not app.testing:

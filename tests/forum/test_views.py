@@ -260,3 +260,9 @@ def test_ids_no_row_can_have_are_404s_and_form_errors_not_500s(client, auth, big
     assert client.post(f"/posts/{big}/vote", data={"value": "up"}).status_code == 404
     response = client.post("/ask", data={"title": "A fine title", "body": "Body", "category_id": str(big)})
     assert response.status_code == 400 and "Choose one of the categories" in response.text
+
+
+def test_a_nul_in_any_url_part_is_a_404(client):
+    for path in ("/c/%00", "/tags/a%00b", "/u/%00", "/kb/%00", "/kb/c/%00", "/t/1/%00"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/kb/%00/feedback", data={"helpful": "yes"}).status_code == 404

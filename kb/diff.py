@@ -13,6 +13,9 @@ CONTEXT_LINES = 3
 # Below this similarity two paired lines are shown as a plain removal and addition:
 # marking nearly every word of a rewritten line helps nobody.
 _WORD_DIFF_MIN_RATIO = 0.4
+# Comparing word by word costs about len(a) * len(b): two one-line 49,000-character versions took
+# most of a minute. Lines longer than this (in tokens, multiplied) are shown whole instead.
+_WORD_DIFF_MAX_WORK = 250_000
 _TOKEN_RE = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 
 
@@ -71,8 +74,10 @@ def word_segments(old: str, new: str) -> tuple[tuple[Segment, ...], tuple[Segmen
     """The two lines split into unchanged and changed runs of words (whole lines when they
     have too little in common)."""
     a, b = _TOKEN_RE.findall(old), _TOKEN_RE.findall(new)
+    if len(a) * len(b) > _WORD_DIFF_MAX_WORK:
+        return (Segment(old, True),), (Segment(new, True),)
     matcher = SequenceMatcher(None, a, b, autojunk=False)
-    if matcher.ratio() < _WORD_DIFF_MIN_RATIO:
+    if matcher.real_quick_ratio() < _WORD_DIFF_MIN_RATIO or matcher.ratio() < _WORD_DIFF_MIN_RATIO:
         return (Segment(old),), (Segment(new),)
     left: list[Segment] = []
     right: list[Segment] = []

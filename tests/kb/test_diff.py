@@ -51,3 +51,15 @@ def test_compare_reports_title_and_counts():
     assert [line.kind for line in result.title] == [DELETE, INSERT]
     assert (result.added, result.removed, result.identical) == (2, 1, False)
     assert compare(old, old).identical
+
+
+def test_huge_changed_lines_are_shown_whole_rather_than_compared_word_by_word():
+    # Word by word, two one-line 49,000-character versions took most of a minute to compare.
+    old = " ".join(f"word{i}" for i in range(8_000))
+    new = " ".join(f"word{i}" if i % 3 else f"changed{i}" for i in range(8_000))
+    removed, added = diff_lines(old, new)
+    assert (removed.kind, added.kind) == (DELETE, INSERT)
+    assert [(s.text, s.changed) for s in removed.segments] == [(old, True)]
+    assert [(s.text, s.changed) for s in added.segments] == [(new, True)]
+    small_left, _ = word_segments("one two three", "one 2 three")
+    assert [s.changed for s in small_left] == [False, True, False]  # short lines still word by word

@@ -22,7 +22,7 @@ class AskForm(FlaskForm):
                        description="Up to 5, separated by commas, from the existing tags.")
     urgent = BooleanField("This is urgent (an outage, billing or security problem)")
     urgent_reason = StringField("Why is it urgent?", validators=[Length(max=URGENT_REASON_MAX + _SLACK)])
-    flow = HiddenField(validators=[Length(max=64)])
+    flow = HiddenField()  # checked by the service; a bad one is replaced, never an error
 
 
 class ReplyForm(FlaskForm):

@@ -82,7 +82,13 @@ def computed(user_ids=None) -> dict[int, int]:
 
 def recompute() -> int:
     """Make every stored reputation match the sums; returns how many people's figure changed.
-    The caller commits."""
+    The caller commits.
+
+    On PostgreSQL the table is locked against writers first: a vote committed between the sums and
+    the writes below would otherwise be overwritten; a vote in progress waits, then adds its points
+    on top of the sums (which could not see it)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("LOCK TABLE reputations IN SHARE ROW EXCLUSIVE MODE"))
     truth = computed()
     stored = dict(db.session.execute(sa.select(Reputation.user_id, Reputation.points)).all())
     changed = 0

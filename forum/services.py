@@ -1,9 +1,12 @@
 """Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags."""
 
+import hashlib
+import hmac
 import re
 import secrets
 
 import sqlalchemy as sa
+from flask import current_app
 
 from accounts.models import STAFF_ROLES, User
 from core import jobs, markup, signals
@@ -12,9 +15,9 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
 from core.text import clean_line, clean_text
+from forum import hooks, reputation
 from forum import jobs as forum_jobs
 from forum import permissions as can
-from forum import reputation
 from forum.models import (
     ANSWER,
     BODY_MAX,
@@ -156,13 +159,8 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     db.session.flush()
     _record_revision(question, actor, title=title)
     _follow(actor.id, thread.id)
-    if ask_flow and _FLOW_RE.match(ask_flow):
-        flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == ask_flow))
-        if flow is None:
-            flow = AskFlow(token=ask_flow, user_id=actor.id, started_at=now)
-            db.session.add(flow)
-        if flow.user_id == actor.id and flow.thread_id is None:
-            flow.thread_id, flow.posted_at = thread.id, now
+    if ask_flow_is_theirs(actor, ask_flow):
+        _record_posted(actor, ask_flow, thread, now)
     db.session.commit()
     signals.thread_created.send(thread)
     return thread
@@ -171,17 +169,47 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
 # --- the ask flow ------------------------------------------------------------------------------------
 
 
-def new_ask_flow() -> str:
-    """A token for one visit to the ask form (kept in the form, sent with opened suggestions)."""
-    return secrets.token_hex(16)
+def _flow_signature(user_id: int, nonce: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"ask-flow:{user_id}:{nonce}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def new_ask_flow(actor: User) -> str:
+    """A token for one visit to the ask form (kept in the form, sent with opened suggestions):
+    16 random hex digits and 16 of a signature over them and the person, so nobody can make up
+    flows, or use someone else's."""
+    nonce = secrets.token_hex(8)
+    return nonce + _flow_signature(actor.id, nonce)
+
+
+def ask_flow_is_theirs(actor: User, token) -> bool:
+    """Whether `token` is a flow new_ask_flow issued to `actor`."""
+    if not isinstance(token, str) or not _FLOW_RE.match(token) or not getattr(actor, "id", None):
+        return False
+    return hmac.compare_digest(token[16:], _flow_signature(actor.id, token[:16]))
+
+
+def _record_posted(actor: User, token: str, thread: Thread, now) -> None:
+    """Mark the flow posted, creating it if nothing was opened; a row another request is creating
+    at this very moment (a double click) is left to it, without failing the question."""
+    try:
+        with db.session.begin_nested():
+            flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == token))
+            if flow is None:
+                flow = AskFlow(token=token, user_id=actor.id, started_at=now, opened_count=0)
+                db.session.add(flow)
+            if flow.thread_id is None:
+                flow.thread_id, flow.posted_at = thread.id, now
+    except sa.exc.IntegrityError:
+        pass
 
 
 def record_suggestion_opened(actor: User, token: str, doc_id: str) -> AskFlow:
     """Someone on the ask form opened a suggested article or thread.
-    Raises Forbidden, Invalid (a malformed token or document) or NotFound (someone else's flow)."""
+    Raises Forbidden, or Invalid (a token not issued to them, a malformed document id)."""
     if not can.can_ask(actor):
         raise Forbidden("Sign in to ask a question.")
-    if not isinstance(token, str) or not _FLOW_RE.match(token):
+    if not ask_flow_is_theirs(actor, token):
         raise Invalid("That ask form is not recognised; reload the page.", field="flow")
     if not isinstance(doc_id, str) or not _DOC_RE.match(doc_id):
         raise Invalid("That is not a suggestion we made.", field="doc")
@@ -195,8 +223,6 @@ def record_suggestion_opened(actor: User, token: str, doc_id: str) -> AskFlow:
 
 def _opened(actor: User, token: str, doc_id: str) -> AskFlow:
     flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == token))
-    if flow is not None and flow.user_id != actor.id:
-        raise NotFound("There is no such ask form.")
     now = utcnow()
     if flow is None:
         flow = AskFlow(token=token, user_id=actor.id, started_at=now, opened_count=0)
@@ -219,6 +245,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
             raise Forbidden("This thread is locked: staff closed it to new posts.")
         raise Forbidden("Sign in to answer.")
     body = clean_body(body)
+    _lock_row(thread)  # reply_count and the first-reply times are counted below
     now = utcnow()
     post = Post(thread=thread, author=actor, author_role=actor.role, kind=ANSWER, body=body,
                 body_html=str(markup.render(body)), created_at=now)
@@ -293,7 +320,10 @@ def delete_post(actor: User, post: Post) -> Post:
         if post.author_id == actor.id:
             raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
         raise Forbidden("You can only delete your own posts.")
-    thread = post.thread
+    thread = _lock_row(post.thread)
+    _lock_row(post)
+    if post.deleted_at is not None:
+        return post
     lost = reputation.votes_worth(post.id)
     if thread.accepted_post_id == post.id:
         lost += reputation.acceptance_points(thread, post)
@@ -314,6 +344,7 @@ def delete_thread(actor: User, thread: Thread) -> Thread:
         if thread.author_id == actor.id:
             raise Forbidden("This question has answers now, so it stays; ask staff if it must go.")
         raise Forbidden("You can only delete your own questions.")
+    _lock_row(thread)
     if thread.deleted_at is None:
         reputation.add(*_accepted_author_points(thread, sign=-1))
         thread.deleted_at, thread.deleted_by_id = utcnow(), actor.id
@@ -326,7 +357,7 @@ def restore_thread(actor: User, thread: Thread) -> Thread:
     """Bring back a deleted thread. Raises Forbidden."""
     if not can.can_moderate(actor):
         raise Forbidden("Only staff restore deleted threads.")
-    if thread.deleted_at is None:
+    if _lock_row(thread).deleted_at is None:
         return thread
     thread.deleted_at, thread.deleted_by_id = None, None
     reputation.add(*_accepted_author_points(thread, sign=1))
@@ -339,7 +370,8 @@ def restore_post(actor: User, post: Post) -> Post:
     """Bring back a deleted answer. Raises Forbidden."""
     if not can.can_moderate(actor):
         raise Forbidden("Only staff restore deleted posts.")
-    if post.deleted_at is None:
+    _lock_row(post.thread)
+    if _lock_row(post).deleted_at is None:
         return post
     post.deleted_at, post.deleted_by_id = None, None
     if not post.is_question:
@@ -348,6 +380,16 @@ def restore_post(actor: User, post: Post) -> Post:
     db.session.commit()
     signals.post_edited.send(post)
     return post
+
+
+def _lock_row(row):
+    """Lock `row` for the rest of the transaction and read it afresh (PostgreSQL: SELECT ... FOR
+    UPDATE; SQLite's write transactions are exclusive already). The services that change a
+    thread's answers, acceptance or votes, and the reputation they carry, decide from what they
+    read after this, so two requests at once apply one after the other."""
+    model = type(row)
+    return db.session.execute(sa.select(model).where(model.id == row.id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
 
 
 def _accepted_author_points(thread: Thread, sign: int) -> tuple[int, int]:
@@ -376,8 +418,11 @@ def accept_answer(actor: User, post: Post) -> Thread:
         raise Forbidden("Only the person who asked (or staff) can accept an answer.")
     if post.is_question or not post.is_visible:
         raise Invalid("Only a visible answer can be accepted.")
+    _lock_row(thread)
     if thread.deleted_at is not None:
         raise Forbidden("This thread was deleted.")
+    if _lock_row(post).deleted_at is not None:
+        raise Invalid("Only a visible answer can be accepted.")
     if thread.accepted_post_id == post.id:
         return thread
     reputation.add(*_accepted_author_points(thread, sign=-1))
@@ -397,7 +442,7 @@ def unaccept_answer(actor: User, thread: Thread) -> Thread:
     """Take back the accepted answer; the thread is unsolved again. Raises Forbidden."""
     if not can.can_accept(actor, thread):
         raise Forbidden("Only the person who asked (or staff) can change the accepted answer.")
-    if thread.accepted_post_id is None:
+    if _lock_row(thread).accepted_post_id is None:
         return thread
     reputation.add(*_accepted_author_points(thread, sign=-1))
     _clear_acceptance(thread)
@@ -419,7 +464,7 @@ def vote(actor: User, post: Post, value: int) -> Post:
         if getattr(actor, "id", None) == post.author_id:
             raise Forbidden("You cannot vote on your own post.")
         raise Forbidden("Votes are for answers, by signed-in members.")
-    if not post.is_visible:
+    if not _lock_row(post).is_visible:  # votes on one answer apply one after the other
         raise Invalid("That post is not visible any more.")
     existing = db.session.scalar(
         sa.select(Vote).where(Vote.post_id == post.id, Vote.user_id == actor.id)
@@ -615,6 +660,10 @@ def delete_category(actor: User, category: Category) -> None:
     children = db.session.scalar(sa.select(Category.id).where(Category.parent_id == category.id).limit(1))
     if children is not None:
         raise Conflict("This category has sub-categories; move or delete them first.")
+    for in_use_by in hooks.category_uses:
+        reason = in_use_by(category)
+        if reason:
+            raise Conflict(f"This category {reason}; move them before deleting it.")
     db.session.delete(category)
     db.session.commit()
 

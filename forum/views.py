@@ -17,7 +17,7 @@ from flask_login import current_user
 import search
 from accounts.permissions import admin_required, login_required, public, staff_required
 from core.errors import DomainError, NotFound
-from core.extensions import csrf, db
+from core.extensions import csrf, db, limiter
 from core.forms import invalid_status, show_error
 from core.pagecache import cached_for_anonymous
 from forum import forms, hooks, queries, services, viewcounts
@@ -110,8 +110,8 @@ def ask():
     form.category_id.choices = _category_choices()
     if request.method == "GET" and request.args.get("category"):
         form.category_id.data = request.args["category"]
-    if not form.flow.data:
-        form.flow.data = services.new_ask_flow()
+    if not services.ask_flow_is_theirs(current_user, form.flow.data):
+        form.flow.data = services.new_ask_flow(current_user)
     if form.validate_on_submit():
         try:
             thread = services.create_thread(
@@ -143,6 +143,7 @@ def ask_suggestions():
 
 @bp.route("/ask/opened", methods=["POST"])
 @login_required
+@limiter.limit("120 per minute")
 def ask_suggestion_opened():
     """The ask form's script reports an opened suggestion (navigator.sendBeacon): 204, or an error."""
     try:

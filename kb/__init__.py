@@ -36,6 +36,20 @@ def thread_notices(thread) -> list[Markup]:
     return []
 
 
+def articles_in(category) -> str | None:
+    """forum.hooks.category_uses: a category holding articles cannot be deleted."""
+    import sqlalchemy as sa
+
+    from core.extensions import db
+    from kb.models import Article
+
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(Article)
+                              .where(Article.category_id == category.id))
+    if not count:
+        return None
+    return f"holds {count} knowledge-base {'article' if count == 1 else 'articles'}"
+
+
 def _refresh_cached_thread_pages(_sender, source_thread_id=None, **_extra) -> None:
     """A promoted article's notice is on its thread's page, which anonymous visitors may get from
     the page cache: drop the cached pages when such an article changes."""
@@ -53,6 +67,8 @@ def init_app(app: Flask) -> None:
     # Module-level lists, and create_app may run more than once in a process: add each once.
     if thread_notices not in hooks.thread_notices:
         hooks.thread_notices.append(thread_notices)
+    if articles_in not in hooks.category_uses:
+        hooks.category_uses.append(articles_in)
     if PICKER_TEMPLATE not in hooks.reply_tools:
         hooks.reply_tools.append(PICKER_TEMPLATE)
     if demo.load_with_community not in forum_demo.EXTENSIONS:

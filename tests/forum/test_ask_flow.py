@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from core import jobs
 from core.clock import utcnow
-from core.errors import Invalid, NotFound
+from core.errors import Invalid
 from core.extensions import db
 from forum import queries, services
 from forum.models import AskFlow
@@ -36,7 +36,7 @@ def test_suggestions_come_from_the_index_and_only_offer_what_answers(client, app
 def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
     asker = make_user()
     thread = _solved("Export to CSV drops accents")
-    deflected, posted = services.new_ask_flow(), services.new_ask_flow()
+    deflected, posted = services.new_ask_flow(asker), services.new_ask_flow(asker)
     services.record_suggestion_opened(asker, deflected, f"thread:{thread.id}")
     flow = services.record_suggestion_opened(asker, deflected, "article:7")
     assert (flow.opened_count, flow.last_opened_doc, flow.thread_id) == (2, "article:7", None)
@@ -44,7 +44,8 @@ def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
     category_id = thread.category_id
     mine = services.create_thread(asker, category_id, "CSV export still drops accents",
                                   "Tried the answer, no luck.", ask_flow=posted)
-    services.create_thread(asker, category_id, "Unrelated question", "Body", ask_flow=services.new_ask_flow())
+    services.create_thread(asker, category_id, "Unrelated question", "Body",
+                           ask_flow=services.new_ask_flow(asker))
     rows = {f.token: f for f in db.session.scalars(sa.select(AskFlow))}
     assert rows[posted].thread_id == mine.id and rows[posted].posted_at is not None
     assert len(rows) == 3  # the one that never opened anything is kept as posted, not as opened
@@ -56,13 +57,14 @@ def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
 
 def test_bad_flow_tokens_and_documents_are_refused_and_record_nothing(app):
     asker, other = make_user(), make_user()
-    token = services.new_ask_flow()
+    token = services.new_ask_flow(asker)
     services.record_suggestion_opened(asker, token, "thread:1")
-    with pytest.raises(NotFound):
-        services.record_suggestion_opened(other, token, "thread:1")  # someone else's flow
-    for bad_token in ("", "x" * 32, "A" * 32, token + "0", "<script>", None):
+    made_up = token[:16] + ("0" * 16 if token[16:] != "0" * 16 else "1" * 16)
+    for bad_token in ("", "x" * 32, "A" * 32, token + "0", "<script>", None, made_up, "f" * 10_000):
         with pytest.raises(Invalid):
             services.record_suggestion_opened(asker, bad_token, "thread:1")
+    with pytest.raises(Invalid):  # someone else's flow
+        services.record_suggestion_opened(other, token, "thread:1")
     for bad_doc in ("", "thread:", "thread:abc", "x" * 100, "<img src=x>", None):
         with pytest.raises(Invalid):
             services.record_suggestion_opened(asker, token, bad_doc)
@@ -80,6 +82,11 @@ def test_the_ask_page_carries_a_flow_and_the_beacon_endpoint_answers(client, aut
     page = client.get("/ask").text
     token = re.search(r'name="flow" type="hidden" value="([0-9a-f]{32})"', page).group(1)
     assert client.post("/ask/opened", data={"flow": token, "doc": "thread:5"}).status_code == 204
+    # A tampered flow on the form is replaced, never an error the asker cannot get past.
+    assert client.post("/ask", data={"flow": "x" * 500, "title": ""}).status_code == 400
+    replaced = client.post("/ask", data={"flow": "x" * 500}).text
+    assert "x" * 500 not in replaced
+    assert re.search(r'name="flow" type="hidden" value="[0-9a-f]{32}"', replaced)
     response = client.post("/ask/opened", data={"flow": "nope", "doc": "thread:5"})
     assert response.status_code == 400 and "reload the page" in response.json["error"]
     client.post("/signout")

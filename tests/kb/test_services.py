@@ -367,3 +367,13 @@ def test_the_thread_notice_query_says_where_advocates_write(app):
     assert (found.slug, found.advocates_in_thread_category) == (None, False)
     open_to_advocates(category)
     assert queries.thread_article(thread).advocates_in_thread_category is True
+
+
+def test_a_category_holding_articles_is_not_deleted(app):
+    from forum.models import Category
+
+    category = make_category("Only articles", slug="only-articles")
+    make_article(category=category)
+    with pytest.raises(Conflict, match="holds 1 knowledge-base article"):
+        forum_services.delete_category(make_user("admin"), category)
+    assert db.session.get(Category, category.id) is not None

@@ -20,7 +20,8 @@ _SAFE = "!$&'()*+,/:;=@"  # werkzeug's BaseConverter.to_url
 
 
 def _template(endpoint: str, names: tuple[str, ...]):
-    """(pieces, order of names) for a path, or None when url_for must build it every time."""
+    """(pieces, order of names, names that take only numbers) for a path, or None when url_for must
+    build it every time."""
     stand_ins = {name: str(_STAND_IN + i) for i, name in enumerate(names)}
     try:
         built = url_for(endpoint, **{name: int(value) for name, value in stand_ins.items()})
@@ -36,7 +37,16 @@ def _template(endpoint: str, names: tuple[str, ...]):
         order.append(name)
         start = at + len(stand_ins[name])
     pieces.append(path[start:])
-    return pieces, order
+    # Parts that only take numbers (<int:...>): a string there must go through url_for, which
+    # converts or refuses it.
+    int_only = set()
+    for name in names:
+        try:
+            url_for(endpoint, **{other: int(value) for other, value in stand_ins.items() if other != name},
+                    **{name: "x"})
+        except (BuildError, ValueError, TypeError):
+            int_only.add(name)
+    return pieces, order, frozenset(int_only)
 
 
 def path_for(endpoint: str, **values) -> str:
@@ -55,14 +65,14 @@ def path_for(endpoint: str, **values) -> str:
         cache[key] = template
     if template is None:
         return url_for(endpoint, **values)
-    pieces, order = template
+    pieces, order, int_only = template
     out = [pieces[0]]
     for name, piece in zip(order, pieces[1:], strict=True):
         value = values[name]
         kind = type(value)
         if kind is int:
             out.append(str(value))
-        elif kind is str:
+        elif kind is str and name not in int_only:
             out.append(quote(value, safe=_SAFE))
         else:
             return url_for(endpoint, **values)

@@ -1,11 +1,12 @@
 """List rows and posts drawn through core.fragments, keyed by every value they show."""
 
-from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from core.fragments import render_fragment
 from core.templating import timeago
+
+CSRF_SLOT = "peerline-csrf-slot-6f1c"
 
 
 def _when(value) -> tuple:
@@ -29,13 +30,16 @@ def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
     accepted = thread.accepted_post_id == post.id
     mine = view.my_votes.get(post.id, 0)
     reputation = view.reputation.get(post.author_id, 0)
-    # Signed-in viewers get forms, whose CSRF token belongs to their session.
-    csrf = generate_csrf() if current_user.is_authenticated else ""
     key = (
         post.id, post.kind, post.body_html, post.score, post.author_role, post.author.username,
         post.author.display_name, _when(post.created_at), _when(post.edited_at), _when(post.deleted_at),
-        post.hidden_at is None, thread.id, accepted, mine, reputation, may, can_accept, can_moderate, csrf,
+        post.hidden_at is None, thread.id, accepted, mine, reputation, may, can_accept, can_moderate,
     )
-    return render_fragment("forum/_post.html", key, post=post, thread_id=thread.id, accepted=accepted,
+    html = render_fragment("forum/_post.html", key, post=post, thread_id=thread.id, accepted=accepted,
                            mine=mine, reputation=reputation, may=may, can_accept=can_accept,
-                           can_moderate=can_moderate)
+                           can_moderate=can_moderate, csrf_slot=CSRF_SLOT)
+    # Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes
+    # every second: it goes in after the fragment, so fragments are shared by viewers alike.
+    if CSRF_SLOT in html:
+        html = html.replace(CSRF_SLOT, generate_csrf())
+    return html

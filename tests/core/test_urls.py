@@ -16,7 +16,9 @@ def test_path_for_matches_url_for_for_every_kind_of_value(make_app):
     cases += [("static", {"filename": "css/peerline.css"}), ("forum.list_threads", {"which": "solved"}),
               ("forum.vote", {"post_id": 7}), ("search.search_page", {}),
               ("forum.view_thread", {"thread_id": 3, "page": 2}),  # page goes to the query string
-              ("forum.view_thread", {"thread_id": 3, "_anchor": "answers"})]
+              ("forum.view_thread", {"thread_id": 3, "_anchor": "answers"}),
+              ("forum.view_thread", {"thread_id": "07"}),  # a string for a number part is converted
+              ("forum.view_thread", {"thread_id": 7, "slug": "a b/c"})]
     for script_root in ("", "/community"):
         with app.test_request_context("/", environ_base={"SCRIPT_NAME": script_root}):
             for endpoint, values in cases:

@@ -99,3 +99,28 @@ def test_rows_and_posts_are_drawn_once_and_redrawn_when_anything_they_show_chang
     redrawn = _rendered_templates(app, lambda: client.get("/"))
     assert redrawn.count("forum/_thread_row.html") == 1  # its answer count changed
     assert "<strong>2</strong> answers" in client.get("/").text
+
+
+def test_viewers_alike_share_a_post_but_each_gets_their_own_csrf_token(make_app):
+    import re
+
+    app = make_app("sqlite", WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        thread = make_thread(title="Shared fragments")
+        make_answer(thread)
+        thread_id = thread.id
+        first, second = make_user(), make_user()
+        names = first.username, second.username
+    pages, drawn = [], []
+    for name in names:
+        client = app.test_client()
+        signin = client.get("/signin").text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', signin).group(1)
+        client.post("/signin", data={"login": name, "password": PASSWORD, "csrf_token": token})
+        drawn.append(_rendered_templates(app, lambda c=client: pages.append(c.get(f"/t/{thread_id}").text)))
+    assert drawn[0].count("forum/_post.html") == 2 and "forum/_post.html" not in drawn[1]
+    for page in pages:
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
+        assert len(tokens) == 1, "every form on a page carries the viewer's one token"
+    assert set(re.findall(r'name="csrf_token" value="([^"]+)"', pages[0])).isdisjoint(
+        re.findall(r'name="csrf_token" value="([^"]+)"', pages[1]))

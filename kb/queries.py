@@ -5,6 +5,7 @@ a fixed number of SQL queries whatever the number of rows."""
 import math
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
@@ -151,23 +152,30 @@ class ThreadArticle:
     advocates_in_thread_category: bool
 
 
-def thread_article(thread: Thread) -> ThreadArticle:
-    """One query: the article promoted from `thread` and whether advocates may write in its
-    category and in the thread's."""
+@cache
+def _thread_article_statement():
+    """Built once (every thread page runs it): constructing it was a good part of its cost."""
     settings = sa.orm.aliased(KbCategorySetting)
     thread_setting = (
         sa.select(KbCategorySetting.advocates_may_write)
-        .where(KbCategorySetting.category_id == thread.category_id).scalar_subquery()
+        .where(KbCategorySetting.category_id == sa.bindparam("category_id")).scalar_subquery()
     )
     anchor = sa.select(sa.literal(1).label("one")).subquery()
-    row = db.session.execute(
+    return (
         sa.select(Article.slug, Article.title, Article.status, Article.category_id,
                   settings.advocates_may_write, thread_setting)
         .select_from(anchor)
-        .outerjoin(Article, Article.source_thread_id == thread.id)
+        .outerjoin(Article, Article.source_thread_id == sa.bindparam("thread_id"))
         .outerjoin(settings, settings.category_id == Article.category_id)
         .limit(1)
-    ).one()
+    )
+
+
+def thread_article(thread: Thread) -> ThreadArticle:
+    """One query: the article promoted from `thread` and whether advocates may write in its
+    category and in the thread's."""
+    row = db.session.execute(_thread_article_statement(),
+                             {"thread_id": thread.id, "category_id": thread.category_id}).one()
     slug, title, status, category_id, in_article_category, in_thread_category = row
     return ThreadArticle(slug=slug, title=title, status=status, article_category_id=category_id,
                          advocates_in_article_category=bool(in_article_category),

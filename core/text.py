@@ -18,3 +18,17 @@ def clean_text(value: str | None) -> str:
 def clean_line(value: str | None) -> str:
     """One line: clean_text with every run of white space folded to a single space."""
     return " ".join(clean_text(value).split())
+
+
+def required_text(value: str | None, *, limit: int, field: str, empty: str, noun: str,
+                  one_line: bool = False) -> str:
+    """`value` cleaned (clean_line when `one_line`, else clean_text). Raises Invalid with `empty`
+    when nothing is left, or "<noun> has at most <limit> characters" when it is longer."""
+    from core.errors import Invalid
+
+    value = clean_line(value) if one_line else clean_text(value)
+    if not value:
+        raise Invalid(empty, field=field)
+    if len(value) > limit:
+        raise Invalid(f"{noun} has at most {limit:,} characters (this one has {len(value):,}).", field=field)
+    return value

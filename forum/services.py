@@ -14,7 +14,7 @@ from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
-from core.text import clean_line, clean_text
+from core.text import clean_line, required_text
 from forum import hooks, reputation
 from forum import jobs as forum_jobs
 from forum import permissions as can
@@ -50,24 +50,14 @@ _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 def clean_title(title: str | None) -> str:
     """Raises Invalid for an empty or over-long title."""
-    title = clean_line(title)
-    if not title:
-        raise Invalid("Write a title that says what the problem is.", field="title")
-    if len(title) > TITLE_MAX:
-        raise Invalid(f"A title has at most {TITLE_MAX} characters (this one has {len(title)}).",
-                      field="title")
-    return title
+    return required_text(title, limit=TITLE_MAX, field="title", one_line=True, noun="A title",
+                         empty="Write a title that says what the problem is.")
 
 
 def clean_body(body: str | None) -> str:
     """Raises Invalid for an empty or over-long body."""
-    body = clean_text(body)
-    if not body:
-        raise Invalid("Write something: the text is empty.", field="body")
-    if len(body) > BODY_MAX:
-        raise Invalid(f"A post has at most {BODY_MAX:,} characters (this one has {len(body):,}).",
-                      field="body")
-    return body
+    return required_text(body, limit=BODY_MAX, field="body", noun="A post",
+                         empty="Write something: the text is empty.")
 
 
 def normalise_tag(name: str) -> str:

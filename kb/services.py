@@ -14,7 +14,8 @@ from core import markup, signals
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
-from core.text import clean_line, clean_text
+from core.ids import possible_id
+from core.text import clean_line, clean_text, required_text
 from forum import services as forum_services
 from forum.models import QUESTION, Category, Post, Thread
 from kb import diff, queries, search_documents
@@ -37,7 +38,6 @@ _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Pages of the knowledge base that sit where an article's address would (/kb/new, /kb/drafts).
 RESERVED_SLUGS = frozenset({"new", "drafts", "admin", "c", "promote", "picker"})
 _NOT_FOUND = "There is no such article. It may have moved or been deleted."
-_ID_MAX = 2**31 - 1
 _HELPFUL = {"yes": True, "1": True, "true": True, "no": False, "0": False, "false": False}
 
 
@@ -46,24 +46,14 @@ _HELPFUL = {"yes": True, "1": True, "true": True, "no": False, "0": False, "fals
 
 def clean_title(title: str | None) -> str:
     """Raises Invalid for an empty or over-long title."""
-    title = clean_line(title)
-    if not title:
-        raise Invalid("Give the article a title.", field="title")
-    if len(title) > TITLE_MAX:
-        raise Invalid(f"A title has at most {TITLE_MAX} characters (this one has {len(title)}).",
-                      field="title")
-    return title
+    return required_text(title, limit=TITLE_MAX, field="title", one_line=True, noun="A title",
+                         empty="Give the article a title.")
 
 
 def clean_body(body: str | None) -> str:
     """Raises Invalid for an empty or over-long body."""
-    body = clean_text(body)
-    if not body:
-        raise Invalid("Write the article: the text is empty.", field="body")
-    if len(body) > BODY_MAX:
-        raise Invalid(f"An article has at most {BODY_MAX:,} characters (this one has {len(body):,}).",
-                      field="body")
-    return body
+    return required_text(body, limit=BODY_MAX, field="body", noun="An article",
+                         empty="Write the article: the text is empty.")
 
 
 def slugify(text: str) -> str:
@@ -109,27 +99,9 @@ def _unique_slug(base: str, article_id: int | None = None) -> str:
         number += 1
 
 
-def _possible_id(value: int) -> bool:
-    # Beyond what an id column holds, the database driver fails instead of finding nothing.
-    return 0 < value <= _ID_MAX
-
-
-def get_category(category_id) -> Category:
-    """The forum's get_category, also refusing ids no row can have. Raises Invalid."""
-    try:
-        number = int(category_id)
-    except (TypeError, ValueError):
-        number = 0
-    if not _possible_id(number):
-        raise Invalid("Choose one of the categories.", field="category_id")
-    return forum_services.get_category(number)
-
-
-def get_thread(actor, thread_id: int) -> Thread:
-    """The forum's get_thread, also for ids no row can have. Raises NotFound."""
-    if not _possible_id(thread_id):
-        raise NotFound("There is no such thread. It may have been deleted.")
-    return forum_services.get_thread(actor, thread_id)
+# The forum's lookups refuse ids no row can have (core.ids) with the messages readers expect.
+get_category = forum_services.get_category
+get_thread = forum_services.get_thread
 
 
 def _clean_status(status: str | None) -> str:
@@ -254,7 +226,7 @@ def get_revision(article: Article, revision_id) -> ArticleRevision:
         revision_id = int(revision_id)
     except (TypeError, ValueError):
         raise Invalid("Choose the versions to compare from the article's history.") from None
-    revision = db.session.get(ArticleRevision, revision_id) if _possible_id(revision_id) else None
+    revision = db.session.get(ArticleRevision, revision_id) if possible_id(revision_id) else None
     if revision is None:
         raise NotFound(f"There is no version #{revision_id}.")
     if revision.article_id != article.id:

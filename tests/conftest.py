@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from app import create_app
 from core import jobs
 from core.extensions import db
 from tests import factories
-from tests.services import POSTGRES_URL, postgres_available, require
+from tests.services import POSTGRES_URL, REDIS_URL, postgres_available, redis_available, require
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -127,6 +129,43 @@ class FreshContextClient(FlaskClient):
             db.session.commit()  # end the test's own transaction so it holds no lock
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def redis_app(make_app, backend):
+    """An app whose jobs go through RQ on a Redis database of its own, emptied around the test."""
+    from redis import Redis
+
+    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
+    redis = Redis.from_url(REDIS_URL)
+    redis.flushdb()
+    app = make_app(backend, REDIS_URL=REDIS_URL)
+    with app.app_context():
+        yield app
+    redis.flushdb()
+
+
+def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
+    """A real `flask jobs worker --burst` in its own process, on the app's database and Redis."""
+    env = {
+        **os.environ,
+        "FLASK_APP": "app",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
+        "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
+        "PEERLINE_BASE_URL": app.config["PEERLINE_BASE_URL"],
+    }
+    env.pop("MAIL_SERVER", None)
+    db.session.commit()  # end the test's transaction: on SQLite it would hold the write lock
+    args = [sys.executable, "-m", "flask", "jobs", "worker", "--burst"]
+    for queue in queues:
+        args += ["--queue", queue]
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture

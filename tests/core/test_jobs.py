@@ -1,8 +1,5 @@
 """The job outbox: inline without Redis, a real RQ worker with it, the relay, periodic jobs."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from core import jobs
 from core.clock import utcnow
 from core.extensions import db
 from tests import jobs_for_tests
-from tests.conftest import outbox_links
+from tests.conftest import outbox_links, run_worker
 from tests.factories import make_user
 from tests.services import REDIS_URL, redis_available, require
 
@@ -25,40 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def records():
     return list(db.session.scalars(sa.select(jobs.JobRecord).order_by(jobs.JobRecord.id)))
-
-
-@pytest.fixture
-def redis_app(make_app, backend):
-    """An app whose jobs go through RQ on a Redis database of its own, emptied around the test."""
-    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
-    redis = Redis.from_url(REDIS_URL)
-    redis.flushdb()
-    app = make_app(backend, REDIS_URL=REDIS_URL)
-    with app.app_context():
-        yield app
-    redis.flushdb()
-
-
-def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
-    """A real `flask jobs worker --burst` in its own process, on the app's database and Redis."""
-    env = {
-        **os.environ,
-        "FLASK_APP": "app",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
-        "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
-        "PEERLINE_BASE_URL": app.config["PEERLINE_BASE_URL"],
-    }
-    env.pop("MAIL_SERVER", None)
-    db.session.commit()  # end the test's transaction: on SQLite it would hold the write lock
-    args = [sys.executable, "-m", "flask", "jobs", "worker", "--burst"]
-    for queue in queues:
-        args += ["--queue", queue]
-    result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def test_a_job_runs_in_process_after_commit_without_redis(app, tmp_path):

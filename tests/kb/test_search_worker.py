@@ -4,7 +4,7 @@ separate worker process writes the index."""
 import search
 from core.extensions import db
 from forum import services
-from tests.core.test_jobs import redis_app, run_worker  # noqa: F401 - the fixture is used by name
+from tests.conftest import run_worker
 from tests.factories import make_answer, make_thread, make_user
 
 
@@ -12,7 +12,7 @@ def hit_ids(query: str) -> list[str]:
     return [hit.doc_id for hit in search.search(query).hits]
 
 
-def test_a_worker_indexes_new_edited_and_deleted_threads(redis_app):  # noqa: F811
+def test_a_worker_indexes_new_edited_and_deleted_threads(redis_app):
     thread = make_thread(title="Payroll export misses overtime")
     make_answer(thread, body="Switch the export to the extended Quokka format")
     assert hit_ids("overtime") == []  # nothing is written inside the request
@@ -38,7 +38,7 @@ def thread_question(thread):
     return db.session.scalar(db.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION))
 
 
-def test_a_worker_indexes_published_articles_and_removes_archived_ones(redis_app):  # noqa: F811
+def test_a_worker_indexes_published_articles_and_removes_archived_ones(redis_app):
     from kb import services as kb_services
     from tests.factories import make_article
 

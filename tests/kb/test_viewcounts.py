@@ -1,7 +1,6 @@
 """Article views are counted without a database write per view, in the process or in Redis, and
 flushed into `view_count` by the periodic job."""
 
-import pytest
 import sqlalchemy as sa
 from redis import Redis
 
@@ -11,7 +10,7 @@ from core.extensions import db
 from kb import jobs as kb_jobs
 from kb import viewcounts
 from tests.factories import make_article
-from tests.services import REDIS_URL, redis_available, require
+from tests.services import REDIS_URL
 
 
 def page_views(client, url: str, times: int) -> list[str]:
@@ -47,17 +46,6 @@ def test_views_are_buffered_then_flushed_by_the_job(app, client):
     assert article.view_count == 5
     assert client.get(f"/kb/{draft.slug}").status_code == 404
     assert viewcounts.flush() == 0  # a page that is not there counts nothing
-
-
-@pytest.fixture
-def redis_app(make_app, backend):
-    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
-    redis = Redis.from_url(REDIS_URL)
-    redis.flushdb()
-    app = make_app(backend, REDIS_URL=REDIS_URL)
-    with app.app_context():
-        yield app
-    redis.flushdb()
 
 
 def test_with_redis_views_wait_in_a_shared_hash(redis_app):

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import url_for
 
+import search
 from accounts.models import User
 from accounts.permissions import is_staff
 from core import pagecache
@@ -321,6 +323,19 @@ def similar_solved_threads(title: str, limit: int = 5) -> list[Thread]:
         .order_by(matches.desc(), Thread.last_activity_at.desc()).limit(limit)
     )
     return list(db.session.scalars(statement))
+
+
+def ask_suggestions(title: str, limit: int = 6) -> list[dict]:
+    """What the ask form offers while a title is typed: KB articles and solved threads whose titles
+    start like it, from the search index; when that has none (or is being rebuilt), solved threads
+    sharing words with the title. Each is `{doc_id, kind, title, url, solved}`."""
+    title = (title or "")[:300]
+    results = search.suggest(title, limit=limit, solved_only=True)
+    if not results:
+        results = [{"doc_id": search.make_doc_id(search.THREAD, t.id), "kind": search.THREAD,
+                    "title": t.title, "url": url_for("forum.view_thread", thread_id=t.id), "solved": True}
+                   for t in similar_solved_threads(title, limit)]
+    return [{key: r[key] for key in ("doc_id", "kind", "title", "url", "solved")} for r in results]
 
 
 def categories_tree() -> list[tuple[Category, list[Category]]]:

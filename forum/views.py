@@ -14,7 +14,6 @@ from flask import (
 )
 from flask_login import current_user
 
-import search
 from accounts.permissions import admin_required, login_required, public, staff_required
 from core.errors import DomainError, NotFound
 from core.extensions import csrf, db, limiter
@@ -129,16 +128,7 @@ def ask():
 @bp.route("/ask/suggestions")
 @public
 def ask_suggestions():
-    """KB articles and solved threads whose titles start like the one being typed, from the search
-    index; when it has none (or is being rebuilt), solved threads sharing words with the title."""
-    title = request.args.get("title", "")[:300]
-    results = search.suggest(title, limit=6, solved_only=True)
-    if not results:
-        results = [{"doc_id": search.make_doc_id(search.THREAD, t.id), "kind": search.THREAD,
-                    "title": t.title, "url": url_for("forum.view_thread", thread_id=t.id), "solved": True}
-                   for t in queries.similar_solved_threads(title)]
-    return jsonify(results=[{key: r[key] for key in ("doc_id", "kind", "title", "url", "solved")}
-                            for r in results])
+    return jsonify(results=queries.ask_suggestions(request.args.get("title", "")))
 
 
 @bp.route("/ask/opened", methods=["POST"])

@@ -16,6 +16,7 @@ post_created = _events.signal("post-created")
 post_edited = _events.signal("post-edited")
 post_deleted = _events.signal("post-deleted")
 answer_accepted = _events.signal("answer-accepted")  # post=None when un-accepted
+categories_changed = _events.signal("categories-changed")  # a category created, edited or deleted
 
 # kb (sender: the article, or its id once deleted; source_thread_id= the thread it was promoted from)
 article_saved = _events.signal("article-saved")  # created, edited or restored

@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_cli)
     signals.profile_sections.connect(_profile_section, weak=False)
     for event in (signals.thread_created, signals.thread_deleted, signals.thread_closed, signals.post_created,
-                  signals.post_edited, signals.post_deleted, signals.answer_accepted):
+                  signals.post_edited, signals.post_deleted, signals.answer_accepted,
+                  signals.categories_changed):
         event.connect(pagecache.bump_version, weak=False)
     search_documents.init_app()

@@ -1,6 +1,12 @@
 """Read side of the forum: listings, thread pages, reputation and suggestions, each in a fixed
-number of SQL queries whatever the number of rows."""
+number of SQL queries whatever the number of rows.
 
+The busiest pages (a thread, a list) read plain rows through statements built once with bind
+parameters and run with `core.extensions.read`: building a statement and passing it through the
+ORM cost more than the database did.
+"""
+
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -13,9 +19,20 @@ import search
 from accounts.models import User
 from accounts.permissions import is_staff
 from core import pagecache
-from core.extensions import db
+from core.extensions import db, read
 from forum import reputation
-from forum.models import ANSWER, QUESTION, AskFlow, Category, Post, Tag, Thread, Vote, thread_tags
+from forum.models import (
+    ANSWER,
+    QUESTION,
+    AskFlow,
+    Category,
+    Post,
+    Reputation,
+    Tag,
+    Thread,
+    Vote,
+    thread_tags,
+)
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 20
@@ -102,52 +119,82 @@ class ThreadRow:
     tags: list[TagRef] = field(default_factory=list)
 
 
+def _paged(statement):
+    """`statement` with its limit and offset as bind parameters (see _page_params)."""
+    return statement.limit(sa.bindparam("limit", type_=sa.Integer)).offset(
+        sa.bindparam("offset", type_=sa.Integer))
+
+
+def _page_params(page: int, per_page: int) -> dict[str, int]:
+    return {"limit": per_page, "offset": (page - 1) * per_page}
+
+
+@functools.cache
+def _list_statement(which: str, by_category: bool, by_tag: bool, by_author: bool):
+    """The page query of one list shape; the scope's ids, limit and offset are bind parameters."""
+    order = Thread.created_at.desc() if which == "unanswered" else Thread.last_activity_at.desc()
+    statement = _filter(_scope(sa.select(
+        Thread.id, Thread.title, Thread.reply_count, Thread.view_count, Thread.accepted_post_id,
+        Thread.is_urgent, Thread.closed_at, Thread.created_at, Thread.last_activity_at, Category.slug,
+        Category.name, User.username, User.display_name,
+    ), by_category, by_tag, by_author), which)
+    return _paged(
+        statement.join(Category, Category.id == Thread.category_id)
+        .join(User, User.id == Thread.author_id)
+        .order_by(order, Thread.id.desc())
+    )
+
+
+def _scope(statement, by_category: bool, by_tag: bool, by_author: bool):
+    statement = statement.where(Thread.deleted_at.is_(None))
+    if by_category:
+        statement = statement.where(Thread.category_id.in_(sa.bindparam("category_ids", expanding=True)))
+    if by_tag:
+        statement = statement.where(Thread.id.in_(
+            sa.select(thread_tags.c.thread_id).where(thread_tags.c.tag_id == sa.bindparam("tag_id"))))
+    if by_author:
+        statement = statement.where(Thread.author_id == sa.bindparam("author_id"))
+    return statement
+
+
+_TAGS_OF_THREADS = (
+    sa.select(thread_tags.c.thread_id, Tag.name).join(Tag, Tag.id == thread_tags.c.tag_id)
+    .where(thread_tags.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))).order_by(Tag.name)
+)
+
+
 def list_threads(which: str = "latest", *, category: Category | None = None, tag: Tag | None = None,
                  author: User | None = None, page: int = 1,
                  per_page: int = THREADS_PER_PAGE) -> tuple[Page, dict[str, int]]:
     """A page of threads (as ThreadRow) for one list, and the count of every list in the same scope."""
-    scope = sa.select(Thread).where(Thread.deleted_at.is_(None))
+    shape = (category is not None, tag is not None, author is not None)
+    params = {}
     if category is not None:
-        scope = scope.where(Thread.category_id.in_(category_ids(category)))
+        params["category_ids"] = category_ids(category)
     if tag is not None:
-        scope = scope.where(Thread.id.in_(
-            sa.select(thread_tags.c.thread_id).where(thread_tags.c.tag_id == tag.id)))
+        params["tag_id"] = tag.id
     if author is not None:
-        scope = scope.where(Thread.author_id == author.id)
+        params["author_id"] = author.id
     scope_key = ("list-counts", category and category.id, tag and tag.id, author and author.id)
-    counts = pagecache.memoized(scope_key, lambda: list_counts(scope))
+    counts = pagecache.memoized(scope_key, lambda: list_counts(_scope(sa.select(Thread), *shape), params))
     total = counts.get(which, counts["latest"])
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    order = Thread.created_at.desc() if which == "unanswered" else Thread.last_activity_at.desc()
-    statement = (
-        _filter(scope, which)
-        .with_only_columns(Thread.id, Thread.title, Thread.reply_count, Thread.view_count,
-                           Thread.accepted_post_id, Thread.is_urgent, Thread.closed_at, Thread.created_at,
-                           Thread.last_activity_at, Category.slug, Category.name, User.username,
-                           User.display_name)
-        .join(Category, Category.id == Thread.category_id)
-        .join(User, User.id == Thread.author_id)
-        .order_by(order, Thread.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)
-    )
+    rows = read(_list_statement(which, *shape), {**params, **_page_params(page, per_page)})
     items = [
         ThreadRow(id=r[0], title=r[1], reply_count=r[2], view_count=r[3], is_solved=r[4] is not None,
                   is_urgent=r[5], is_closed=r[6] is not None, created_at=r[7], last_activity_at=r[8],
                   category=CategoryRef(r[9], r[10]), author=AuthorRef(r[11], r[12]))
-        for r in db.session.execute(statement)
+        for r in rows
     ]
     if items:
         by_id = {row.id: row for row in items}
-        for thread_id, name in db.session.execute(
-            sa.select(thread_tags.c.thread_id, Tag.name).join(Tag, Tag.id == thread_tags.c.tag_id)
-            .where(thread_tags.c.thread_id.in_(by_id)).order_by(Tag.name)
-        ):
+        for thread_id, name in read(_TAGS_OF_THREADS, {"thread_ids": list(by_id)}):
             by_id[thread_id].tags.append(TagRef(name))
     return Page(items=items, page=page, per_page=per_page, total=total), counts
 
 
-def list_counts(scope) -> dict[str, int]:
-    """How many threads each list holds, in one query."""
+def list_counts(scope, params: dict | None = None) -> dict[str, int]:
+    """How many threads each list holds, in one query; `params` fills the scope's bind parameters."""
     sub = scope.with_only_columns(
         Thread.first_reply_at, Thread.closed_at, Thread.solved_at, Thread.accepted_post_id
     ).subquery()
@@ -159,9 +206,69 @@ def list_counts(scope) -> dict[str, int]:
         sa.func.sum(sa.case((sa.and_(sub.c.solved_at.is_(None), sub.c.closed_at.is_(None)), one),
                             else_=0)),
         sa.func.sum(sa.case((sub.c.accepted_post_id.is_not(None), one), else_=0)),
-    )).one()
+    ), params or {}).one()
     return {"latest": row[0] or 0, "unanswered": row[1] or 0, "unsolved": row[2] or 0,
             "solved": row[3] or 0}
+
+
+@dataclass(slots=True)
+class ThreadView:
+    """What a thread page shows of its thread, read as one plain row (see ThreadRow for why). It
+    answers the permission checks (`forum.permissions`) the way a Thread does."""
+
+    id: int
+    title: str
+    author_id: int
+    category_id: int
+    category: CategoryRef
+    is_urgent: bool
+    urgent_reason: str
+    reply_count: int
+    view_count: int
+    accepted_post_id: int | None
+    closed_at: datetime | None
+    is_locked: bool
+    deleted_at: datetime | None
+    tags: list[TagRef]
+
+    @property
+    def is_solved(self) -> bool:
+        return self.accepted_post_id is not None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+_TAG_SEPARATOR = " "  # tag names are lowercase letters, digits and + # . - (forum.services)
+_THREAD_VIEW = (
+    sa.select(
+        Thread.id, Thread.title, Thread.author_id, Thread.category_id, Category.slug, Category.name,
+        Thread.is_urgent, Thread.urgent_reason, Thread.reply_count, Thread.view_count,
+        Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.deleted_at,
+        sa.select(sa.func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
+        .select_from(thread_tags).join(Tag, Tag.id == thread_tags.c.tag_id)
+        .where(thread_tags.c.thread_id == Thread.id).scalar_subquery(),
+    )
+    .join(Category, Category.id == Thread.category_id)
+    .where(Thread.id == sa.bindparam("thread_id"))
+)
+
+
+def thread_view(thread_id: int) -> ThreadView | None:
+    """The thread with its category and tags in one query, or None. Deleted threads are returned
+    too: whether the viewer may see one is `forum.permissions.can_see_thread`."""
+    r = read(_THREAD_VIEW, {"thread_id": thread_id}).first()
+    if r is None:
+        return None
+    tags = [TagRef(name) for name in sorted(r[14].split(_TAG_SEPARATOR))] if r[14] else []
+    return ThreadView(id=r[0], title=r[1], author_id=r[2], category_id=r[3], category=CategoryRef(r[4], r[5]),
+                      is_urgent=r[6], urgent_reason=r[7], reply_count=r[8], view_count=r[9],
+                      accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], deleted_at=r[13], tags=tags)
 
 
 @dataclass(slots=True)
@@ -169,7 +276,7 @@ class PostRow:
     """What a thread page shows of a post, read as a plain row (see ThreadRow for why)."""
 
     id: int
-    thread: Thread
+    thread: "Thread | ThreadView"
     kind: str
     author_id: int
     author_role: str
@@ -194,25 +301,52 @@ class PostRow:
         return self.deleted_at is None and self.hidden_at is None
 
 
-_POST_COLUMNS = (Post.id, Post.kind, Post.author_id, Post.author_role, Post.body_html, Post.score,
-                 Post.created_at, Post.edited_at, Post.deleted_at, Post.hidden_at, User.username,
-                 User.display_name)
+def _visible_posts(staff: bool) -> list:
+    """Staff also see deleted and hidden posts."""
+    return [] if staff else [Post.deleted_at.is_(None), Post.hidden_at.is_(None)]
 
 
-def _post_rows(thread: Thread, statement) -> list[PostRow]:
-    return [
-        PostRow(id=r[0], thread=thread, kind=r[1], author_id=r[2], author_role=r[3], body_html=r[4],
-                score=r[5], created_at=r[6], edited_at=r[7], deleted_at=r[8], hidden_at=r[9],
-                author=AuthorRef(r[10], r[11]))
-        for r in db.session.execute(statement.join(User, User.id == Post.author_id))
-    ]
+def _posts_select():
+    """Posts with their authors and the authors' reputation (0 when none is recorded). The
+    reputation is a subquery, looked up by key per post: as an outer join, PostgreSQL hashed the
+    whole table for a page of twenty."""
+    points = (sa.select(Reputation.points).where(Reputation.user_id == Post.author_id)
+              .correlate(Post).scalar_subquery())
+    return (
+        sa.select(Post.id, Post.kind, Post.author_id, Post.author_role, Post.body_html, Post.score,
+                  Post.created_at, Post.edited_at, Post.deleted_at, Post.hidden_at, User.username,
+                  User.display_name, sa.func.coalesce(points, 0))
+        .join(User, User.id == Post.author_id)
+    )
+
+
+_ACCEPTED_ID = sa.bindparam("accepted_id", type_=sa.Integer)  # None when the thread is unsolved
+
+
+@functools.cache
+def _thread_posts_statements(staff: bool):
+    """(the question and the accepted answer, one page of the other answers, how many of those
+    there are) for a viewer who is staff or not."""
+    visible = _visible_posts(staff)
+    firsts = _posts_select().where(
+        Post.thread_id == sa.bindparam("thread_id"),
+        sa.or_(Post.kind == QUESTION, sa.and_(Post.id == _ACCEPTED_ID, *visible)))
+    others = sa.and_(Post.thread_id == sa.bindparam("thread_id"), *visible, Post.kind == ANSWER,
+                     Post.id != sa.func.coalesce(_ACCEPTED_ID, 0))
+    answers = _paged(_posts_select().where(others).order_by(Post.created_at, Post.id))
+    count = sa.select(sa.func.count()).select_from(Post).where(others)
+    return firsts, answers, count
+
+
+_MY_VOTES = sa.select(Vote.post_id, Vote.value).where(
+    Vote.user_id == sa.bindparam("user_id"), Vote.post_id.in_(sa.bindparam("post_ids", expanding=True)))
 
 
 @dataclass
 class ThreadPage:
     """Everything a thread page shows, loaded in a fixed number of queries."""
 
-    thread: Thread
+    thread: "Thread | ThreadView"
     question: PostRow
     accepted: PostRow | None
     answers: Page
@@ -220,40 +354,41 @@ class ThreadPage:
     reputation: dict[int, int] = field(default_factory=dict)
 
 
-def thread_page(thread: Thread, viewer, page: int = 1, per_page: int = POSTS_PER_PAGE) -> ThreadPage:
-    """The question, the accepted answer (shown first) and one page of the other answers, as PostRows."""
+def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
+                per_page: int = POSTS_PER_PAGE) -> ThreadPage:
+    """The question, the accepted answer (shown first) and one page of the other answers, as PostRows,
+    with their authors' reputation: two queries (three for staff, four when signed in)."""
     staff = is_staff(viewer)
-    visible = [Post.thread_id == thread.id]
-    if not staff:
-        visible += [Post.deleted_at.is_(None), Post.hidden_at.is_(None)]
-    # The question (always) and the accepted answer (when the viewer may see it) in one query.
-    wanted = Post.kind == QUESTION
-    if thread.accepted_post_id is not None:
-        wanted = sa.or_(wanted, sa.and_(Post.id == thread.accepted_post_id, *visible))
-    firsts = _post_rows(thread, sa.select(*_POST_COLUMNS).where(Post.thread_id == thread.id, wanted))
+    firsts_statement, answers_statement, count_statement = _thread_posts_statements(staff)
+    params = {"thread_id": thread.id, "accepted_id": thread.accepted_post_id}
+    reputation: dict[int, int] = {}
+
+    def rows(result) -> list[PostRow]:
+        out = []
+        for r in result:
+            out.append(PostRow(id=r[0], thread=thread, kind=r[1], author_id=r[2], author_role=r[3],
+                               body_html=r[4], score=r[5], created_at=r[6], edited_at=r[7], deleted_at=r[8],
+                               hidden_at=r[9], author=AuthorRef(r[10], r[11])))
+            reputation[r[2]] = int(r[12])
+        return out
+
+    firsts = rows(read(firsts_statement, params))
     question = next((p for p in firsts if p.kind == QUESTION), None)
     accepted = next((p for p in firsts if p.kind == ANSWER), None)
-    others = sa.and_(*visible, Post.kind == ANSWER)
-    if thread.accepted_post_id is not None:
-        others = sa.and_(others, Post.id != thread.accepted_post_id)
     if staff:  # staff also see deleted and hidden answers, which reply_count leaves out
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(others))
+        total = read(count_statement, params).scalar_one()
     else:  # reply_count is every visible answer, kept by the services
         total = max(0, thread.reply_count - (1 if accepted is not None else 0))
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    answers = _post_rows(thread, sa.select(*_POST_COLUMNS).where(others)
-                         .order_by(Post.created_at, Post.id).limit(per_page).offset((page - 1) * per_page))
-    shown = [p for p in [question, accepted, *answers] if p is not None]
+    answers = rows(read(answers_statement, {**params, **_page_params(page, per_page)}))
     my_votes = {}
     if getattr(viewer, "is_authenticated", False):
-        my_votes = dict(db.session.execute(
-            sa.select(Vote.post_id, Vote.value).where(
-                Vote.user_id == viewer.id, Vote.post_id.in_([p.id for p in shown]))
-        ).all())
+        shown = [p.id for p in (question, accepted, *answers) if p is not None]
+        my_votes = dict(read(_MY_VOTES, {"user_id": viewer.id, "post_ids": shown}).all())
     return ThreadPage(
         thread=thread, question=question, accepted=accepted,
         answers=Page(items=answers, page=page, per_page=per_page, total=total),
-        my_votes=my_votes, reputation=reputation_for({p.author_id for p in shown}),
+        my_votes=my_votes, reputation=reputation,
     )
 
 
@@ -346,6 +481,33 @@ def categories_tree() -> list[tuple[Category, list[Category]]]:
         if category.parent_id is not None:
             children.setdefault(category.parent_id, []).append(category)
     return [(c, children.get(c.id, [])) for c in rows if c.parent_id is None]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryLink:
+    id: int
+    slug: str
+    name: str
+
+
+_CATEGORY_LINKS = sa.select(Category.id, Category.slug, Category.name, Category.parent_id).order_by(
+    Category.position, Category.name)
+
+
+def category_links() -> list[tuple[CategoryLink, list[CategoryLink]]]:
+    """categories_tree() as plain values for the lists' sidebar, kept under the content version
+    (which every category change bumps)."""
+
+    def compute():
+        rows = read(_CATEGORY_LINKS).all()
+        children: dict[int, list[CategoryLink]] = {}
+        for id_, slug, name, parent_id in rows:
+            if parent_id is not None:
+                children.setdefault(parent_id, []).append(CategoryLink(id_, slug, name))
+        return [(CategoryLink(id_, slug, name), children.get(id_, []))
+                for id_, slug, name, parent_id in rows if parent_id is None]
+
+    return pagecache.memoized("category-links", compute)
 
 
 def all_tags() -> list[Tag]:

@@ -100,12 +100,10 @@ def get_category(category_id) -> Category:
     return category
 
 
-def get_thread(actor, thread_id: int, *, for_page: bool = False) -> Thread:
-    """Raises NotFound for a missing thread, or a deleted one the actor may not see.
-    `for_page` loads the category and tags a thread page shows along with it."""
-    options = (sa.orm.joinedload(Thread.category), sa.orm.selectinload(Thread.tags)) if for_page else ()
+def get_thread(actor, thread_id: int) -> Thread:
+    """Raises NotFound for a missing thread, or a deleted one the actor may not see."""
     thread_id = possible_id(thread_id)
-    thread = db.session.get(Thread, thread_id, options=options) if thread_id is not None else None
+    thread = db.session.get(Thread, thread_id) if thread_id is not None else None
     if thread is None or not can.can_see_thread(actor, thread):
         raise NotFound("There is no such thread. It may have been deleted.")
     return thread
@@ -627,6 +625,7 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
     category.name, category.slug, category.description = name, slug, description
     category.position, category.parent = int(position or 0), parent
     db.session.commit()
+    signals.categories_changed.send(category)
     return category
 
 
@@ -656,6 +655,7 @@ def delete_category(actor: User, category: Category) -> None:
             raise Conflict(f"This category {reason}; move them before deleting it.")
     db.session.delete(category)
     db.session.commit()
+    signals.categories_changed.send(category)
 
 
 # --- notifications -------------------------------------------------------------------------------------

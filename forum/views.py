@@ -28,6 +28,7 @@ from forum.permissions import (
     can_edit_post,
     can_moderate,
     can_reply,
+    can_see_thread,
     can_vote,
 )
 
@@ -42,7 +43,7 @@ def _render_list(which: str, title: str, endpoint: str, **scope):
     page, counts = queries.list_threads(which, page=_page(), **scope)
     return render_template("forum/list.html", threads=page, counts=counts, which=which, title=title,
                            endpoint=endpoint, endpoint_args=request.view_args or {},
-                           categories=queries.categories_tree(), **scope)
+                           categories=queries.category_links(), **scope)
 
 
 @bp.route("/")
@@ -147,9 +148,9 @@ def ask_suggestion_opened():
 # --- a thread -----------------------------------------------------------------------------------------
 
 
-def _thread_or_404(thread_id, for_page=False):
+def _thread_or_404(thread_id):
     try:
-        return services.get_thread(current_user, thread_id, for_page=for_page)
+        return services.get_thread(current_user, thread_id)
     except NotFound:
         abort(404)
 
@@ -201,7 +202,10 @@ def view_thread(thread_id, slug=None):
 
 @cached_for_anonymous
 def _cached_thread(thread_id):
-    return _render_thread(_thread_or_404(thread_id, for_page=True))
+    thread = queries.thread_view(thread_id)
+    if thread is None or not can_see_thread(current_user, thread):
+        abort(404)
+    return _render_thread(thread)
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["POST"])

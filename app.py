@@ -15,7 +15,7 @@ from accounts import jobs as account_jobs
 from core import config as core_config
 from core import jobs, security, templating
 from core.errors import DomainError
-from core.extensions import configure_sqlite, csrf, db, limiter, login_manager, migrate
+from core.extensions import configure_sqlite, csrf, db, end_page_view, limiter, login_manager, migrate
 from core.ids import IdConverter
 from core.jobs_cli import jobs_cli
 from forum import jobs as forum_jobs
@@ -82,6 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.cli.add_command(jobs_cli)
     app.url_value_preprocessor(_refuse_nul_in_urls)
+    app.teardown_request(end_page_view)
     _register_error_pages(app)
     templating.init_app(app)
     if not app.debug and not app.testing:

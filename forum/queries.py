@@ -119,10 +119,26 @@ class ThreadRow:
     tags: list[TagRef] = field(default_factory=list)
 
 
+_TAG_SEPARATOR = " "  # tag names are lowercase letters, digits and + # . - (forum.services)
+
+
+def _tag_names():
+    """A thread's tag names in one string, as a subquery correlated to each Thread row."""
+    return (sa.select(sa.func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
+            .select_from(thread_tags).join(Tag, Tag.id == thread_tags.c.tag_id)
+            .where(thread_tags.c.thread_id == Thread.id).scalar_subquery())
+
+
+def _tag_refs(names: str | None) -> list[TagRef]:
+    return [TagRef(name) for name in sorted(names.split(_TAG_SEPARATOR))] if names else []
+
+
 def _paged(statement):
-    """`statement` with its limit and offset as bind parameters (see _page_params)."""
-    return statement.limit(sa.bindparam("limit", type_=sa.Integer)).offset(
-        sa.bindparam("offset", type_=sa.Integer))
+    """`statement` with its limit and offset as parameters (see _page_params), written into the SQL
+    when it runs: PostgreSQL cannot know how many rows a prepared statement's `LIMIT $1` wants, so
+    it planned every run of the list queries again rather than reuse a generic plan."""
+    return statement.limit(sa.bindparam("limit", type_=sa.Integer, literal_execute=True)).offset(
+        sa.bindparam("offset", type_=sa.Integer, literal_execute=True))
 
 
 def _page_params(page: int, per_page: int) -> dict[str, int]:
@@ -136,7 +152,7 @@ def _list_statement(which: str, by_category: bool, by_tag: bool, by_author: bool
     statement = _filter(_scope(sa.select(
         Thread.id, Thread.title, Thread.reply_count, Thread.view_count, Thread.accepted_post_id,
         Thread.is_urgent, Thread.closed_at, Thread.created_at, Thread.last_activity_at, Category.slug,
-        Category.name, User.username, User.display_name,
+        Category.name, User.username, User.display_name, _tag_names(),
     ), by_category, by_tag, by_author), which)
     return _paged(
         statement.join(Category, Category.id == Thread.category_id)
@@ -155,12 +171,6 @@ def _scope(statement, by_category: bool, by_tag: bool, by_author: bool):
     if by_author:
         statement = statement.where(Thread.author_id == sa.bindparam("author_id"))
     return statement
-
-
-_TAGS_OF_THREADS = (
-    sa.select(thread_tags.c.thread_id, Tag.name).join(Tag, Tag.id == thread_tags.c.tag_id)
-    .where(thread_tags.c.thread_id.in_(sa.bindparam("thread_ids", expanding=True))).order_by(Tag.name)
-)
 
 
 def list_threads(which: str = "latest", *, category: Category | None = None, tag: Tag | None = None,
@@ -183,13 +193,9 @@ def list_threads(which: str = "latest", *, category: Category | None = None, tag
     items = [
         ThreadRow(id=r[0], title=r[1], reply_count=r[2], view_count=r[3], is_solved=r[4] is not None,
                   is_urgent=r[5], is_closed=r[6] is not None, created_at=r[7], last_activity_at=r[8],
-                  category=CategoryRef(r[9], r[10]), author=AuthorRef(r[11], r[12]))
+                  category=CategoryRef(r[9], r[10]), author=AuthorRef(r[11], r[12]), tags=_tag_refs(r[13]))
         for r in rows
     ]
-    if items:
-        by_id = {row.id: row for row in items}
-        for thread_id, name in read(_TAGS_OF_THREADS, {"thread_ids": list(by_id)}):
-            by_id[thread_id].tags.append(TagRef(name))
     return Page(items=items, page=page, per_page=per_page, total=total), counts
 
 
@@ -244,15 +250,11 @@ class ThreadView:
         return self.deleted_at is not None
 
 
-_TAG_SEPARATOR = " "  # tag names are lowercase letters, digits and + # . - (forum.services)
 _THREAD_VIEW = (
     sa.select(
         Thread.id, Thread.title, Thread.author_id, Thread.category_id, Category.slug, Category.name,
         Thread.is_urgent, Thread.urgent_reason, Thread.reply_count, Thread.view_count,
-        Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.deleted_at,
-        sa.select(sa.func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
-        .select_from(thread_tags).join(Tag, Tag.id == thread_tags.c.tag_id)
-        .where(thread_tags.c.thread_id == Thread.id).scalar_subquery(),
+        Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.deleted_at, _tag_names(),
     )
     .join(Category, Category.id == Thread.category_id)
     .where(Thread.id == sa.bindparam("thread_id"))
@@ -265,10 +267,10 @@ def thread_view(thread_id: int) -> ThreadView | None:
     r = read(_THREAD_VIEW, {"thread_id": thread_id}).first()
     if r is None:
         return None
-    tags = [TagRef(name) for name in sorted(r[14].split(_TAG_SEPARATOR))] if r[14] else []
     return ThreadView(id=r[0], title=r[1], author_id=r[2], category_id=r[3], category=CategoryRef(r[4], r[5]),
                       is_urgent=r[6], urgent_reason=r[7], reply_count=r[8], view_count=r[9],
-                      accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], deleted_at=r[13], tags=tags)
+                      accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], deleted_at=r[13],
+                      tags=_tag_refs(r[14]))
 
 
 @dataclass(slots=True)
@@ -325,8 +327,8 @@ _ACCEPTED_ID = sa.bindparam("accepted_id", type_=sa.Integer)  # None when the th
 
 @functools.cache
 def _thread_posts_statements(staff: bool):
-    """(the question and the accepted answer, one page of the other answers, how many of those
-    there are) for a viewer who is staff or not."""
+    """For a viewer who is staff or not: (the question, the accepted answer and one page of the
+    other answers, in one query; that page alone; how many other answers there are)."""
     visible = _visible_posts(staff)
     firsts = _posts_select().where(
         Post.thread_id == sa.bindparam("thread_id"),
@@ -334,8 +336,9 @@ def _thread_posts_statements(staff: bool):
     others = sa.and_(Post.thread_id == sa.bindparam("thread_id"), *visible, Post.kind == ANSWER,
                      Post.id != sa.func.coalesce(_ACCEPTED_ID, 0))
     answers = _paged(_posts_select().where(others).order_by(Post.created_at, Post.id))
+    everything = sa.union_all(firsts, sa.select(answers.subquery()))  # a LIMIT needs its own SELECT
     count = sa.select(sa.func.count()).select_from(Post).where(others)
-    return firsts, answers, count
+    return everything, answers, count
 
 
 _MY_VOTES = sa.select(Vote.post_id, Vote.value).where(
@@ -357,9 +360,10 @@ class ThreadPage:
 def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
                 per_page: int = POSTS_PER_PAGE) -> ThreadPage:
     """The question, the accepted answer (shown first) and one page of the other answers, as PostRows,
-    with their authors' reputation: two queries (three for staff, four when signed in)."""
+    with their authors' reputation: one query (two for staff, one more for a signed-in viewer's
+    votes, one more for a page past the end)."""
     staff = is_staff(viewer)
-    firsts_statement, answers_statement, count_statement = _thread_posts_statements(staff)
+    everything_statement, answers_statement, count_statement = _thread_posts_statements(staff)
     params = {"thread_id": thread.id, "accepted_id": thread.accepted_post_id}
     reputation: dict[int, int] = {}
 
@@ -372,15 +376,24 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
             reputation[r[2]] = int(r[12])
         return out
 
-    firsts = rows(read(firsts_statement, params))
-    question = next((p for p in firsts if p.kind == QUESTION), None)
-    accepted = next((p for p in firsts if p.kind == ANSWER), None)
+    question = accepted = None
+    answers = []
+    for post in rows(read(everything_statement, {**params, **_page_params(page, per_page)})):
+        if post.kind == QUESTION:
+            question = post
+        elif post.id == thread.accepted_post_id:
+            accepted = post
+        else:
+            answers.append(post)
+    answers.sort(key=lambda post: (post.created_at, post.id))  # a union keeps no order
     if staff:  # staff also see deleted and hidden answers, which reply_count leaves out
         total = read(count_statement, params).scalar_one()
     else:  # reply_count is every visible answer, kept by the services
         total = max(0, thread.reply_count - (1 if accepted is not None else 0))
-    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    answers = rows(read(answers_statement, {**params, **_page_params(page, per_page)}))
+    last_page = max(1, math.ceil(total / per_page))
+    if page > last_page:  # past the end: show the last page
+        page = last_page
+        answers = rows(read(answers_statement, {**params, **_page_params(page, per_page)}))
     my_votes = {}
     if getattr(viewer, "is_authenticated", False):
         shown = [p.id for p in (question, accepted, *answers) if p is not None]

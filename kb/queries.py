@@ -10,7 +10,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from core.extensions import db
+from core.extensions import db, read
 from forum.models import Category, Thread, thread_tags
 from forum.queries import Page, category_ids
 from kb.models import PUBLISHED, Article, KbCategorySetting, article_tags
@@ -174,8 +174,7 @@ def _thread_article_statement():
 def thread_article(thread: Thread) -> ThreadArticle:
     """One query: the article promoted from `thread` and whether advocates may write in its
     category and in the thread's."""
-    row = db.session.execute(_thread_article_statement(),
-                             {"thread_id": thread.id, "category_id": thread.category_id}).one()
+    row = read(_thread_article_statement(), {"thread_id": thread.id, "category_id": thread.category_id}).one()
     slug, title, status, category_id, in_article_category, in_thread_category = row
     return ThreadArticle(slug=slug, title=title, status=status, article_category_id=category_id,
                          advocates_in_article_category=bool(in_article_category),

@@ -270,6 +270,34 @@ def test_lists_paginate(app):
     assert first.items[0].title == "Question 6"
 
 
+def test_a_thread_page_puts_the_accepted_answer_first_and_pages_the_rest(app):
+    staff = make_user("staff")
+    asker, helper = make_user(), make_user()
+    make_thread(staff, tags=["billing", "api"])  # staff bring the tags into use
+    thread = make_thread(asker, tags=["billing", "api"])
+    answers = [make_answer(thread, body=f"Answer {n:02d}") for n in range(24)]
+    solution = make_answer(thread, helper, body="The solution")
+    services.vote(asker, solution, 1)
+    services.accept_answer(asker, solution)
+    services.delete_post(staff, answers[0])
+
+    view = queries.thread_view(thread.id)
+    assert [tag.name for tag in view.tags] == ["api", "billing"]
+    first = queries.thread_page(view, asker)
+    assert first.question.is_question and first.accepted.id == solution.id
+    assert [p.body_html for p in first.answers.items] == [f"<p>Answer {n:02d}</p>" for n in range(1, 21)]
+    assert (first.answers.total, first.answers.pages) == (23, 2)
+    assert first.reputation[helper.id] == reputation.UPVOTE_POINTS + reputation.ACCEPTED_POINTS
+    past_the_end = queries.thread_page(view, asker, page=99)
+    assert past_the_end.answers.page == 2
+    assert [p.body_html for p in past_the_end.answers.items] == ["<p>Answer 21</p>", "<p>Answer 22</p>",
+                                                                 "<p>Answer 23</p>"]
+    for_staff = queries.thread_page(view, staff)  # staff also see the deleted answer
+    assert for_staff.answers.total == 24 and for_staff.answers.items[0].id == answers[0].id
+    row = queries.list_threads("latest")[0].items[0]
+    assert [tag.name for tag in row.tags] == ["api", "billing"]
+
+
 def test_a_category_includes_its_sub_categories(app):
     parent = make_category("Apps")
     child = make_category("iOS")

@@ -4,8 +4,10 @@ A list page links every thread, author, category and tag: some 150 url_for calls
 milliseconds of a page. For the plain rules of this app (int and string parts), the built path
 only ever differs in the values, so the first call builds the path with stand-in numbers, keeps
 the pieces around them, and later calls join the pieces with the values quoted as werkzeug's
-converters quote them. Anything else (query-string values, `_anchor`, `_external`, converters
-that reject a number) is handed to url_for itself.
+converters quote them. Anything else (query-string values, `_anchor`, converters that reject a
+number, such as `any(latest, unanswered)`) is handed to url_for, and its answer kept for the same
+values of ints and strings (a bounded number of them); `_external` and `_scheme` URLs are
+never kept, since they depend on the host.
 """
 
 from urllib.parse import quote
@@ -54,6 +56,8 @@ def path_for(endpoint: str, **values) -> str:
     ctx = _cv_request.get(None)
     if ctx is None:
         return url_for(endpoint, **values)
+    if None in values.values():  # werkzeug leaves None values out of the URL altogether
+        values = {name: value for name, value in values.items() if value is not None}
     # Keyword order is fixed at each call site, so it can stand in for the sorted names.
     key = (ctx.request.script_root, endpoint, *values)
     cache = ctx.app.extensions.setdefault("peerline_paths", {})
@@ -64,7 +68,7 @@ def path_for(endpoint: str, **values) -> str:
             template = _template(endpoint, tuple(values))
         cache[key] = template
     if template is None:
-        return url_for(endpoint, **values)
+        return _built(ctx, endpoint, values)
     pieces, order, int_only = template
     out = [pieces[0]]
     for name, piece in zip(order, pieces[1:], strict=True):
@@ -78,3 +82,22 @@ def path_for(endpoint: str, **values) -> str:
             return url_for(endpoint, **values)
         out.append(piece)
     return "".join(out)
+
+
+_BUILT_MAX = 5000
+_KEEPABLE = (int, str)
+
+
+def _built(ctx, endpoint: str, values: dict) -> str:
+    """url_for(endpoint, **values), kept per exact values when they are plain ints and strings."""
+    if "_external" in values or "_scheme" in values or any(type(v) not in _KEEPABLE for v in values.values()):
+        return url_for(endpoint, **values)
+    key = (ctx.request.script_root, endpoint, *values.items())
+    built = ctx.app.extensions.setdefault("peerline_built_paths", {})
+    path = built.get(key)
+    if path is None:
+        path = url_for(endpoint, **values)
+        if len(built) >= _BUILT_MAX:
+            built.clear()
+        built[key] = path
+    return path

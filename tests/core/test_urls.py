@@ -18,7 +18,9 @@ def test_path_for_matches_url_for_for_every_kind_of_value(make_app):
               ("forum.view_thread", {"thread_id": 3, "page": 2}),  # page goes to the query string
               ("forum.view_thread", {"thread_id": 3, "_anchor": "answers"}),
               ("forum.view_thread", {"thread_id": "07"}),  # a string for a number part is converted
-              ("forum.view_thread", {"thread_id": 7, "slug": "a b/c"})]
+              ("forum.view_thread", {"thread_id": 7, "slug": "a b/c"}),
+              ("forum.ask", {"category": None}), ("forum.ask", {"category": 3}),  # None: left out
+              ("accounts.sign_in", {"next": None}), ("forum.view_thread", {"thread_id": 5, "slug": None})]
     for script_root in ("", "/community"):
         with app.test_request_context("/", environ_base={"SCRIPT_NAME": script_root}):
             for endpoint, values in cases:

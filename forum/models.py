@@ -54,7 +54,29 @@ class Tag(db.Model):
     name: Mapped[str] = mapped_column(sa.String(TAG_MAX), unique=True)
 
 
-class Thread(db.Model):
+class ThreadStates:
+    """What a thread's stored times say about it; shared by Thread and the read side's plain rows
+    (forum.queries.ThreadView), which have the same columns."""
+
+    __slots__ = ()
+    accepted_post_id: int | None
+    closed_at: datetime | None
+    deleted_at: datetime | None
+
+    @property
+    def is_solved(self) -> bool:
+        return self.accepted_post_id is not None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Thread(ThreadStates, db.Model):
     """A question and everything said under it.
 
     The reply, staff-reply and solution times are stored here when they happen
@@ -107,18 +129,6 @@ class Thread(db.Model):
         sa.Index("ix_threads_deleted_at_last_activity_at", "deleted_at", "last_activity_at"),
         sa.Index("ix_threads_deleted_at_created_at", "deleted_at", "created_at"),
     )
-
-    @property
-    def is_solved(self) -> bool:
-        return self.accepted_post_id is not None
-
-    @property
-    def is_closed(self) -> bool:
-        return self.closed_at is not None
-
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
 
 
 class Post(db.Model):

@@ -30,6 +30,7 @@ from forum.models import (
     Reputation,
     Tag,
     Thread,
+    ThreadStates,
     Vote,
     thread_tags,
 )
@@ -218,7 +219,7 @@ def list_counts(scope, params: dict | None = None) -> dict[str, int]:
 
 
 @dataclass(slots=True)
-class ThreadView:
+class ThreadView(ThreadStates):
     """What a thread page shows of its thread, read as one plain row (see ThreadRow for why). It
     answers the permission checks (`forum.permissions`) the way a Thread does."""
 
@@ -236,18 +237,6 @@ class ThreadView:
     is_locked: bool
     deleted_at: datetime | None
     tags: list[TagRef]
-
-    @property
-    def is_solved(self) -> bool:
-        return self.accepted_post_id is not None
-
-    @property
-    def is_closed(self) -> bool:
-        return self.closed_at is not None
-
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
 
 
 _THREAD_VIEW = (

@@ -475,14 +475,19 @@ def ask_suggestions(title: str, limit: int = 6) -> list[dict]:
     return [{key: r[key] for key in ("doc_id", "kind", "title", "url", "solved")} for r in results]
 
 
-def categories_tree() -> list[tuple[Category, list[Category]]]:
-    """Top-level categories in order, each with its children, in one query."""
-    rows = list(db.session.scalars(sa.select(Category).order_by(Category.position, Category.name)))
-    children: dict[int, list[Category]] = {}
-    for category in rows:
+def _as_tree(categories: list) -> list[tuple]:
+    """Top-level categories in the given order, each with its children (anything with `id` and
+    `parent_id`)."""
+    children: dict[int, list] = {}
+    for category in categories:
         if category.parent_id is not None:
             children.setdefault(category.parent_id, []).append(category)
-    return [(c, children.get(c.id, [])) for c in rows if c.parent_id is None]
+    return [(c, children.get(c.id, [])) for c in categories if c.parent_id is None]
+
+
+def categories_tree() -> list[tuple[Category, list[Category]]]:
+    """Top-level categories in order, each with its children, in one query."""
+    return _as_tree(list(db.session.scalars(sa.select(Category).order_by(Category.position, Category.name))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +495,7 @@ class CategoryLink:
     id: int
     slug: str
     name: str
+    parent_id: int | None
 
 
 _CATEGORY_LINKS = sa.select(Category.id, Category.slug, Category.name, Category.parent_id).order_by(
@@ -499,17 +505,8 @@ _CATEGORY_LINKS = sa.select(Category.id, Category.slug, Category.name, Category.
 def category_links() -> list[tuple[CategoryLink, list[CategoryLink]]]:
     """categories_tree() as plain values for the lists' sidebar, kept under the content version
     (which every category change bumps)."""
-
-    def compute():
-        rows = read(_CATEGORY_LINKS).all()
-        children: dict[int, list[CategoryLink]] = {}
-        for id_, slug, name, parent_id in rows:
-            if parent_id is not None:
-                children.setdefault(parent_id, []).append(CategoryLink(id_, slug, name))
-        return [(CategoryLink(id_, slug, name), children.get(id_, []))
-                for id_, slug, name, parent_id in rows if parent_id is None]
-
-    return pagecache.memoized("category-links", compute)
+    return pagecache.memoized(
+        "category-links", lambda: _as_tree([CategoryLink(*row) for row in read(_CATEGORY_LINKS)]))
 
 
 def all_tags() -> list[Tag]:

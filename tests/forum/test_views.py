@@ -266,3 +266,14 @@ def test_a_nul_in_any_url_part_is_a_404(client):
     for path in ("/c/%00", "/tags/a%00b", "/u/%00", "/kb/%00", "/kb/c/%00", "/t/1/%00"):
         assert client.get(path).status_code == 404, path
     assert client.post("/kb/%00/feedback", data={"helpful": "yes"}).status_code == 404
+
+
+def test_the_sidebar_nests_sub_categories_and_follows_a_rename(client):
+    admin = make_user("admin")
+    parent = make_category("Apps")
+    services.save_category(admin, None, name="iOS", slug="ios", parent_id=parent.id)
+    sidebar = client.get("/").text.split('class="category-list"')[1]
+    assert '<a href="/c/apps">Apps</a>' in sidebar
+    assert '<ul><li><a href="/c/ios">iOS</a></li></ul>' in sidebar
+    services.save_category(admin, parent, name="Mobile apps", slug="apps")
+    assert '<a href="/c/apps">Mobile apps</a>' in client.get("/").text  # not the remembered "Apps"

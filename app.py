@@ -108,8 +108,10 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
-        return render_error(400, "This form has expired or was sent from another site. "
-                                 "Go back, reload the page and try again.")
+        hours = max(round((app.config.get("WTF_CSRF_TIME_LIMIT") or 0) / 3600), 1)
+        return render_error(400, f"This form has expired (a form works for {hours} hours) or was sent "
+                                 "from another site. Go back, copy anything you wrote, reload the page "
+                                 "and send it again.")
 
     @app.errorhandler(DomainError)
     def _domain(error):

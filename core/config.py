@@ -97,7 +97,8 @@ def from_environment(instance_path: Path) -> dict:
         "PREFERRED_URL_SCHEME": "https" if https else "http",
         "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 14,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-        "WTF_CSRF_TIME_LIMIT": None,
+        # Tokens expire: one that leaks (a screenshot, a log) stops working. Long enough for a long answer.
+        "WTF_CSRF_TIME_LIMIT": _int("PEERLINE_CSRF_TOKEN_MAX_AGE", 12 * 3600),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -5,13 +5,21 @@ caller builds the key from exactly those values, so a hit is the HTML a fresh re
 nothing is ever invalidated, and keys that stop being asked for age out of a bounded LRU
 (PEERLINE_FRAGMENT_CACHE_SIZE entries per process; 0 turns it off). Keys hold values, never
 model objects.
+
+A fragment may hold one per-viewer value (the viewer's CSRF token in a post's forms) that must not
+be part of the key, or fragments could never be shared. The template writes `slot` where that value
+goes; `slot` is a fresh random string for each render, so the places are found by splitting on it,
+and text the fragment shows (a post body, say) can never name a place: nobody can write a string
+that does not exist until after their text was stored.
 """
 
+import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from flask import current_app, render_template, request
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 class _Fragments:
@@ -20,22 +28,40 @@ class _Fragments:
         self.entries: OrderedDict = OrderedDict()
 
 
-def render_fragment(template: str, key: tuple, **context) -> Markup:
-    """render_template(template, **context), reused for the same `key` (which must hold every
-    value the template reads from `context`)."""
+def _cached(template: str, key: tuple, render: Callable[[], object]):
     size = current_app.config.get("PEERLINE_FRAGMENT_CACHE_SIZE", 0)
     if not size:
-        return Markup(render_template(template, **context))  # noqa: S704 - an autoescaped template
+        return render()
     store = current_app.extensions.setdefault("peerline_fragments", _Fragments())
     full_key = (template, request.script_root, key)
     with store.lock:
-        html = store.entries.get(full_key)
-        if html is not None:
+        value = store.entries.get(full_key)
+        if value is not None:
             store.entries.move_to_end(full_key)
-            return html
-    html = Markup(render_template(template, **context))  # noqa: S704 - an autoescaped template
+            return value
+    value = render()
     with store.lock:
-        store.entries[full_key] = html
+        store.entries[full_key] = value
         while len(store.entries) > size:
             store.entries.popitem(last=False)
-    return html
+    return value
+
+
+def render_fragment(template: str, key: tuple, **context) -> Markup:
+    """render_template(template, **context), reused for the same `key` (which must hold every
+    value the template reads from `context`)."""
+    return _cached(template, key, lambda: Markup(render_template(template, **context)))  # noqa: S704 - autoescaped
+
+
+def render_fragment_with_slot(template: str, key: tuple, fill: Callable[[], str], **context) -> Markup:
+    """render_fragment, where the template writes `{{ slot }}` at the places that take `fill()`
+    (called only when the fragment has such a place, and escaped)."""
+
+    def render() -> tuple[str, ...]:
+        slot = "slot-" + secrets.token_hex(16)
+        return tuple(render_template(template, slot=slot, **context).split(slot))
+
+    parts = _cached(template, key, render)
+    if len(parts) == 1:
+        return Markup(parts[0])  # noqa: S704 - an autoescaped template
+    return Markup(str(escape(fill())).join(parts))  # noqa: S704 - autoescaped parts and an escaped value

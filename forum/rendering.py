@@ -3,10 +3,8 @@
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from core.fragments import render_fragment
+from core.fragments import render_fragment, render_fragment_with_slot
 from core.templating import timeago
-
-CSRF_SLOT = "peerline-csrf-slot-6f1c"
 
 
 def _when(value) -> tuple:
@@ -35,11 +33,9 @@ def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
         post.author.display_name, _when(post.created_at), _when(post.edited_at), _when(post.deleted_at),
         post.hidden_at is None, thread.id, accepted, mine, reputation, may, can_accept, can_moderate,
     )
-    html = render_fragment("forum/_post.html", key, post=post, thread_id=thread.id, accepted=accepted,
-                           mine=mine, reputation=reputation, may=may, can_accept=can_accept,
-                           can_moderate=can_moderate, csrf_slot=CSRF_SLOT)
-    # Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes
-    # every second: it goes in after the fragment, so fragments are shared by viewers alike.
-    if CSRF_SLOT in html:
-        html = html.replace(CSRF_SLOT, generate_csrf())
-    return html
+    # Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes every
+    # second: it fills the template's slots after the fragment, so fragments are shared by viewers
+    # alike, and an anonymous viewer (no forms) is given no token and no session.
+    return render_fragment_with_slot(
+        "forum/_post.html", key, generate_csrf, post=post, thread_id=thread.id, accepted=accepted,
+        mine=mine, reputation=reputation, may=may, can_accept=can_accept, can_moderate=can_moderate)

@@ -3,8 +3,9 @@
 import logging
 from pathlib import Path
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 import accounts
@@ -100,11 +101,31 @@ def _follow_overrides(app: Flask, config: dict) -> None:
                 app.config[key] = config["PEERLINE_HTTPS"]
 
 
+PLAIN_ERROR_PAGE = ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title>"
+                    "<h1>{title}</h1><p>{message}</p><p><a href=\"/\">Back to the home page</a></p></html>")
+log = logging.getLogger(__name__)
+
+
+def _fresh_session() -> None:
+    """Start the error page on a clean slate, whatever state the failure left the session in (a
+    failure inside a commit leaves it 'committed', where every query raises): the person is
+    loaded again through a new session on first use."""
+    try:
+        db.session.remove()
+    except Exception:  # a connection that broke mid-statement cannot even roll back
+        log.warning("could not close the failed request's session", exc_info=True)
+    g.pop("_login_user", None)
+
+
 def _register_error_pages(app: Flask) -> None:
     def render_error(code: int, message: str | None = None):
         title, default = ERROR_TEXT.get(code, ERROR_TEXT[500])
-        return render_template("errors/error.html", code=code, title=title,
-                               message=message or default), code
+        try:
+            return render_template("errors/error.html", code=code, title=title,
+                                   message=message or default), code
+        except Exception:  # the page must say something, even when the database is gone
+            log.exception("the %s error page failed; sending a plain one", code)
+            return PLAIN_ERROR_PAGE.format(title=escape(title), message=escape(message or default)), code
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
@@ -126,4 +147,5 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(500)
     def _server_error(error):
+        _fresh_session()
         return render_error(500)

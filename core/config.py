@@ -21,6 +21,19 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number of seconds, not {raw!r}") from exc
+    if value <= 0:
+        raise RuntimeError(f"{name} must be more than 0 seconds, not {raw!r}")
+    return value
+
+
 def _days(raw: str) -> tuple[int, ...]:
     try:
         days = tuple(sorted(int(part) for part in raw.split(",") if part.strip()))
@@ -82,6 +95,8 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_SIGNIN_LIMIT": env("PEERLINE_SIGNIN_LIMIT") or "10 per minute;50 per hour",
         "PEERLINE_SIGNIN_ACCOUNT_LIMIT": env("PEERLINE_SIGNIN_ACCOUNT_LIMIT") or "5 per 5 minutes",
         "PEERLINE_TICKER": _flag(env("PEERLINE_TICKER"), default=True),
+        "PEERLINE_JOB_HEARTBEAT_SECONDS": _seconds("PEERLINE_JOB_HEARTBEAT_SECONDS", 15),
+        "PEERLINE_JOB_ABANDONED_AFTER": _seconds("PEERLINE_JOB_ABANDONED_AFTER", 90),
         "PEERLINE_REMINDER_DAYS": _days(env("PEERLINE_REMINDER_DAYS") or "3,7"),
         "PEERLINE_ABANDON_AFTER_DAYS": _int("PEERLINE_ABANDON_AFTER_DAYS", 30),
         "PEERLINE_PAGE_CACHE_SECONDS": _int("PEERLINE_PAGE_CACHE_SECONDS", 30),

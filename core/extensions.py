@@ -1,5 +1,7 @@
 """The Flask extensions every package shares: database, migrations, login, CSRF, limiter."""
 
+import logging
+
 from flask import has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -25,6 +27,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+log = logging.getLogger(__name__)
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
@@ -86,6 +89,33 @@ def read(statement, params: dict | None = None):
 
 
 _WROTE = "peerline_wrote"
+_AFTER_COMMIT = "peerline_after_commit"
+
+
+def after_commit(callback) -> None:
+    """Call `callback()` once the session's transaction commits (now, when none is open); never
+    when it rolls back. For what must not run before the change is visible (cache invalidation:
+    a reader in between would cache the old page under the new version). The callback must not
+    use the database: the committing session still holds its connection then."""
+    session = db.session()
+    if not session.in_transaction():
+        callback()
+        return
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:  # the change is saved; a failed follow-up must not turn it into an error
+            log.exception("an after-commit callback failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 @event.listens_for(Session, "after_flush")

@@ -2,11 +2,20 @@
 
 `enqueue(func, *args)` adds a row to the `job_outbox` table in the current
 database transaction. Only when that transaction commits is the job handed on:
-to RQ when REDIS_URL is set, otherwise to the one in-process runner thread. A
-job that could not be handed on (Redis down, process killed) stays `pending`,
-and the relay (itself a periodic job) sends it again. Periodic jobs are listed
-once, in the cron table that `create_app` passes to `init_app`; `flask jobs cron`
-feeds it to RQ's cron scheduler and the in-process ticker reads the same table.
+to RQ when REDIS_URL is set, otherwise to the in-process runner thread of its
+queue. Handing on never touches the database (the request that committed still
+holds its connection, and a second one per request runs a busy pool dry). A job
+that could not be handed on (Redis down, process killed) stays `pending`, and the
+relay (itself a periodic job) sends it again; so it does for a job whose worker
+died while running it, which it knows because running jobs beat a heartbeat.
+
+A function marked `@batched` takes one list; when it runs, it also takes every
+other waiting job of the same function and runs once with all their items (the
+search writer indexes what is waiting in one commit, each document once).
+
+Periodic jobs are listed once, in the cron table that `create_app` passes to
+`init_app`; `flask jobs cron` feeds it to RQ's cron scheduler and the in-process
+ticker reads the same table.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,9 +49,9 @@ QUEUES = ("default", "mail", "search")
 MAX_ATTEMPTS = 3
 RQ_RETRY_INTERVALS = (30, 120, 600)
 RESEND_AFTER = timedelta(seconds=30)
-LOST_AFTER = timedelta(minutes=5)
-RUNNING_LEASE = timedelta(hours=1)  # far longer than any job's RQ timeout
 KEEP_DONE_FOR = timedelta(days=14)
+BATCH_MAX = 500  # waiting jobs one run of a @batched function takes with it
+REDIS_RETRY_AFTER = 10.0  # seconds without trying Redis after it failed: posting must not wait on it
 _SESSION_KEY = "peerline_jobs"
 
 
@@ -59,10 +69,15 @@ class JobRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Renewed while the job runs: a `running` row whose heartbeat stopped belonged to a worker that died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
 
-    __table_args__ = (sa.Index("ix_job_outbox_status_created_at", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_job_outbox_status_created_at", "status", "created_at"),
+        sa.Index("ix_job_outbox_func_status", "func", "status"),
+    )
 
     @property
     def rq_id(self) -> str:
@@ -110,6 +125,28 @@ def resolve(path: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
+def batched(func: Callable[[list], object]) -> Callable[[list], object]:
+    """Mark a job function that takes one list as batchable: a run takes the other waiting jobs of
+    the same function with it and is called once with all their items, each once, in order."""
+    func.peerline_batched = True
+    return func
+
+
+def heartbeat_seconds(app: Flask | None = None) -> float:
+    return float((app or current_app).config.get("PEERLINE_JOB_HEARTBEAT_SECONDS", 15))
+
+
+def abandoned_after(app: Flask | None = None) -> timedelta:
+    """How long a `running` job's heartbeat may be silent before its worker counts as dead."""
+    return timedelta(seconds=float((app or current_app).config.get("PEERLINE_JOB_ABANDONED_AFTER", 90)))
+
+
+def _abandoned(now: datetime):
+    """`running` rows whose heartbeat stopped: the worker running them died."""
+    last_sign = sa.func.coalesce(JobRecord.heartbeat_at, JobRecord.started_at)
+    return sa.and_(JobRecord.status == RUNNING, last_sign <= now - abandoned_after())
+
+
 # --- enqueue -------------------------------------------------------------------------------
 
 
@@ -144,7 +181,10 @@ def _forget_jobs(session: Session, *_args) -> None:
 def _dispatch_committed(session: Session) -> None:
     jobs = session.info.pop(_SESSION_KEY, None)
     if jobs and has_app_context():
-        dispatcher(current_app).dispatch(jobs)
+        try:
+            dispatcher(current_app).dispatch(jobs)
+        except Exception:  # the change is committed; the relay hands the jobs on later
+            log.exception("could not hand on jobs %s; the relay will", [record_id for record_id, _ in jobs])
 
 
 _listeners_installed = False
@@ -163,46 +203,142 @@ def _install_session_listeners() -> None:
 # --- running one job -------------------------------------------------------------------------
 
 
-def execute(record_id: int) -> None:
-    """Run the outbox job `record_id` once; a job done, or running elsewhere, is not run again."""
+def execute(record_id: int) -> list[int]:
+    """Run the outbox job `record_id` once; a job done, or running elsewhere, is not run again.
+
+    Returns the ids of the jobs this run finished: just `record_id`, or for a @batched function
+    also the waiting jobs it took with it; empty when there was nothing to run.
+    """
     if not has_app_context():
         raise RuntimeError("Peerline jobs need the app: start workers with `flask jobs worker`")
     now = utcnow()
-    # Claim the row atomically: of two deliveries of the same job, only one runs it. A row
-    # left `running` past its lease belonged to a worker that died, and may be claimed again.
+    # Claim the row atomically: of two deliveries of the same job, only one runs it. A row left
+    # `running` by a worker that died (its heartbeat stopped) may be claimed again.
     claimed = db.session.execute(
         sa.update(JobRecord)
-        .where(JobRecord.id == record_id, sa.or_(
-            JobRecord.status.in_((PENDING, QUEUED, FAILED)),
-            sa.and_(JobRecord.status == RUNNING, JobRecord.started_at <= now - RUNNING_LEASE)))
-        .values(status=RUNNING, attempts=JobRecord.attempts + 1, started_at=now)
+        .where(JobRecord.id == record_id,
+               sa.or_(JobRecord.status.in_((PENDING, QUEUED, FAILED)), _abandoned(now)))
+        .values(status=RUNNING, attempts=JobRecord.attempts + 1, started_at=now, heartbeat_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
     if not claimed:
-        return
+        db.session.commit()
+        return []
     record = db.session.get(JobRecord, record_id, populate_existing=True)
     try:
         func, args = resolve(record.func), json.loads(record.args)
-        func(*args)
+    except Exception as exc:
+        db.session.commit()  # the claim stands, so the attempt counts
+        _finish([record_id], FAILED, _describe(exc))
+        raise
+    ids, others = [record_id], []
+    if getattr(func, "peerline_batched", False):
+        others = _claim_batch(record, now)
+        ids += [other_id for other_id, _ in others]
+        args = [_merged([args[0], *(json.loads(other_args)[0] for _, other_args in others)])]
+    db.session.commit()
+    try:
+        with dispatcher(current_app).heartbeat.beating(ids):
+            func(*args)
     except Exception as exc:
         db.session.rollback()
-        _finish(record_id, FAILED, _describe(exc))
+        _finish([record_id], FAILED, _describe(exc))
+        # The jobs it took along wait again, unharmed, for their own delivery or the relay.
+        _release([other_id for other_id, _ in others])
         raise
-    _finish(record_id, DONE, None)
+    _finish(ids, DONE, None)
+    return ids
 
 
-def _finish(record_id: int, status: str, error: str | None) -> None:
+def _claim_batch(record: JobRecord, now: datetime) -> list[tuple[int, str]]:
+    """Claim the other waiting jobs of `record`'s function: (id, args) of each."""
+    waiting = (sa.select(JobRecord.id)
+               .where(JobRecord.func == record.func, JobRecord.status.in_((PENDING, QUEUED)),
+                      JobRecord.id != record.id)
+               .order_by(JobRecord.id).limit(BATCH_MAX - 1))
+    # The status is checked again in the UPDATE itself: on PostgreSQL a row that another claimer
+    # took meanwhile is re-read after its lock and then no longer matches.
+    rows = db.session.execute(
+        sa.update(JobRecord)
+        .where(JobRecord.id.in_(waiting.scalar_subquery()), JobRecord.status.in_((PENDING, QUEUED)))
+        .values(status=RUNNING, started_at=now, heartbeat_at=now)
+        .returning(JobRecord.id, JobRecord.args)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [(row_id, row_args) for row_id, row_args in rows]
+
+
+def _merged(lists) -> list:
+    """The items of several lists, each once, in the order first seen."""
+    return list(dict.fromkeys(item for items in lists for item in items))
+
+
+def _finish(record_ids: list[int], status: str, error: str | None) -> None:
     db.session.execute(
         sa.update(JobRecord)
-        .where(JobRecord.id == record_id)
+        .where(JobRecord.id.in_(record_ids))
         .values(status=status, finished_at=utcnow(), last_error=error)
     )
     db.session.commit()
 
 
+def _release(record_ids: list[int]) -> None:
+    if record_ids:
+        db.session.execute(sa.update(JobRecord)
+                           .where(JobRecord.id.in_(record_ids), JobRecord.status == RUNNING)
+                           .values(status=PENDING))
+        db.session.commit()
+
+
 def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))[-4000:]
+
+
+class Heartbeat:
+    """Renews `heartbeat_at` of the jobs this process is running, from a thread of its own, so the
+    relay can tell a long job from one whose worker died (RQ's work horse, killed, says nothing)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._lock = threading.Lock()
+        self._running: dict[int, int] = {}
+        self._pid: int | None = None
+
+    @contextmanager
+    def beating(self, record_ids: Sequence[int]):
+        with self._lock:
+            for record_id in record_ids:
+                self._running[record_id] = self._running.get(record_id, 0) + 1
+            if self._pid != os.getpid():  # first job in this process (or in a forked work horse)
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="peerline-job-heartbeat", daemon=True).start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                for record_id in record_ids:
+                    self._running[record_id] -= 1
+                    if not self._running[record_id]:
+                        del self._running[record_id]
+
+    def _loop(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(heartbeat_seconds(self.app))
+            with self._lock:
+                ids = list(self._running)
+            if not ids:
+                continue
+            with self.app.app_context():
+                try:
+                    db.session.execute(sa.update(JobRecord)
+                                       .where(JobRecord.id.in_(ids), JobRecord.status == RUNNING)
+                                       .values(heartbeat_at=utcnow()))
+                    db.session.commit()
+                except Exception:  # the database is busy or away; the next beat tries again
+                    log.warning("could not renew the heartbeat of jobs %s", ids, exc_info=True)
+                finally:
+                    db.session.remove()
 
 
 def run_periodic(periodic_id: str) -> None:
@@ -272,14 +408,20 @@ def claim_due_periodic(now: datetime | None = None) -> list[Periodic]:
 
 
 class Dispatcher:
-    """Hands committed jobs to RQ, or to the in-process runner when there is no Redis."""
+    """Hands committed jobs to RQ, or to the in-process runner of their queue when there is no Redis.
+
+    Handing on uses Redis or a thread, never the database: it runs just after a commit, while the
+    request still holds its connection.
+    """
 
     def __init__(self, app: Flask, table: dict[str, Periodic]):
         self.app = app
         self.table = table
         self.redis_url = app.config.get("REDIS_URL")
+        self.heartbeat = Heartbeat(app)
         self._redis = None
-        self._runner: InlineRunner | None = None
+        self._redis_down_until = 0.0
+        self._runners: dict[str, InlineRunner] = {}
         self._lock = threading.Lock()
 
     @property
@@ -293,32 +435,43 @@ class Dispatcher:
             self._redis = Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
         return self._redis
 
-    def runner(self) -> InlineRunner:
+    def runner(self, queue_name: str = "default") -> InlineRunner:
+        """This process's runner thread for a queue (one each, so mail never holds up indexing)."""
         with self._lock:
-            if self._runner is None or self._runner.pid != os.getpid():
-                self._runner = InlineRunner(self.app)
-            return self._runner
+            runner = self._runners.get(queue_name)
+            if runner is None or runner.pid != os.getpid():
+                runner = self._runners[queue_name] = InlineRunner(self.app, queue_name)
+            return runner
 
-    def dispatch(self, jobs: Sequence[tuple[int, str]]) -> None:
+    def runners(self) -> list[InlineRunner]:
+        with self._lock:
+            return [runner for runner in self._runners.values() if runner.pid == os.getpid()]
+
+    def waiting_in_process(self, record_id: int) -> bool:
+        """Whether a runner of this process has the job in its queue, not started yet."""
+        return any(runner.has_waiting(record_id) for runner in self.runners())
+
+    def dispatch(self, jobs: Sequence[tuple[int, str]], *, patient: bool = False) -> list[int]:
+        """Hand jobs on; returns the ids RQ took (in-process: all of them). A job Redis did not take
+        stays `pending`; after Redis failed it is not tried again for a few seconds, unless
+        `patient` (the relay), so that requests do not each wait for its time-out."""
         if not self.uses_rq:
-            for record_id, _queue in jobs:
-                self.runner().submit(("job", record_id))
-            return
+            for record_id, queue_name in jobs:
+                self.runner(queue_name).submit(("job", record_id))
+            return [record_id for record_id, _ in jobs]
         sent = []
+        if not patient and time.monotonic() < self._redis_down_until:
+            return sent
         for record_id, queue_name in jobs:
             try:
                 self.send_to_rq(record_id, queue_name)
             except Exception:  # Redis down: the row stays pending and the relay resends it.
                 log.warning("could not hand job %s to Redis; the relay will resend it", record_id)
-                continue
+                self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+                return sent
             sent.append(record_id)
-        if sent:
-            with db.engine.begin() as connection:
-                connection.execute(
-                    sa.update(JobRecord)
-                    .where(JobRecord.id.in_(sent), JobRecord.status == PENDING)
-                    .values(status=QUEUED, dispatched_at=utcnow())
-                )
+        self._redis_down_until = 0.0
+        return sent
 
     def send_to_rq(self, record_id: int, queue_name: str) -> None:
         from rq import Queue, Retry
@@ -332,43 +485,68 @@ class Dispatcher:
             result_ttl=3600,
         )
 
-    def rq_job_exists(self, record_id: int) -> bool:
-        from rq.job import Job
+    def held_by_rq(self, record_ids: Sequence[int]) -> set[int]:
+        """The jobs RQ still means to run (queued, scheduled for a retry, or running)."""
+        from rq.job import Job, JobStatus
 
-        return Job.exists(rq_job_id(record_id), connection=self.redis())
+        if not record_ids:
+            return set()
+        alive = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+        found = Job.fetch_many([rq_job_id(i) for i in record_ids], connection=self.redis())
+        return {record_id for record_id, job in zip(record_ids, found, strict=True)
+                if job is not None and job.get_status(refresh=False) in alive}
 
 
 class InlineRunner:
-    """One thread per process that runs jobs in order: the in-process queue and search writer."""
+    """A thread per queue and process that runs that queue's jobs in order (without Redis)."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, name: str = "default"):
         self.app = app
+        self.name = name
         self.pid = os.getpid()
         self.items: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._loop, name="peerline-jobs", daemon=True)
+        self._lock = threading.Lock()
+        self._waiting: set[int] = set()  # submitted, not started
+        self._done_early: set[int] = set()  # submitted, and already finished by a batch
+        self.thread = threading.Thread(target=self._loop, name=f"peerline-jobs-{name}", daemon=True)
         self.thread.start()
 
     def submit(self, item: tuple[str, object]) -> None:
+        if item[0] == "job":
+            with self._lock:
+                self._waiting.add(item[1])
         self.items.put(item)
 
+    def has_waiting(self, record_id: int) -> bool:
+        with self._lock:
+            return record_id in self._waiting
+
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Block until every submitted job has run, including jobs those jobs enqueued."""
+        """Block until every submitted job has run."""
         deadline = time.monotonic() + timeout
         with self.items.all_tasks_done:
             while self.items.unfinished_tasks:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError("in-process jobs did not finish in time")
+                    raise TimeoutError(f"in-process {self.name} jobs did not finish in time")
                 self.items.all_tasks_done.wait(remaining)
 
     def _loop(self) -> None:
         while True:
             kind, payload = self.items.get()
             try:
+                if kind == "job":
+                    with self._lock:
+                        self._waiting.discard(payload)
+                        if payload in self._done_early:  # a batch took it along: nothing to claim
+                            self._done_early.discard(payload)
+                            continue
                 with self.app.app_context():
                     try:
                         if kind == "job":
-                            execute(payload)
+                            finished = execute(payload)
+                            with self._lock:
+                                self._done_early.update(self._waiting.intersection(finished))
                         else:
                             run_periodic(payload)
                     except Exception:
@@ -397,7 +575,7 @@ class Ticker:
             with self.app.app_context():
                 try:
                     for entry in claim_due_periodic():
-                        dispatcher(self.app).runner().submit(("periodic", entry.id))
+                        dispatcher(self.app).runner(entry.queue).submit(("periodic", entry.id))
                 except Exception:
                     log.exception("the periodic-job ticker failed; trying again")
                 finally:
@@ -408,41 +586,36 @@ class Ticker:
 
 
 def relay_outbox() -> dict[str, int]:
-    """Resend jobs that never reached a queue or that Redis lost, retry failed in-process
-    jobs, and prune old finished rows. Returns counts of what it did."""
+    """Hand on again the jobs that should be running and are not: never handed on (Redis was
+    down), lost by Redis, or left `running` by a worker that died (its heartbeat stopped). Retry
+    failed in-process jobs (RQ retries its own), and prune old finished rows. Returns counts."""
     disp = dispatcher(current_app)
     now = utcnow()
     counts = {"resent": 0, "abandoned": 0, "lost": 0, "retried": 0, "pruned": 0}
-    stale = list(
-        db.session.execute(
-            sa.select(JobRecord.id, JobRecord.queue)
-            .where(JobRecord.status == PENDING, JobRecord.created_at <= now - RESEND_AFTER)
-            .order_by(JobRecord.id)
-            .limit(1000)
-        )
-    )
-    counts["resent"] = len(stale)
-    resend = [tuple(row) for row in stale]
-    abandoned = list(db.session.execute(
-        sa.select(JobRecord.id, JobRecord.queue)
-        .where(JobRecord.status == RUNNING, JobRecord.started_at <= now - RUNNING_LEASE)
-        .limit(1000)
+    abandoned = list(db.session.scalars(sa.select(JobRecord.id).where(_abandoned(now)).limit(1000)))
+    if abandoned:
+        counts["abandoned"] = db.session.execute(
+            sa.update(JobRecord).where(JobRecord.id.in_(abandoned), _abandoned(now))
+            .values(status=PENDING).execution_options(synchronize_session=False)).rowcount
+    since = sa.func.coalesce(JobRecord.dispatched_at, JobRecord.created_at)
+    waiting = list(db.session.execute(
+        sa.select(JobRecord.id, JobRecord.queue, JobRecord.status)
+        .where(JobRecord.status.in_((PENDING, QUEUED)),
+               sa.or_(JobRecord.id.in_(abandoned), since <= now - RESEND_AFTER))
+        .order_by(JobRecord.id).limit(1000)
     ))
-    counts["abandoned"] = len(abandoned)
-    resend += [tuple(row) for row in abandoned]
     if disp.uses_rq:
-        queued = db.session.execute(
-            sa.select(JobRecord.id, JobRecord.queue)
-            .where(JobRecord.status == QUEUED, JobRecord.dispatched_at <= now - LOST_AFTER)
-            .limit(1000)
-        )
-        lost = [(record_id, name) for record_id, name in queued if not disp.rq_job_exists(record_id)]
-        counts["lost"] = len(lost)
-        if lost:
-            db.session.execute(sa.update(JobRecord).where(JobRecord.id.in_([i for i, _ in lost]))
-                               .values(status=PENDING))
-            resend += lost
+        held = disp.held_by_rq([row.id for row in waiting])
+        confirmed = [row.id for row in waiting if row.id in held and row.status == PENDING]
+        if confirmed:  # handed on after their commit: RQ has them
+            db.session.execute(sa.update(JobRecord)
+                               .where(JobRecord.id.in_(confirmed), JobRecord.status == PENDING)
+                               .values(status=QUEUED, dispatched_at=now))
+        # An abandoned job's RQ job may still say "started": its worker died without telling RQ.
+        resend = [(row.id, row.queue) for row in waiting if row.id not in held or row.id in abandoned]
+        counts["lost"] = sum(1 for row in waiting if row.id not in held and row.status == QUEUED)
     else:
+        resend = [(row.id, row.queue) for row in waiting if not disp.waiting_in_process(row.id)]
         failed = db.session.execute(
             sa.select(JobRecord.id, JobRecord.queue, JobRecord.attempts, JobRecord.finished_at)
             .where(JobRecord.status == FAILED, JobRecord.attempts < MAX_ATTEMPTS)
@@ -453,6 +626,7 @@ def relay_outbox() -> dict[str, int]:
             if as_utc(finished_at) <= now - wait:
                 resend.append((record_id, queue_name))
                 counts["retried"] += 1
+    counts["resent"] = len(resend) - counts["lost"] - counts["retried"]
     counts["pruned"] = db.session.execute(
         sa.delete(JobRecord).where(
             JobRecord.status == DONE, JobRecord.finished_at <= now - KEEP_DONE_FOR
@@ -460,7 +634,12 @@ def relay_outbox() -> dict[str, int]:
     ).rowcount
     db.session.commit()
     if resend:
-        disp.dispatch(resend)
+        sent = disp.dispatch(resend, patient=True)
+        if disp.uses_rq and sent:
+            db.session.execute(sa.update(JobRecord).where(JobRecord.id.in_(sent),
+                                                          JobRecord.status.in_((PENDING, QUEUED)))
+                               .values(status=QUEUED, dispatched_at=utcnow()))
+            db.session.commit()
     return counts
 
 
@@ -550,11 +729,18 @@ def cron_table(app: Flask) -> dict[str, Periodic]:
     return dispatcher(app).table
 
 
-def wait_idle(timeout: float = 30.0) -> None:
-    """Wait for in-process jobs to finish (no-op with RQ)."""
-    disp = dispatcher(current_app)
-    if not disp.uses_rq:
-        disp.runner().wait_idle(timeout)
+def wait_idle(timeout: float = 30.0, app: Flask | None = None) -> None:
+    """Wait for in-process jobs to finish, also those they enqueue on other queues (no-op with RQ)."""
+    disp = dispatcher(app or current_app)
+    if disp.uses_rq:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [runner for runner in disp.runners() if runner.items.unfinished_tasks]
+        if not busy:
+            return
+        for runner in busy:
+            runner.wait_idle(max(deadline - time.monotonic(), 0.001))
 
 
 def init_app(app: Flask, table: Sequence[Periodic]) -> None:

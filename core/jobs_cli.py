@@ -55,6 +55,21 @@ def _warn_about_eviction(redis) -> None:
         )
 
 
+def _in_process_worker_class():
+    from rq import SimpleWorker
+
+    class InProcessWorker(SimpleWorker):
+        """RQ's SimpleWorker, with a fresh database session for every job (no fork gives one)."""
+
+        def perform_job(self, *args, **kwargs):
+            try:
+                return super().perform_job(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+    return InProcessWorker
+
+
 @jobs_cli.command("worker")
 @click.option("--queue", "queues", multiple=True, type=click.Choice(jobs.QUEUES),
               help="Queue to serve (repeatable); all queues by default.")
@@ -75,7 +90,11 @@ def worker_command(queues, burst):
     db.engine.dispose()
     os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
     names = queues or jobs.QUEUES
-    worker = Worker([Queue(name, connection=redis) for name in names], connection=redis)
+    # The search writer runs its jobs in its own process, keeping the index and the database open:
+    # forking a work horse per job cost more than indexing. Jobs of other queues each get a fresh
+    # child, so that one job's failure or leak cannot harm the next.
+    worker_class = _in_process_worker_class() if tuple(names) == ("search",) else Worker
+    worker = worker_class([Queue(name, connection=redis) for name in names], connection=redis)
     worker.work(burst=burst, with_scheduler=True)
 
 

@@ -19,6 +19,7 @@ from flask import current_app, request, session
 from flask_login import current_user
 
 from core import jobs
+from core.extensions import after_commit
 
 log = logging.getLogger(__name__)
 VERSION_KEY = "peerline:content-version"
@@ -48,13 +49,19 @@ def _version() -> str:
 
 
 def bump_version(*_args, **_kwargs) -> None:
-    """Something visible changed: every cached page is out of date."""
-    store = _store()
+    """Something visible changed: every cached page is out of date, once the change is committed
+    (sent in the middle of a transaction, it waits for the commit and is dropped on rollback)."""
+    app = current_app._get_current_object()
+    after_commit(lambda: _bump(app))
+
+
+def _bump(app) -> None:
+    store = app.extensions.setdefault("peerline_pagecache", _Store())
     with store.lock:
         store.local_version += 1
         store.pages.clear()
         store.values.clear()
-    disp = jobs.dispatcher(current_app)
+    disp = jobs.dispatcher(app)
     if disp.uses_rq:
         try:
             disp.redis().incr(VERSION_KEY)

@@ -8,7 +8,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from accounts.models import User
-from core import jobs, mail, signals
+from core import mail, signals
 from core.clock import utcnow
 from core.extensions import db, end_transaction
 from forum import reputation, viewcounts
@@ -33,7 +33,8 @@ def subscription_id_from(token: str) -> int | None:
 
 
 def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
-    """Create the notices that do not exist yet and enqueue one mail per new notice."""
+    """Create the notices that do not exist yet, then mail every notice of this event not mailed
+    yet, all in this one job: a reply to a thread with 300 followers is one job, not 301."""
     if not user_ids:
         return
     already = set(db.session.scalars(
@@ -41,13 +42,18 @@ def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
             Notification.thread_id == thread_id, Notification.post_id == post_id,
             Notification.kind == kind, Notification.user_id.in_(user_ids))
     ))
-    created = [Notification(user_id=uid, thread_id=thread_id, post_id=post_id, kind=kind)
-               for uid in user_ids if uid not in already]
-    db.session.add_all(created)
-    db.session.flush()
-    for notice in created:
-        jobs.enqueue(send_notification_mail, notice.id, queue="mail")
+    db.session.add_all([Notification(user_id=uid, thread_id=thread_id, post_id=post_id, kind=kind)
+                        for uid in user_ids if uid not in already])
     db.session.commit()
+    unmailed = list(db.session.scalars(
+        sa.select(Notification.id).where(
+            Notification.thread_id == thread_id, Notification.post_id == post_id,
+            Notification.kind == kind, Notification.user_id.in_(user_ids), Notification.mailed_at.is_(None))
+        .order_by(Notification.id)
+    ))
+    # A retry (the mail server failed half-way) mails only the rest: each notice records mailed_at.
+    for notification_id in unmailed:
+        send_notification_mail(notification_id)
 
 
 def _followers(thread_id: int, exclude: int | None, since) -> list[int]:
@@ -153,9 +159,9 @@ def close_abandoned_threads() -> None:
         return
     db.session.execute(sa.update(Thread).where(Thread.id.in_(ids), Thread.closed_at.is_(None))
                        .values(closed_at=utcnow(), close_reason=CLOSED_ABANDONED))
-    db.session.commit()
     for thread in db.session.scalars(sa.select(Thread).where(Thread.id.in_(ids))):
         signals.thread_closed.send(thread)
+    db.session.commit()
 
 
 def flush_view_counts() -> None:

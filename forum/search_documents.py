@@ -63,9 +63,10 @@ def count() -> int:
 
 
 def _reindex_thread(sender, **_extra) -> None:
+    """Queue the thread's re-index in the transaction of the change (the services send their events
+    before they commit), so that the change and its index job are saved together."""
     thread_id = sender.thread_id if isinstance(sender, Post) else sender.id
     enqueue_index([make_doc_id(THREAD, thread_id)])
-    db.session.commit()
 
 
 def init_app() -> None:

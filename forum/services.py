@@ -1,4 +1,8 @@
-"""Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags."""
+"""Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags.
+
+Each service sends its domain event before it commits: subscribers (the search index, the page
+cache) add their rows and jobs to the same transaction, so a change and its follow-ups are saved
+together or not at all."""
 
 import hashlib
 import hmac
@@ -149,8 +153,8 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     _follow(actor.id, thread.id)
     if ask_flow_is_theirs(actor, ask_flow):
         _record_posted(actor, ask_flow, thread, now)
-    db.session.commit()
     signals.thread_created.send(thread)
+    db.session.commit()
     return thread
 
 
@@ -246,8 +250,8 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     refresh_thread_stats(thread)
     _follow(actor.id, thread.id)
     jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
-    db.session.commit()
     signals.post_created.send(post)
+    db.session.commit()
     return post
 
 
@@ -273,8 +277,8 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     if new_title is not None:
         thread.title = new_title
     _record_revision(post, actor, title=thread.title if post.is_question else None)
-    db.session.commit()
     signals.post_edited.send(post)
+    db.session.commit()
     return post
 
 
@@ -320,8 +324,8 @@ def delete_post(actor: User, post: Post) -> Post:
     if thread.accepted_post_id == post.id:
         _clear_acceptance(thread)
     refresh_thread_stats(thread)
-    db.session.commit()
     signals.post_deleted.send(post)
+    db.session.commit()
     return post
 
 
@@ -336,8 +340,8 @@ def delete_thread(actor: User, thread: Thread) -> Thread:
     if thread.deleted_at is None:
         reputation.add(*_accepted_author_points(thread, sign=-1))
         thread.deleted_at, thread.deleted_by_id = utcnow(), actor.id
-        db.session.commit()
         signals.thread_deleted.send(thread)
+        db.session.commit()
     return thread
 
 
@@ -349,8 +353,8 @@ def restore_thread(actor: User, thread: Thread) -> Thread:
         return thread
     thread.deleted_at, thread.deleted_by_id = None, None
     reputation.add(*_accepted_author_points(thread, sign=1))
-    db.session.commit()
     signals.thread_created.send(thread)
+    db.session.commit()
     return thread
 
 
@@ -365,8 +369,8 @@ def restore_post(actor: User, post: Post) -> Post:
     if not post.is_question:
         reputation.add(post.author_id, reputation.votes_worth(post.id))
     refresh_thread_stats(post.thread)
-    db.session.commit()
     signals.post_edited.send(post)
+    db.session.commit()
     return post
 
 
@@ -421,8 +425,8 @@ def accept_answer(actor: User, post: Post) -> Thread:
         thread.closed_at, thread.close_reason = None, None
     thread.last_activity_at = now
     jobs.enqueue(forum_jobs.notify_accepted, thread.id, post.id, queue="mail")
-    db.session.commit()
     signals.answer_accepted.send(thread, post=post)
+    db.session.commit()
     return thread
 
 
@@ -434,8 +438,8 @@ def unaccept_answer(actor: User, thread: Thread) -> Thread:
         return thread
     reputation.add(*_accepted_author_points(thread, sign=-1))
     _clear_acceptance(thread)
-    db.session.commit()
     signals.answer_accepted.send(thread, post=None)
+    db.session.commit()
     return thread
 
 
@@ -582,8 +586,8 @@ def close_thread(actor: User, thread: Thread) -> Thread:
         raise Forbidden("Only staff close threads.")
     if thread.closed_at is None:
         thread.closed_at, thread.close_reason = utcnow(), CLOSED_BY_STAFF
-        db.session.commit()
         signals.thread_closed.send(thread)
+        db.session.commit()
     return thread
 
 
@@ -624,8 +628,9 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
         db.session.add(category)
     category.name, category.slug, category.description = name, slug, description
     category.position, category.parent = int(position or 0), parent
-    db.session.commit()
+    db.session.flush()
     signals.categories_changed.send(category)
+    db.session.commit()
     return category
 
 
@@ -654,8 +659,8 @@ def delete_category(actor: User, category: Category) -> None:
         if reason:
             raise Conflict(f"This category {reason}; move them before deleting it.")
     db.session.delete(category)
-    db.session.commit()
     signals.categories_changed.send(category)
+    db.session.commit()
 
 
 # --- notifications -------------------------------------------------------------------------------------

@@ -97,9 +97,7 @@ def make_app(request, tmp_path):
     yield build
     for app in apps:
         with app.app_context():
-            disp = jobs.dispatcher(app)
-            if not disp.uses_rq and disp._runner is not None:
-                disp._runner.wait_idle()
+            jobs.wait_idle(app=app)
             db.session.remove()
             db.engine.dispose()
 

@@ -81,3 +81,41 @@ def test_flash_messages_are_announced(client, auth):
     flashes = tree.find(".//div[@class='flashes']")
     assert flashes.get("role") == "status"
     assert "You are signed out." in "".join(flashes.itertext())
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+def test_a_failure_inside_a_commit_still_gets_the_friendly_error_page(make_app, backend_name):
+    """A failure in the middle of a commit leaves the session 'committed', where every query raises:
+    the error page must not need it (it once failed too, with Flask's bare 500 instead)."""
+    import sqlalchemy as sa
+    from flask_login import current_user
+
+    from core.extensions import db
+    from tests.factories import PASSWORD, make_user
+
+    app = make_app(backend_name, PROPAGATE_EXCEPTIONS=False)
+
+    @app.route("/test/fails-while-committing", methods=["POST"])
+    @public
+    def fails_while_committing():
+        def fail(_session):
+            raise RuntimeError("a follow-up of the commit failed")
+
+        sa.event.listen(db.session(), "after_commit", fail, once=True)
+        current_user.bio = "Saved before the failure"
+        db.session.commit()
+        return "unreachable"
+
+    with app.app_context():
+        name = make_user(display_name="Ada Lovelace").username
+    client = app.test_client()
+    assert client.post("/signin", data={"login": name, "password": PASSWORD}).status_code == 302
+    response = client.post("/test/fails-while-committing")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    assert "Ada Lovelace" in response.text  # the header still knows who is signed in
+    with app.app_context():
+        from accounts.models import User
+
+        saved = db.session.scalar(sa.select(User.bio).where(User.username == name))
+        assert saved == "Saved before the failure"

@@ -14,9 +14,10 @@ import kb
 import search
 from accounts import jobs as account_jobs
 from core import config as core_config
-from core import jobs, security, templating
+from core import jobs, ratelimit, security, templating
 from core.errors import DomainError
-from core.extensions import configure_sqlite, csrf, db, end_page_view, limiter, login_manager, migrate
+from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
+from core.forms import error_headers
 from core.ids import IdConverter
 from core.jobs_cli import jobs_cli
 from forum import jobs as forum_jobs
@@ -28,6 +29,7 @@ from search import jobs as search_jobs
 CRON_TABLE = (
     jobs.Periodic("core.relay-outbox", jobs.relay_outbox, every=60),
     jobs.Periodic("accounts.purge-reset-tokens", account_jobs.purge_reset_tokens, every=6 * 3600),
+    jobs.Periodic("accounts.purge-sessions", account_jobs.purge_sessions, every=6 * 3600),
     jobs.Periodic("forum.flush-view-counts", forum_jobs.flush_view_counts, every=60),
     jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
     jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
@@ -72,7 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    ratelimit.init_app(app)
     security.init_app(app)
     jobs.init_app(app, CRON_TABLE)
 
@@ -93,8 +95,6 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _follow_overrides(app: Flask, config: dict) -> None:
     # Settings derived from others in core.config must follow an override of their source.
-    if "REDIS_URL" in config and "RATELIMIT_STORAGE_URI" not in config:
-        app.config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
     if "PEERLINE_HTTPS" in config:
         for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
             if key not in config:
@@ -136,7 +136,8 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(error):
-        return render_error(error.status_code, error.message)
+        page, code = render_error(error.status_code, error.message)
+        return page, code, error_headers(error)
 
     @app.errorhandler(HTTPException)
     def _http(error):

@@ -1,14 +1,13 @@
 """Users, roles, sign-up/in/out, password reset, profiles with external identities."""
 
-import sqlalchemy as sa
 from flask import Flask
 
-from core.extensions import db, login_manager
+from core.extensions import login_manager
 
 
 def init_app(app: Flask) -> None:
+    from accounts import services
     from accounts.cli import accounts_cli
-    from accounts.models import User
     from accounts.views import bp
 
     login_manager.login_view = "accounts.sign_in"
@@ -18,7 +17,7 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(session_token: str):
-        return db.session.scalar(sa.select(User).where(User.session_token == session_token))
+        return services.user_for_session(session_token)
 
     app.register_blueprint(bp)
     app.cli.add_command(accounts_cli)

@@ -59,6 +59,19 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."),
+                                        Length(max=PASSWORD_MAX)])
+    password = PasswordField(
+        "New password", validators=[DataRequired("Choose a password."), Length(max=PASSWORD_MAX)],
+        description=f"At least {PASSWORD_MIN} characters. Every other session of your account ends.",
+    )
+    confirm = PasswordField(
+        "New password again", validators=[EqualTo("password", "The two passwords differ.")]
+    )
+
+
 class ProfileForm(FlaskForm):
     display_name = StringField("Display name", validators=[Length(max=DISPLAY_NAME_MAX)])
     bio = TextAreaField("About you", validators=[Length(max=BIO_MAX)],

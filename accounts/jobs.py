@@ -1,4 +1,4 @@
-"""Account jobs: the password-reset mail and the purge of old reset requests."""
+"""Account jobs: the password-reset mail, and the purge of old reset requests and sign-in sessions."""
 
 import secrets
 from datetime import timedelta
@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from accounts.models import PasswordResetToken, User
+from accounts.models import PasswordResetToken, User, UserSession
 from core import mail
 from core.clock import utcnow
 from core.extensions import db, end_transaction
@@ -56,4 +56,12 @@ def purge_reset_tokens() -> None:
     """Delete reset requests older than a week: used or not, they no longer work."""
     cutoff = utcnow() - timedelta(days=7)
     db.session.execute(sa.delete(PasswordResetToken).where(PasswordResetToken.created_at < cutoff))
+    db.session.commit()
+
+
+def purge_sessions() -> None:
+    """Delete sign-in sessions that ended or expired over a month ago (they sign nobody in)."""
+    cutoff = utcnow() - timedelta(days=30)
+    db.session.execute(sa.delete(UserSession).where(
+        sa.or_(UserSession.ended_at < cutoff, UserSession.expires_at < cutoff)))
     db.session.commit()

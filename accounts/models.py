@@ -1,5 +1,6 @@
 """Users, their external identities, password-reset tokens and the account audit trail."""
 
+import hashlib
 import secrets
 from datetime import datetime
 
@@ -28,7 +29,12 @@ PUBLIC_IDENTITY_KINDS = frozenset(IDENTITY_KINDS) - {"crm"}
 
 
 def new_session_token() -> str:
-    return secrets.token_urlsafe(24)
+    """A sign-in session's secret: kept by the browser (session and remember cookies), stored hashed."""
+    return secrets.token_urlsafe(32)
+
+
+def session_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 class User(UserMixin, db.Model):
@@ -46,8 +52,6 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(10), default=MEMBER, index=True)
     is_active_account: Mapped[bool] = mapped_column(default=True)
-    # Rotated on password change: every other signed-in session ends.
-    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token, unique=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
@@ -59,7 +63,11 @@ class User(UserMixin, db.Model):
         sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="role_known"),
     )
 
-    def get_id(self) -> str:
+    # The token of the sign-in session this object was loaded for (not a column): Flask-Login keeps
+    # it in the session and remember cookies, so that ending the session on the server ends them.
+    session_token = None
+
+    def get_id(self) -> str | None:
         return self.session_token
 
     @property
@@ -144,3 +152,23 @@ class AuditEntry(db.Model):
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class UserSession(db.Model):
+    """One signed-in browser: ends at sign-out, at a password change or reset, or when it expires.
+
+    The browser holds the token; only its hash is stored, so a copy of the database signs nobody in.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    remember: Mapped[bool] = mapped_column(default=False)
+    user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    user: Mapped[User] = relationship()

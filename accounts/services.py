@@ -21,7 +21,9 @@ from accounts.models import (
     ExternalIdentity,
     PasswordResetToken,
     User,
+    UserSession,
     new_session_token,
+    session_token_hash,
 )
 from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_profile
 from core import jobs, signals
@@ -167,9 +169,10 @@ def login_key(login: str) -> str:
 
 
 def find_by_login(login: str) -> User | None:
-    """The user whose email or username is `login`, if any."""
+    """The user whose email or username is `login`, if any (none for text no account can have:
+    too long, or with control characters such as NUL, which PostgreSQL refuses outright)."""
     login = (login or "").strip()
-    if not login or len(login) > EMAIL_MAX:
+    if not login or len(login) > EMAIL_MAX or any(unicodedata.category(ch) == "Cc" for ch in login):
         return None
     column = User.email if "@" in login else User.username_key
     return db.session.scalar(sa.select(User).where(column == login_key(login)))
@@ -184,8 +187,6 @@ def authenticate(login: str, password: str) -> User:
     matches = check_password_hash(stored_hash, (password or "")[:PASSWORD_MAX + 1])
     if user is None or not matches or not user.is_active:
         raise Invalid(SIGN_IN_FAILED)
-    user.last_sign_in_at = utcnow()
-    db.session.commit()
     return user
 
 
@@ -259,10 +260,77 @@ def reset_password(link_token: str, new_password: str) -> User:
         .values(used_at=now)
     )
     user.password_hash = new_hash
-    user.session_token = new_session_token()
+    _end_sessions(user)  # whoever knew the old password is signed out everywhere
     db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="password-reset"))
     db.session.commit()
     return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> User:
+    """Set a new password, proving the current one; every other session of the account ends.
+    Raises Invalid (a wrong current password, a weak new one)."""
+    validate_password(new_password, email=user.email, username=user.username)
+    stored_hash, keep = user.password_hash, user.session_token
+    end_transaction()
+    if not check_password_hash(stored_hash, (current_password or "")[:PASSWORD_MAX + 1]):
+        raise Invalid("That is not your current password.", field="current_password")
+    new_hash = generate_password_hash(new_password)
+    user.password_hash = new_hash
+    _end_sessions(user, keep=keep)
+    db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="password-change"))
+    db.session.commit()
+    return user
+
+
+# --- sign-in sessions --------------------------------------------------------------------------------
+
+
+def start_session(user: User, *, remember: bool = False, user_agent: str = "") -> str:
+    """Record a new signed-in browser for `user` and return its token (for Flask-Login's cookies).
+    A remembered session lasts as long as the remember cookie, another one as long as a session."""
+    config = current_app.config
+    lifetime = config.get("REMEMBER_COOKIE_DURATION", timedelta(days=365)) if remember \
+        else config["PERMANENT_SESSION_LIFETIME"]
+    if not isinstance(lifetime, timedelta):
+        lifetime = timedelta(seconds=lifetime)
+    token, now = new_session_token(), utcnow()
+    db.session.add(UserSession(user_id=user.id, token_hash=session_token_hash(token), created_at=now,
+                               expires_at=now + lifetime, remember=remember,
+                               user_agent=clean_line(user_agent)[:200]))
+    user.last_sign_in_at = now
+    db.session.commit()
+    user.session_token = token
+    return token
+
+
+def user_for_session(token: str | None) -> User | None:
+    """The active account of a live session token (one query), or None: ended, expired, forged."""
+    if not token or not isinstance(token, str) or len(token) > 100:
+        return None
+    user = db.session.scalar(
+        sa.select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token_hash == session_token_hash(token), UserSession.ended_at.is_(None),
+               UserSession.expires_at > utcnow()))
+    if user is not None:
+        user.session_token = token
+    return user
+
+
+def end_session(token: str | None) -> None:
+    """Sign out one browser: its cookies stop working, copies of them too."""
+    if token:
+        db.session.execute(sa.update(UserSession)
+                           .where(UserSession.token_hash == session_token_hash(token),
+                                  UserSession.ended_at.is_(None))
+                           .values(ended_at=utcnow()))
+        db.session.commit()
+
+
+def _end_sessions(user: User, keep: str | None = None) -> None:
+    query = sa.update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    if keep:
+        query = query.where(UserSession.token_hash != session_token_hash(keep))
+    db.session.execute(query.values(ended_at=utcnow()))
 
 
 # --- profiles and identities -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 
-from accounts import forms, services
+from accounts import devices, forms, services
 from accounts.models import IDENTITY_KINDS, PUBLIC_IDENTITY_KINDS, ROLES
 from accounts.permissions import (
     admin_required,
@@ -23,10 +23,10 @@ from accounts.permissions import (
     public,
     staff_required,
 )
-from core import mail, signals
+from core import mail, ratelimit, signals
 from core.errors import DomainError, Invalid
-from core.extensions import limiter
-from core.forms import invalid_status, show_error
+from core.forms import error_headers, invalid_status, show_error
+from core.ratelimit import RateLimited, client_address
 from core.security import safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -36,29 +36,25 @@ def _home() -> str:
     return url_for("forum.index")
 
 
-def _signin_limit() -> str:
-    return current_app.config["PEERLINE_SIGNIN_LIMIT"]
-
-
-def _account_limit() -> str:
-    return current_app.config["PEERLINE_SIGNIN_ACCOUNT_LIMIT"]
-
-
-def _login_key() -> str:
+def _account_key(login: str, user) -> str:
     """One key per account, however its name or email is spelled (case, width, email or name)."""
-    login = request.form.get("login") or ""
-    user = services.find_by_login(login)
-    return f"signin:user:{user.id}" if user is not None else f"signin:login:{services.login_key(login)}"
+    return f"user:{user.id}" if user is not None else f"login:{services.login_key(login)}"
 
 
-def _failed(response) -> bool:
-    return response.status_code == 401
-
-
-def _start_session(user, remember=False) -> None:
+def _start_session(user, remember=False):
+    """Sign `user` in on this browser with a server-side session; returns the device cookie value."""
     # A fresh session at sign-in: nothing (a CSRF token, say) carries over from before.
     session.clear()
+    services.start_session(user, remember=remember, user_agent=request.user_agent.string)
     login_user(user, remember=remember)
+    return devices.cookie_for(user, devices.device_of(request.cookies.get(devices.COOKIE), user))
+
+
+def _signed_in(user, target, remember=False):
+    device_cookie = _start_session(user, remember)
+    response = redirect(target)
+    devices.set_cookie(response, device_cookie)
+    return response
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -69,48 +65,60 @@ def sign_up():
     form = forms.SignUpForm()
     if form.validate_on_submit():
         try:
-            user = services.sign_up(
-                form.email.data, form.username.data, form.password.data, form.display_name.data
-            )
+            with ratelimit.charge("signup", client_address()):
+                user = services.sign_up(
+                    form.email.data, form.username.data, form.password.data, form.display_name.data
+                )
         except DomainError as error:
             status = show_error(form, error)
-            return render_template("accounts/sign_up.html", form=form), status
-        _start_session(user)
+            return render_template("accounts/sign_up.html", form=form), status, error_headers(error)
         flash(f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!",
               "success")
-        return redirect(safe_next(request.args.get("next"), _home()))
+        return _signed_in(user, safe_next(request.args.get("next"), _home()))
     return render_template("accounts/sign_up.html", form=form), invalid_status(form)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit(_signin_limit, methods=["POST"], deduct_when=_failed,
-               error_message="Too many failed sign-in attempts. Wait a few minutes and try again.")
-@limiter.limit(_account_limit, key_func=_login_key, methods=["POST"], deduct_when=_failed,
-               error_message="Too many failed sign-in attempts for this account. "
-                             "Wait a few minutes, or reset your password.")
 @public
 def sign_in():
     target = safe_next(request.args.get("next"), _home())
     if current_user.is_authenticated:
         return redirect(target)
     form = forms.SignInForm()
-    if form.validate_on_submit():
-        try:
-            user = services.authenticate(form.login.data, form.password.data)
-        except Invalid as error:
-            show_error(form, error)
-            return render_template("accounts/sign_in.html", form=form), 401
-        _start_session(user, remember=form.remember.data)
-        flash(f"Signed in as {user.display_name}.", "success")
-        return redirect(target)
-    return render_template("accounts/sign_in.html", form=form), invalid_status(form)
+    if not form.validate_on_submit():
+        return render_template("accounts/sign_in.html", form=form), invalid_status(form)
+    login = form.login.data
+    account = services.find_by_login(login)
+    device = devices.device_of(request.cookies.get(devices.COOKIE), account)
+    try:
+        # Counted before the password is checked, so simultaneous guesses cannot all get through.
+        # A browser that signed in to the account before is counted apart: strangers failing at
+        # the account cannot lock its owner out; the per-address limit still holds them back.
+        attempts = ratelimit.take_all(("signin-address", client_address()),
+                                      ("signin-device", device) if device else
+                                      ("signin-account", _account_key(login, account)))
+        user = services.authenticate(login, form.password.data)
+    except RateLimited as error:
+        show_error(form, error)
+        return render_template("accounts/sign_in.html", form=form), 429, error_headers(error)
+    except Invalid as error:
+        show_error(form, error)
+        return render_template("accounts/sign_in.html", form=form), 401
+    for attempt in attempts:  # only failures count
+        attempt.give_back()
+    if device:
+        ratelimit.clear("signin-account", _account_key(login, user))
+    flash(f"Signed in as {user.display_name}.", "success")
+    return _signed_in(user, target, remember=form.remember.data)
 
 
 @bp.route("/signout", methods=["POST"])
 @public
 def sign_out():
     if forms.SignOutForm().validate_on_submit() and current_user.is_authenticated:
+        services.end_session(current_user.session_token)
         logout_user()
+        session.clear()
         flash("You are signed out.", "info")
     return redirect(_home())
 
@@ -120,6 +128,13 @@ def sign_out():
 def request_password_reset():
     form = forms.ResetRequestForm()
     if form.validate_on_submit():
+        try:
+            # Per address and per mailbox alike, whether or not an account has it (that stays secret).
+            ratelimit.take_all(("reset-address", client_address()),
+                               ("reset-email", services.login_key(form.email.data)))
+        except RateLimited as error:
+            show_error(form, error)
+            return render_template("accounts/reset_request.html", form=form), 429, error_headers(error)
         services.request_password_reset(form.email.data)
         flash("If an account has that email, a reset link is on its way. "
               "It works once, for a limited time.", "info")
@@ -138,12 +153,16 @@ def reset_password(token):
     form = forms.ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            services.reset_password(token, form.password.data)
+            user = services.reset_password(token, form.password.data)
         except DomainError as error:
             status = show_error(form, error)
             return render_template("accounts/reset_password.html", form=form), status
+        # The owner proved who they are: failed sign-ins by others no longer lock the account.
+        ratelimit.clear("signin-account", _account_key("", user))
         logout_user()
-        flash("Your password is changed. Sign in with the new one.", "success")
+        session.clear()
+        flash("Your password is changed, and every session of your account has ended. "
+              "Sign in with the new password.", "success")
         return redirect(url_for("accounts.sign_in"))
     return render_template("accounts/reset_password.html", form=form), invalid_status(form)
 
@@ -190,6 +209,22 @@ def edit_profile():
         return redirect(url_for("accounts.view_profile", username=user.username))
     return render_template("accounts/edit_profile.html", form=form,
                            kinds=_identity_fields(form)), invalid_status(form)
+
+
+@bp.route("/settings/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = forms.ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user._get_current_object(), form.current_password.data,
+                                     form.password.data)
+        except DomainError as error:
+            status = show_error(form, error)
+            return render_template("accounts/change_password.html", form=form), status
+        flash("Your password is changed. You are signed out everywhere else.", "success")
+        return redirect(url_for("accounts.edit_profile"))
+    return render_template("accounts/change_password.html", form=form), invalid_status(form)
 
 
 def _identity_fields(form):

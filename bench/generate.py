@@ -18,7 +18,6 @@ import argparse
 import bisect
 import hashlib
 import random
-import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -439,7 +438,6 @@ def build(threads: int, posts: int, users: int, seed: int, now: datetime) -> Com
             "id": user_id, "email": f"{username}@{BENCH_EMAIL_DOMAIN}", "username": username,
             "username_key": username.lower(), "display_name": f"{first} {last}", "bio": "",
             "password_hash": "!bench", "role": role, "is_active_account": True,
-            "session_token": secrets.token_urlsafe(24),
             "created_at": year_ago - timedelta(days=rng.uniform(1, 30)), "last_sign_in_at": None,
         })
     role_of = dict(enumerate(roles, 1))

@@ -92,8 +92,17 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_HTTPS": https,
         "PEERLINE_PROXY_COUNT": _int("PEERLINE_PROXY_COUNT", 0),
         "PEERLINE_RESET_TOKEN_MAX_AGE": _int("PEERLINE_RESET_TOKEN_MAX_AGE", 3600),
+        # Rate limits (core.ratelimit), as "N per period;M per period".
         "PEERLINE_SIGNIN_LIMIT": env("PEERLINE_SIGNIN_LIMIT") or "10 per minute;50 per hour",
         "PEERLINE_SIGNIN_ACCOUNT_LIMIT": env("PEERLINE_SIGNIN_ACCOUNT_LIMIT") or "5 per 5 minutes",
+        "PEERLINE_SIGNUP_LIMIT": env("PEERLINE_SIGNUP_LIMIT") or "5 per hour;20 per day",
+        "PEERLINE_RESET_LIMIT": env("PEERLINE_RESET_LIMIT") or "10 per hour",
+        "PEERLINE_RESET_EMAIL_LIMIT": env("PEERLINE_RESET_EMAIL_LIMIT") or "3 per hour",
+        "PEERLINE_QUESTION_LIMIT": env("PEERLINE_QUESTION_LIMIT") or "3 per minute;30 per day",
+        "PEERLINE_REPLY_LIMIT": env("PEERLINE_REPLY_LIMIT") or "10 per minute;200 per day",
+        "PEERLINE_VOTE_LIMIT": env("PEERLINE_VOTE_LIMIT") or "30 per minute;300 per day",
+        "PEERLINE_FEEDBACK_LIMIT": env("PEERLINE_FEEDBACK_LIMIT") or "5 per hour;20 per day",
+        "PEERLINE_ASK_OPENED_LIMIT": env("PEERLINE_ASK_OPENED_LIMIT") or "120 per minute",
         "PEERLINE_TICKER": _flag(env("PEERLINE_TICKER"), default=True),
         "PEERLINE_JOB_HEARTBEAT_SECONDS": _seconds("PEERLINE_JOB_HEARTBEAT_SECONDS", 15),
         "PEERLINE_JOB_ABANDONED_AFTER": _seconds("PEERLINE_JOB_ABANDONED_AFTER", 90),
@@ -114,7 +123,4 @@ def from_environment(instance_path: Path) -> dict:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Tokens expire: one that leaks (a screenshot, a log) stops working. Long enough for a long answer.
         "WTF_CSRF_TIME_LIMIT": _int("PEERLINE_CSRF_TOKEN_MAX_AGE", 12 * 3600),
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_HEADERS_ENABLED": True,
     }

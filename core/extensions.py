@@ -1,10 +1,8 @@
-"""The Flask extensions every package shares: database, migrations, login, CSRF, limiter."""
+"""The Flask extensions every package shares: database, migrations, login, CSRF."""
 
 import logging
 
 from flask import has_request_context, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -32,7 +30,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -14,10 +14,11 @@ from flask import (
 )
 from flask_login import current_user
 
-from accounts.permissions import admin_required, login_required, public, staff_required
+from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
+from core import ratelimit
 from core.errors import DomainError, NotFound
-from core.extensions import csrf, db, limiter
-from core.forms import invalid_status, show_error
+from core.extensions import csrf, db
+from core.forms import error_headers, invalid_status, show_error
 from core.pagecache import cached_for_anonymous
 from forum import forms, hooks, queries, services, viewcounts
 from forum import jobs as forum_jobs
@@ -114,13 +115,14 @@ def ask():
         form.flow.data = services.new_ask_flow(current_user)
     if form.validate_on_submit():
         try:
-            thread = services.create_thread(
-                current_user, form.category_id.data, form.title.data, form.body.data, form.tags.data,
-                urgent=form.urgent.data, urgent_reason=form.urgent_reason.data, ask_flow=form.flow.data,
-            )
+            with ratelimit.charge("question", current_user.id, exempt=is_staff(current_user)):
+                thread = services.create_thread(
+                    current_user, form.category_id.data, form.title.data, form.body.data, form.tags.data,
+                    urgent=form.urgent.data, urgent_reason=form.urgent_reason.data, ask_flow=form.flow.data,
+                )
         except DomainError as error:
             status = show_error(form, error)
-            return render_template("forum/ask.html", form=form), status
+            return render_template("forum/ask.html", form=form), status, error_headers(error)
         flash("Your question is posted. You will be notified of answers.", "success")
         return redirect(url_for("forum.view_thread", thread_id=thread.id))
     return render_template("forum/ask.html", form=form), invalid_status(form)
@@ -134,14 +136,14 @@ def ask_suggestions():
 
 @bp.route("/ask/opened", methods=["POST"])
 @login_required
-@limiter.limit("120 per minute")
 def ask_suggestion_opened():
     """The ask form's script reports an opened suggestion (navigator.sendBeacon): 204, or an error."""
     try:
-        services.record_suggestion_opened(current_user, request.form.get("flow", ""),
-                                          request.form.get("doc", ""))
+        with ratelimit.charge("ask-opened", current_user.id):
+            services.record_suggestion_opened(current_user, request.form.get("flow", ""),
+                                              request.form.get("doc", ""))
     except DomainError as error:
-        return jsonify(error=error.message), error.status_code
+        return jsonify(error=error.message), error.status_code, error_headers(error)
     return "", 204
 
 
@@ -216,10 +218,12 @@ def reply(thread_id):
     if not form.validate_on_submit():
         return _render_thread(thread, form, 400)
     try:
-        post = services.create_post(current_user, thread, form.body.data)
+        with ratelimit.charge("reply", current_user.id, exempt=is_staff(current_user)):
+            post = services.create_post(current_user, thread, form.body.data)
     except DomainError as error:
         status = show_error(form, error)
-        return _render_thread(thread, form, status)
+        page, status = _render_thread(thread, form, status)
+        return page, status, error_headers(error)
     flash("Your answer is posted.", "success")
     return redirect(url_for("forum.view_thread", thread_id=thread.id, _anchor=f"post-{post.id}"))
 
@@ -316,7 +320,8 @@ def vote(post_id):
     value = {"up": 1, "down": -1, "clear": 0}.get(request.form.get("value", ""))
     if value is None:
         abort(400)
-    services.vote(current_user, post, value)
+    with ratelimit.charge("vote", current_user.id):
+        services.vote(current_user, post, value)
     return _back_to(post)
 
 

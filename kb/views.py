@@ -5,8 +5,10 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_login import current_user
 
 from accounts.permissions import admin_required, login_required, public, staff_required
+from core import ratelimit
 from core.errors import DomainError
-from core.forms import invalid_status, show_error
+from core.forms import error_headers, invalid_status, show_error
+from core.ratelimit import client_address
 from forum import queries as forum_queries
 from kb import forms, queries, services, viewcounts
 from kb import permissions as can
@@ -79,10 +81,14 @@ def give_feedback(slug):
     if not form.validate_on_submit():
         return _render_article(article, form, 400)
     try:
-        services.give_feedback(current_user, article, form.helpful.data, form.comment.data)
+        # Signed-in readers have one answer each (a second replaces the first); anonymous answers
+        # are each kept, so they are limited per address.
+        with ratelimit.charge("feedback", client_address(), exempt=current_user.is_authenticated):
+            services.give_feedback(current_user, article, form.helpful.data, form.comment.data)
     except DomainError as error:
         status = show_error(form, error)
-        return _render_article(article, form, status)
+        page, status = _render_article(article, form, status)
+        return page, status, error_headers(error)
     flash("Thank you: your answer helps us improve this article.", "success")
     return redirect(url_for("kb.view_article", slug=article.slug, _anchor="feedback"))
 

@@ -102,7 +102,8 @@ def test_sign_in_by_email_or_username_any_case(app):
     user = make_user(username="Ada")
     assert services.authenticate("ada", PASSWORD).id == user.id
     assert services.authenticate("ADA@EXAMPLE.COM", PASSWORD).id == user.id
-    assert services.authenticate("ada", PASSWORD).last_sign_in_at is not None
+    token = services.start_session(services.authenticate("ada", PASSWORD))
+    assert services.user_for_session(token).last_sign_in_at is not None
 
 
 def test_reset_request_for_unknown_email_sends_nothing_and_says_nothing(app):
@@ -145,11 +146,11 @@ def _reset_token_for(user) -> str:
 
 def test_reset_token_works_once(app):
     user = make_user()
-    old_session = user.session_token
+    old_session = services.start_session(user)
     link = _reset_token_for(user)
     services.reset_password(link, "a brand new passphrase")
     assert services.authenticate(user.username, "a brand new passphrase").id == user.id
-    assert user.session_token != old_session  # other sessions are signed out
+    assert services.user_for_session(old_session) is None  # other sessions are signed out
     with pytest.raises(Invalid, match="expired or has already been used"):
         services.reset_password(link, "yet another passphrase")
 

@@ -81,7 +81,8 @@ def test_sign_in_is_rate_limited_after_repeated_failures(make_app):
     assert statuses == [401, 401, 401, 429]
     blocked = client.post("/signin", data={"login": "ada", "password": PASSWORD})
     assert blocked.status_code == 429
-    assert "Too many failed sign-in attempts" in blocked.text
+    assert "Too many failed sign-ins for this account. Try again in 5 minutes" in blocked.text
+    assert 240 < int(blocked.headers["Retry-After"]) <= 300
     # Another account from the same address is not locked out by these failures.
     with app.app_context():
         make_user(username="bob")
@@ -254,7 +255,7 @@ def test_secure_cookies_when_served_over_https(make_app):
     response = app.test_client().post("/signin", data={"login": "ada", "password": PASSWORD,
                                                         "remember": "y"})
     cookies = response.headers.getlist("Set-Cookie")
-    assert len(cookies) == 2  # the session and the remember-me cookie
+    assert len(cookies) == 3  # the session, the remember-me cookie and the known-device cookie
     assert all("Secure" in cookie and "HttpOnly" in cookie for cookie in cookies)
 
 

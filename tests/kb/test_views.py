@@ -367,3 +367,14 @@ def test_the_reply_form_holds_the_picker_for_staff_only(client, auth):
     listbox = picker.find(".//ul[@role='listbox']")
     assert combobox.get("aria-controls") == listbox.get("id")
     assert picker.find(f".//label[@for='{combobox.get('id')}']") is not None
+
+
+def test_anonymous_feedback_per_address_is_limited(make_app):
+    app = make_app("sqlite", PEERLINE_FEEDBACK_LIMIT="3 per hour")
+    with app.app_context():
+        slug = make_article(title="Reconcile a payout").slug
+    client = app.test_client()
+    statuses = [client.post(f"/kb/{slug}/feedback", data={"helpful": "no"}).status_code for _ in range(5)]
+    assert statuses == [302, 302, 302, 429, 429]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ArticleFeedback)) == 3

@@ -83,6 +83,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -95,7 +96,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.forum_pages import HOST, code_version, free_port, get, machine_busy_seconds  # noqa: E402
+from bench.forum_pages import HOST, TICK, code_version, free_port, get, machine_busy_seconds  # noqa: E402
 from bench.generate import drop_database, ensure_database, shown, sqlalchemy_url  # noqa: E402
 from bench.search import percentile, redacted  # noqa: E402
 
@@ -107,6 +108,7 @@ POST_P99_MS, FINDABLE_P99_S = 2000.0, 5.0
 REQUEST_TIMEOUT = 30.0  # seconds before a request counts as unanswered
 FIND_TIMEOUT = 60.0  # seconds after the POST's answer before a post counts as never findable
 POLL_EVERY, POLLERS = 0.2, 3
+POLL_LATER = 1.0  # seconds between polls once a post has missed the findable target: less load, same verdict
 LIMITS = {"question": 3, "reply": 10}  # posts of a kind a person makes in any LIMIT_WINDOW seconds
 LIMIT_WINDOW = 65.0  # a minute, and a margin for requests the server counts later than we sent them
 RECENT = 20  # replies go to one of the latest threads (demo threads at first, then the new questions)
@@ -356,6 +358,32 @@ def stop(site: Site) -> None:
         service.stop()
 
 
+def cpu_seconds(site: Site) -> dict[str, float] | None:
+    """CPU seconds so far of each service's process group (children it waited for included: RQ's
+    job children, gunicorn's workers), of PostgreSQL (every database) and of Redis, and of this
+    script; None where /proc is not there to read."""
+    groups = {service.process.pid: service.name for service in site.services}
+    totals = dict.fromkeys([*groups.values(), "PostgreSQL", "Redis"], 0.0)
+    found = False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        found = True
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        seconds = sum(int(v) for v in fields[11:15]) / TICK  # utime, stime, cutime, cstime
+        if int(fields[2]) in groups:
+            totals[groups[int(fields[2])]] += seconds
+        elif name == "postgres":  # the postmaster's cutime holds the backends that have ended
+            totals["PostgreSQL"] += seconds
+        elif name.startswith("redis-server"):
+            totals["Redis"] += seconds
+    own = os.times()
+    totals["this script"] = own.user + own.system
+    return totals if found else None
+
+
 # --- a person's browser ----------------------------------------------------------------------------
 
 
@@ -464,8 +492,9 @@ class Pace:
 
 
 class Finder:
-    """Polls GET /search?q=<word> for each saved post every POLL_EVERY seconds, earliest due first,
-    on POLLERS threads, until the results link the post's thread or FIND_TIMEOUT has passed."""
+    """Polls GET /search?q=<word> for each saved post every POLL_EVERY seconds (every POLL_LATER once
+    it has missed the target), earliest due first, on POLLERS threads, until the results link the
+    post's thread or FIND_TIMEOUT has passed."""
 
     def __init__(self, port: int):
         self.port = port
@@ -512,7 +541,8 @@ class Finder:
                 if found:
                     attempt.findable = now - attempt.answered
                 elif now - attempt.answered < FIND_TIMEOUT:
-                    self._push(max(sent + POLL_EVERY, now), attempt)
+                    every = POLL_EVERY if now - attempt.answered < FINDABLE_P99_S else POLL_LATER
+                    self._push(max(sent + every, now), attempt)
             finally:
                 with self.condition:
                     self.busy -= 1
@@ -583,7 +613,7 @@ class Load:
         return browsers
 
     def run(self, browsers: list[Browser], seconds: float, progress) -> float:
-        """Posts for `seconds`; returns how long the load ran, until the last answer."""
+        """Posts for `seconds`; returns how long the load lasted (longer when the last answers were late)."""
         started = time.monotonic()
         deadline = started + seconds
         threads = [threading.Thread(target=self._person, args=(browser, deadline), daemon=True)
@@ -593,7 +623,7 @@ class Load:
         while alive := [thread for thread in threads if thread.is_alive()]:
             progress(time.monotonic() - started)
             alive[0].join(timeout=1.0)
-        return time.monotonic() - started
+        return max(seconds, time.monotonic() - started)
 
     def _person(self, browser: Browser, deadline: float) -> None:
         rng, pace = random.Random(), Pace()
@@ -683,12 +713,15 @@ class Stored:
     notices_expected: int
     notices_created: int
     notices_mailed: int
+    all_mailed: int  # every notice mailed, reminders to the demo askers included
     outbox_files: int
     backlog: Counter  # (queue, status) -> job rows not done
     failed_jobs: Counter  # (function, last line of the error) -> rows
+    queues: dict[str, tuple[int, int, float, float, float]]  # jobs since the load began, per queue:
+    #   (rows, rows run, seconds waited p50 and p99 from the commit to the start, seconds run p50)
 
 
-def read_database(site: Site) -> Stored:
+def read_database(site: Site, since: datetime) -> Stored:
     engine = sa.create_engine(site.database_url, poolclass=sa.pool.NullPool)
     people = f"SELECT id FROM users WHERE email LIKE '%@{PEOPLE_DOMAIN}'"
     try:
@@ -709,9 +742,23 @@ def read_database(site: Site) -> Stored:
             created, mailed = conn.execute(sa.text(
                 "SELECT count(*), count(mailed_at) FROM notifications "
                 f"WHERE kind = 'answer' AND post_id IN ({answers})")).one()
+            all_mailed = conn.scalar(sa.text("SELECT count(mailed_at) FROM notifications"))
             backlog = Counter({(queue, status): n for queue, status, n in conn.execute(sa.text(
                 "SELECT queue, status, count(*) FROM job_outbox WHERE status <> 'done' "
                 "GROUP BY queue, status"))})
+            moment = sa.DateTime(timezone=True)
+            jobs: dict[str, list] = {}
+            for queue, committed, began, ended in conn.execute(sa.text(
+                    "SELECT queue, created_at, started_at, finished_at FROM job_outbox").columns(
+                    queue=sa.String, created_at=moment, started_at=moment, finished_at=moment)):
+                if as_utc(committed) >= since:
+                    jobs.setdefault(queue, []).append((as_utc(committed), as_utc(began), as_utc(ended)))
+            queues = {}
+            for queue, times in sorted(jobs.items()):
+                waits = [(b - c).total_seconds() for c, b, _ in times if b]
+                runs = [(e - b).total_seconds() for _, b, e in times if b and e]
+                queues[queue] = (len(times), len(waits), percentile(waits, 0.5), percentile(waits, 0.99),
+                                 percentile(runs, 0.5))
             failed: Counter = Counter()
             for func, error in conn.execute(sa.text(
                     "SELECT func, last_error FROM job_outbox WHERE status = 'failed' OR "
@@ -720,8 +767,13 @@ def read_database(site: Site) -> Stored:
     finally:
         engine.dispose()
     outbox = site.folder / "mail-outbox"
-    return Stored(words, expected or 0, created or 0, mailed or 0, len(list(outbox.glob("*.eml"))),
-                  backlog, failed)
+    return Stored(words, expected or 0, created or 0, mailed or 0, all_mailed or 0,
+                  len(list(outbox.glob("*.eml"))), backlog, failed, queues)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    # SQLite gives the app's UTC times back without a time zone.
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -738,7 +790,8 @@ class Outcome:
     missed: bool  # latency, findability or 429
 
 
-def judge(site: Site, load: Load, stored: Stored, seconds: float, busy: float | None) -> Outcome:
+def judge(site: Site, load: Load, stored: Stored, seconds: float, usage: dict[str, float] | None
+          ) -> Outcome:
     attempts = load.attempts
     by = Counter()
     for a in attempts:
@@ -823,16 +876,20 @@ def judge(site: Site, load: Load, stored: Stored, seconds: float, busy: float | 
         notes.append(f"{finder.polls:,} searches polled; p99 {late:.2f} s late on the {POLL_EVERY:.1f} s "
                      f"schedule{behind}")
     notes.append(f"notices for the replies: {stored.notices_expected:,} expected (followers), "
-                 f"{stored.notices_created:,} created, {stored.notices_mailed:,} mailed; "
-                 f"{stored.outbox_files:,} mails in the outbox folder")
+                 f"{stored.notices_created:,} created, {stored.notices_mailed:,} mailed; the outbox folder "
+                 f"holds {stored.outbox_files:,} mails for {stored.all_mailed:,} notices mailed (reminders "
+                 "to demo askers included)")
+    for queue, (jobs, started, wait50, wait99, run50) in stored.queues.items():
+        notes.append(f"{queue} jobs since the load began: {jobs:,}, {started:,} started; waited from the "
+                     f"commit p50 {wait50:.2f} s, p99 {wait99:.2f} s; ran p50 {run50:.2f} s")
     if stored.backlog:
         notes.append("job outbox rows not done: " + ", ".join(
             f"{queue} {status} {n}" for (queue, status), n in sorted(stored.backlog.items())))
     for (func, error), n in stored.failed_jobs.most_common(5):
         notes.append(f"failed job x{n}: {func}: {error}")
-    if busy is not None:
-        notes.append(f"the machine was busy {busy:.0%} of its {os.cpu_count()} cores during the load "
-                     "(server, database, load generator and anything else)")
+    if usage is not None:
+        notes.append(f"CPU during the load, share of one core ({os.cpu_count()} cores): " + ", ".join(
+            f"{name} {share:.0%}" for name, share in usage.items()))
     return Outcome(site.mode, rows, notes, failed, missed)
 
 
@@ -888,25 +945,26 @@ def run_mode(mode: str, args, folder: Path) -> tuple[Outcome, Site]:
                 for service in site.services:
                     service.check()
 
-        busy = machine_busy_seconds()
+        busy, cpu, since = machine_busy_seconds(), cpu_seconds(site), datetime.now(UTC)
         try:
             seconds = load.run(browsers, args.seconds, progress)
         finally:
             load.stopped.set()
-        busy_after = machine_busy_seconds()
+        busy_after, cpu_after = machine_busy_seconds(), cpu_seconds(site)
         print(f"  load over; waiting up to {FIND_TIMEOUT:.0f} s for {load.finder.waiting} posts to be "
               "findable", flush=True)
         load.finder.finish(FIND_TIMEOUT + 5)
-        stored = read_database(site)
+        stored = read_database(site, since)
     finally:
         stop(site)
         if site.redis is not None:
             with contextlib.suppress(Exception):  # Redis may be what failed
                 site.redis.flushdb()
-    share = None
-    if busy is not None and busy_after is not None:
-        share = (busy_after - busy) / seconds / (os.cpu_count() or 1)
-    return judge(site, load, stored, seconds, share), site
+    usage = None
+    if None not in (busy, busy_after, cpu, cpu_after):
+        usage = {name: (cpu_after[name] - cpu[name]) / seconds for name in cpu}
+        usage["everything else"] = max(0.0, (busy_after - busy) / seconds - sum(usage.values()))
+    return judge(site, load, stored, seconds, usage), site
 
 
 def main(argv=None) -> int:

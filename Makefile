@@ -60,3 +60,11 @@ bench: install
 .PHONY: bench-search
 bench-search: install
 	$(BIN)/python bench/search.py $(BENCH_ARGS)
+
+# The posting load test (issue 9): signed-in people asking and answering against the server started
+# as in production (gunicorn, PostgreSQL database peerline_posting_bench, Redis database 12, RQ workers
+# and cron) and as `make run` starts it (flask run, SQLite, jobs in the web process).
+# Options: make bench-posting BENCH_ARGS="--people 5 --seconds 15 --mode make-run"
+.PHONY: bench-posting
+bench-posting: install
+	$(BIN)/python bench/posting_load.py $(BENCH_ARGS)

@@ -19,6 +19,7 @@ from core.errors import DomainError, NotFound
 from core.extensions import csrf, db, limiter
 from core.forms import invalid_status, show_error
 from core.pagecache import cached_for_anonymous
+from core.paging import requested_page
 from forum import forms, hooks, queries, services, viewcounts
 from forum import jobs as forum_jobs
 from forum.models import Category, Notification, Tag
@@ -36,7 +37,7 @@ bp = Blueprint("forum", __name__)
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    return requested_page()
 
 
 def _render_list(which: str, title: str, endpoint: str, **scope):

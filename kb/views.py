@@ -7,6 +7,7 @@ from flask_login import current_user
 from accounts.permissions import admin_required, login_required, public, staff_required
 from core.errors import DomainError
 from core.forms import invalid_status, show_error
+from core.paging import requested_page
 from forum import queries as forum_queries
 from kb import forms, queries, services, viewcounts
 from kb import permissions as can
@@ -22,7 +23,7 @@ _STATUS_MESSAGES = {
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    return requested_page()
 
 
 def _writer_context() -> dict:

@@ -202,6 +202,33 @@ def test_long_threads_paginate_their_answers(client):
     assert "Answer body 24" in client.get(f"/t/{thread.id}?page=2").text
 
 
+HUGE_PAGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize("page", [HUGE_PAGE, "-" + HUGE_PAGE, str(2**63), "9" * 5000, "1e9", "x"])
+def test_a_thread_page_number_past_any_page_shows_the_last_page(client, page):
+    thread = make_thread()
+    for n in range(25):
+        make_answer(thread, body=f"Answer body {n:02d}")
+    response = client.get(f"/t/{thread.id}?page={page}")
+    assert response.status_code == 200
+    last = "Answer body 24" in response.text
+    assert last if page in (HUGE_PAGE, str(2**63)) else "Answer body 00" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/threads/unanswered", "/threads/solved", "/c/apps", "/c/apps/unsolved",
+                                  "/tags/vat", "/my/questions"])
+def test_list_page_numbers_past_any_page_show_the_last_page(client, auth, path):
+    asker = auth.as_role("member")
+    db.session.add(Tag(name="vat"))
+    db.session.commit()
+    make_thread(asker, category=make_category("Apps"), title="VAT rounding is off", tags=["vat"])
+    for page in (HUGE_PAGE, "-" + HUGE_PAGE, str(2**63)):
+        response = client.get(f"{path}?page={page}")
+        assert response.status_code == 200, (path, page)
+        assert ("VAT rounding is off" in response.text) == (path != "/threads/solved"), (path, page)
+
+
 def test_notifications_page_and_mark_read(client, auth):
     asker = auth.as_role("member")
     make_answer(make_thread(asker, title="Where is the export button?"))

@@ -65,6 +65,14 @@ def test_a_category_page_lists_its_published_articles(client):
     assert client.get("/kb/c/no-such-category").status_code == 404
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999", "-99999999999999999999", "x"])
+def test_a_category_page_number_past_any_page_shows_the_last_page(client, page):
+    category = make_category("Billing")
+    make_article(category=category, title="Credit notes")
+    response = client.get(f"/kb/c/{category.slug}?page={page}")
+    assert response.status_code == 200 and "Credit notes" in response.text
+
+
 def test_an_article_page_shows_the_rendered_body_and_related_content(client):
     category = make_category("Billing")
     db.session.add(Tag(name="vat"))

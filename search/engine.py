@@ -127,6 +127,12 @@ class Filters:
             return cls.from_args(args)
         raise TypeError(f"filters must be Filters, a mapping or None, not {type(value).__name__}")
 
+    def as_args(self) -> dict[str, str]:
+        """These filters as the query-string arguments from_args reads, for links that keep them."""
+        args = {"kind": self.kind or "", "solved": "1" if self.solved_only else "",
+                "category": self.category or ""}
+        return {name: value for name, value in args.items() if value}
+
     def query(self) -> wq.Query | None:
         """The Whoosh query these filters match, or None when nothing is filtered."""
         parts = []

@@ -599,6 +599,10 @@ def reopen_thread(actor: User, thread: Thread) -> Thread:
 # --- categories -------------------------------------------------------------------------------------------
 
 
+# Far more categories than any forum has, and well inside the integer column on every database.
+POSITION_MIN, POSITION_MAX = -10_000, 10_000
+
+
 def save_category(actor: User, category: Category | None, *, name: str, slug: str,
                   description: str = "", position: int = 0, parent_id=None) -> Category:
     """Create (category None) or update a category. Raises Forbidden, Invalid or Conflict."""
@@ -613,6 +617,13 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
         raise Invalid("A slug is lowercase letters, digits and single dashes.", field="slug")
     if len(description) > 500:
         raise Invalid("Keep the description under 500 characters.", field="description")
+    try:
+        position = int(position or 0)
+    except (TypeError, ValueError, OverflowError):
+        position = None
+    if position is None or not POSITION_MIN <= position <= POSITION_MAX:
+        raise Invalid(f"The order is a whole number from {POSITION_MIN:,} to {POSITION_MAX:,}.",
+                      field="position")
     parent = get_category(parent_id) if parent_id not in (None, "", 0, "0") else None
     if parent is not None and category is not None and _is_within(parent, category):
         raise Invalid("A category cannot sit inside itself.", field="parent_id")
@@ -623,7 +634,7 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
         category = Category()
         db.session.add(category)
     category.name, category.slug, category.description = name, slug, description
-    category.position, category.parent = int(position or 0), parent
+    category.position, category.parent = position, parent
     db.session.commit()
     signals.categories_changed.send(category)
     return category

@@ -346,6 +346,21 @@ def test_categories_are_managed_by_admins_only(app):
         services.delete_category(admin, child)
 
 
+@pytest.mark.parametrize("position", [99_999_999_999, 2**63, -10_001, 10_001, "first", 1.5e300, float("inf")])
+def test_a_category_position_out_of_range_is_refused(app, position):
+    admin = make_user("admin")
+    category = services.save_category(admin, None, name="Billing", slug="billing", position=3)
+    with pytest.raises(Invalid, match="from -10,000 to 10,000") as refused:
+        services.save_category(admin, category, name="Billing", slug="billing", position=position)
+    assert refused.value.field == "position"
+    db.session.rollback()
+    db.session.refresh(category)
+    assert category.position == 3
+    for fine in (-10_000, 10_000, "7", None):
+        assert services.save_category(admin, category, name="Billing", slug="billing",
+                                      position=fine).position == int(fine or 0)
+
+
 def test_stored_reputation_follows_every_event_and_matches_a_full_recount(app):
     asker, helper, other, voter = make_user(), make_user(), make_user(), make_user()
     thread = make_thread(asker)

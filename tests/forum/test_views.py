@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from core.extensions import db
 from forum import services
-from forum.models import Post, Tag, Thread
+from forum.models import Category, Post, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
 
@@ -216,8 +216,8 @@ def test_a_thread_page_number_past_any_page_shows_the_last_page(client, page):
     assert last if page in (HUGE_PAGE, str(2**63)) else "Answer body 00" in response.text
 
 
-@pytest.mark.parametrize("path", ["/", "/threads/unanswered", "/threads/solved", "/c/apps", "/c/apps/unsolved",
-                                  "/tags/vat", "/my/questions"])
+@pytest.mark.parametrize("path", ["/", "/threads/unanswered", "/threads/solved", "/c/apps",
+                                  "/c/apps/unsolved", "/tags/vat", "/my/questions"])
 def test_list_page_numbers_past_any_page_show_the_last_page(client, auth, path):
     asker = auth.as_role("member")
     db.session.add(Tag(name="vat"))
@@ -277,6 +277,20 @@ def test_admins_edit_a_category(client, auth):
     assert (category.name, category.description, category.position) == ("Payments & payouts", "Money in", 3)
     bad = client.post(f"/admin/categories/{category.id}/edit", data={"name": "", "slug": "payments"})
     assert bad.status_code == 400
+
+
+def test_a_category_position_out_of_range_is_400_beside_the_field(client, auth):
+    auth.as_role("admin")
+    category = make_category("Payments")
+    for path in ("/admin/categories", f"/admin/categories/{category.id}/edit"):
+        response = client.post(path, data={"name": "Payouts", "slug": "payouts", "description": "",
+                                           "position": "99999999999", "parent_id": ""})
+        assert response.status_code == 400, path
+        assert "The order is a whole number from -10,000 to 10,000." in response.text
+        assert 'value="Payouts"' in response.text  # what was typed is kept
+    db.session.refresh(category)
+    assert (category.name, category.position) == ("Payments", 0)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Category)) == 1
 
 
 @pytest.mark.parametrize("big", [2**31, 2**63, 10**30])

@@ -251,11 +251,19 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     return post
 
 
+def check_can_edit_post(actor: User, post: Post) -> None:
+    """Nothing if `actor` may edit `post`; raises Forbidden saying why not."""
+    if can.can_edit_post(actor, post):
+        return
+    if post.author_id == getattr(actor, "id", None) and post.thread.is_locked:
+        raise Forbidden("This thread is locked: its posts can no longer be edited.")
+    raise Forbidden("You can only edit your own posts.")
+
+
 def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags=None) -> Post:
     """Change a post (and, for the question, the title and tags), keeping a revision.
     Raises Forbidden or Invalid."""
-    if not can.can_edit_post(actor, post):
-        raise Forbidden("You can only edit your own posts.")
+    check_can_edit_post(actor, post)
     if post.deleted_at is not None or post.thread.deleted_at is not None:
         raise Forbidden("Deleted posts cannot be edited.")
     body = clean_body(body)

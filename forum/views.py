@@ -241,8 +241,7 @@ def _back_to(post, anchor=True):
 @login_required
 def edit_post(post_id):
     post = _post_or_404(post_id)
-    if not can_edit_post(current_user, post):
-        abort(403)
+    services.check_can_edit_post(current_user, post)  # a 403 that says why (a locked thread, say)
     thread = post.thread
     form = forms.EditPostForm(
         data=None if request.method == "POST" else {

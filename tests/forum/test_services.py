@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from forum import queries, reputation, services
+from forum import permissions, queries, reputation, services
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -191,6 +191,28 @@ def test_editing_someone_elses_post_is_refused_and_changes_nothing(app):
         services.edit_post(answer.author, answer, "   ")
     db.session.refresh(answer)
     assert answer.body == "Original" and count(PostRevision) == 2  # question and answer
+
+
+def test_authors_may_not_edit_in_a_locked_thread_but_staff_may(app):
+    asker, helper, staff = make_user(), make_user(), make_user("staff")
+    thread = make_thread(asker, title="Old title", body="Old body")
+    question = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id))
+    answer = make_answer(thread, helper, "Original answer")
+    services.set_locked(staff, thread, True)
+    for author, post in ((asker, question), (helper, answer)):
+        assert not permissions.can_edit_post(author, post)
+        with pytest.raises(Forbidden, match="This thread is locked: its posts can no longer be edited."):
+            services.edit_post(author, post, "Rewritten after the lock", title="New title")
+    db.session.refresh(question)
+    db.session.refresh(answer)
+    assert (thread.title, question.body, answer.body) == ("Old title", "Old body", "Original answer")
+    with pytest.raises(Forbidden, match="your own posts"):  # not the author: the usual message
+        services.edit_post(make_user(), answer, "Vandalised")
+    assert permissions.can_edit_post(staff, answer)
+    services.edit_post(staff, answer, "Staff fixed a typo")
+    services.set_locked(staff, thread, False)
+    services.edit_post(helper, answer, "Edited again once unlocked")
+    assert answer.body == "Edited again once unlocked"
 
 
 def test_askers_delete_their_thread_only_before_answers(app):

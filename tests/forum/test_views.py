@@ -137,6 +137,27 @@ def test_editing_someone_elses_post_is_403_and_keeps_it(client, auth):
     assert answer.body == "Original text"
 
 
+def test_a_locked_thread_offers_authors_no_edit_and_refuses_it_with_a_message(client, auth):
+    author = auth.as_role("member")
+    thread = make_thread(author, title="Frozen question")
+    question = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id))
+    edit_link = f'href="/posts/{question.id}/edit"'
+    assert edit_link in client.get(f"/t/{thread.id}").text
+    services.set_locked(make_user("staff"), thread, True)
+    assert edit_link not in client.get(f"/t/{thread.id}").text
+    for response in (client.get(f"/posts/{question.id}/edit"),
+                     client.post(f"/posts/{question.id}/edit",
+                                 data={"title": "Rewritten", "body": "Rewritten", "tags": ""})):
+        assert response.status_code == 403
+        assert "This thread is locked: its posts can no longer be edited." in response.text
+    db.session.refresh(thread)
+    assert thread.title == "Frozen question"
+    auth.sign_out()
+    auth.as_role("staff")
+    assert edit_link in client.get(f"/t/{thread.id}").text
+    assert client.get(f"/posts/{question.id}/edit").status_code == 200
+
+
 def test_editing_your_question_and_reading_its_history(client, auth):
     asker = auth.as_role("member")
     thread = make_thread(asker, title="Old title", body="Old body")

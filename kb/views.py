@@ -41,6 +41,13 @@ def index():
     return render_template("kb/index.html", home=queries.home(), **_writer_context())
 
 
+@bp.route("/")
+@public
+def index_with_slash():
+    """`/kb/`, as people type it, sent on to the home page's one address."""
+    return redirect(url_for("kb.index"), 301)
+
+
 @bp.route("/c/<slug>")
 @public
 def view_category(slug):

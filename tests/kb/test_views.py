@@ -36,6 +36,13 @@ def test_the_header_links_to_the_knowledge_base(client):
     assert 'aria-current="page">Knowledge base' in client.get("/kb").text
 
 
+def test_the_home_page_answers_with_a_trailing_slash_too(client):
+    response = client.get("/kb/")
+    assert response.status_code == 301 and response.headers["Location"] == "/kb"
+    assert client.get("/kb/", follow_redirects=True).status_code == 200
+    assert client.get("/kb").status_code == 200
+
+
 def test_the_home_page_lists_categories_most_viewed_and_recent(client):
     billing, banking = make_category("Billing"), make_category("Banking")
     popular = make_article(category=billing, title="Popular guide")

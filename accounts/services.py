@@ -28,7 +28,7 @@ from core import jobs, signals
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db, end_transaction
-from core.text import clean_line, clean_text
+from core.text import check_stacked_marks, clean_line, clean_text, has_visible
 
 EMAIL_MAX = 254
 USERNAME_MIN, USERNAME_MAX = 3, 30
@@ -96,9 +96,12 @@ def validate_username(username: str | None) -> str:
 
 
 def validate_display_name(name: str | None, fallback: str) -> str:
+    """The name to show, or `fallback` when it shows nothing (only spaces or zero-width
+    characters). Raises Invalid."""
     name = clean_line(name)
-    if not name:
+    if not has_visible(name):
         return fallback
+    check_stacked_marks(name, field="display_name", noun="A display name")
     if len(name) > DISPLAY_NAME_MAX:
         raise Invalid(
             f"A display name has at most {DISPLAY_NAME_MAX} characters.", field="display_name"

@@ -13,6 +13,8 @@ from core.extensions import db
 from tests.conftest import outbox_messages
 from tests.factories import PASSWORD, make_user
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def test_sign_up_stores_a_member_with_a_hashed_password(app):
     user = services.sign_up("Ada@Example.COM", "ada", PASSWORD, "Ada Lovelace")
@@ -69,6 +71,7 @@ def test_weak_passwords_are_refused_with_the_reason(app, password, message):
         ("ada@example.com", "ada lovelace", "", "username"),
         ("ada@example.com", "<script>", "", "username"),
         ("ada@example.com", "ada", "D" * 61, "display_name"),
+        ("ada@example.com", "ada", "Ada " + ZALGO, "display_name"),
     ],
 )
 def test_bad_sign_up_input_names_the_field(app, email, username, display_name, field):
@@ -87,6 +90,28 @@ def test_unicode_names_are_welcome(app):
 def test_control_characters_are_dropped_from_display_names(app):
     user = services.sign_up("ctl@example.com", "ctl", PASSWORD, "Bad\u202eName\x00")
     assert user.display_name == "BadName"
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200c\u200d\u2060\ufeff", "\u3164\u3164",
+                                       "\u2062 \u034f"])
+def test_a_display_name_that_shows_nothing_is_the_username(app, invisible):
+    user = services.sign_up("ghost@example.com", "ghost", PASSWORD, invisible)
+    assert user.display_name == "ghost"
+    services.update_profile(user, user, "Casper", "")
+    assert services.update_profile(user, user, invisible, "").display_name == "ghost"
+
+
+def test_a_display_name_with_a_pile_of_marks_is_refused_and_the_old_one_kept(app):
+    user = make_user(display_name="Zed")
+    for name in ("Zed " + ZALGO, "Zed " + ZALGO[:20]):  # the second is within 60 characters
+        with pytest.raises(Invalid, match="A display name has a letter with more than 6 accents") as caught:
+            services.update_profile(user, user, name, "")
+        assert caught.value.field == "display_name"
+    db.session.rollback()
+    db.session.refresh(user)
+    assert user.display_name == "Zed"
+    name = "Nguyễn Thị Ánh, नमस्ते"
+    assert services.update_profile(user, user, name, "").display_name == name
 
 
 def test_sign_in_failure_does_not_say_which_part_was_wrong(app):

@@ -9,6 +9,8 @@ from forum import permissions, queries, reputation, services
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
@@ -35,6 +37,11 @@ def test_asking_stores_the_question_as_the_first_post(app):
         ("A fine title", "", "body", "text is empty"),
         ("A fine title", " \n\n ", "body", "text is empty"),
         ("A fine title", "b" * 50_001, "body", "at most 50,000 characters"),
+        ("\u200b\u200c\u200d\u2060\ufeff", "body", "title", "Write a title"),
+        ("\u3164 \u2800", "body", "title", "Write a title"),
+        ("A fine title", "\u200b\n\u2060\u2062\n\ufeff", "body", "text is empty"),
+        (ZALGO, "body", "title", "A title has a letter with more than 6 accents"),
+        ("A fine title", "It fails: " + ZALGO, "body", "A post has a letter with more than 6 accents"),
     ],
 )
 def test_bad_questions_are_refused_and_nothing_is_saved(app, title, body, field, message):

@@ -8,6 +8,8 @@ from forum import services
 from forum.models import Category, Post, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def ask(client, **fields):
     data = {"title": "Invoice PDF shows the wrong logo", "body": "Since yesterday the PDF shows an old logo.",
@@ -35,6 +37,8 @@ def test_asking_shows_the_new_thread(client, auth):
         ({"title": "t" * 201}, "A title has at most 200 characters"),
         ({"body": "   "}, "the text is empty"),
         ({"body": "b" * 50_001}, "A post has at most 50,000 characters"),
+        ({"title": "\u200b\u200c\u200d\u2060\ufeff"}, "Write a title"),
+        ({"title": ZALGO}, "A title has a letter with more than 6 accents"),
         ({"category_id": "424242"}, "Choose one of the categories"),
         ({"category_id": "not-a-number"}, "Choose one of the categories"),
         ({"tags": "no-such-tag"}, "Unknown tag: no-such-tag"),
@@ -60,8 +64,11 @@ def test_huge_form_bodies_are_refused_cheaply(client, auth):
 def test_answering_and_its_errors(client, auth):
     thread = make_thread()
     auth.as_role("member")
-    empty = client.post(f"/t/{thread.id}/reply", data={"body": "  "})
-    assert empty.status_code == 400 and "the text is empty" in empty.text
+    for blank in ("  ", "\u200b\u2062\ufeff", "\u200b\n\u3164"):
+        empty = client.post(f"/t/{thread.id}/reply", data={"body": blank})
+        assert empty.status_code == 400 and "the text is empty" in empty.text
+    zalgo = client.post(f"/t/{thread.id}/reply", data={"body": f"Try {ZALGO}"})
+    assert zalgo.status_code == 400 and "A post has a letter with more than 6 accents" in zalgo.text
     posted = client.post(f"/t/{thread.id}/reply", data={"body": "Check **Settings › Branding**."})
     assert posted.status_code == 302
     assert "<strong>Settings › Branding</strong>" in client.get(f"/t/{thread.id}").text

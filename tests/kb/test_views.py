@@ -10,6 +10,8 @@ from kb import services
 from kb.models import Article, ArticleFeedback, ArticleRevision
 from tests.factories import make_article, make_category, make_solved_thread
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def parse(page: str):
     return html5lib.parse(page, namespaceHTMLElements=False)
@@ -140,6 +142,8 @@ def test_staff_write_a_draft_then_publish_it(client, auth):
         ({"title": "t" * 201}, 400, "A title has at most 200 characters"),
         ({"body": "   "}, 400, "the text is empty"),
         ({"body": "b" * 50_001}, 400, "An article has at most 50,000 characters"),
+        ({"title": "\u200b\u2060\ufeff"}, 400, "Give the article a title"),
+        ({"body": "Open **Bank** and click " + ZALGO}, 400, "An article has a letter with more than 6"),
         ({"category_id": "424242"}, 400, "Choose one of the categories"),
         ({"category_id": "nope"}, 400, "Choose one of the categories"),
         ({"category_id": "9" * 25}, 400, "Choose one of the categories"),

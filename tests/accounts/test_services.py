@@ -262,6 +262,114 @@ def test_ensure_admin_creates_one_admin_only(app):
     assert services.ensure_admin("two@example.com", "two", "a long admin passphrase") is None
 
 
+# --- look-alike and reserved names --------------------------------------------------------------------
+
+
+def count_users() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(User))
+
+
+@pytest.mark.parametrize("lookalike", [
+    "\u0430dmin",  # Cyrillic а
+    "adm\u0131n",  # dotless ı
+    "adm\u0399n",  # Greek capital Iota
+    "\uff41\uff44\uff4d\uff49\uff4e",  # full-width, folded to "admin" by NFKC
+    "adrnin",
+])
+def test_a_username_that_looks_like_another_is_refused(app, lookalike):
+    services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    with pytest.raises(Conflict) as caught:
+        services.sign_up("mallory@example.com", lookalike, PASSWORD)
+    assert caught.value.field == "username"
+    assert caught.value.message in (services.LOOKALIKE_USERNAME, "That username is taken; choose another.")
+    assert count_users() == 1
+
+
+def test_look_alikes_of_any_account_are_refused_not_only_admins(app):
+    make_user(username="paypal_fan")
+    with pytest.raises(Conflict, match="looks too much like another one"):
+        services.sign_up("m@example.com", "\u0440\u0430\u0443\u0440\u0430l_fan", PASSWORD)  # Cyrillic р а у
+    assert services.sign_up("n@example.com", "paypal_fans", PASSWORD).username_skeleton == "paypal_fans"
+
+
+@pytest.mark.parametrize("name", ["admin", "Administrator", "MODERATOR", "staff", "Support", "system",
+                                  "root", "r00t", "\u0455upport", "peerline", "PeerLine"])
+def test_reserved_names_are_refused_at_sign_up(app, name):
+    with pytest.raises(Conflict, match="looks too much like another one") as caught:
+        services.sign_up("x@example.com", name, PASSWORD)
+    assert caught.value.field == "username" and count_users() == 0
+
+
+def test_the_site_name_is_reserved_as_it_is_configured(app):
+    app.config["PEERLINE_SITE_NAME"] = "Acme Help"
+    for name in ("AcmeHelp", "acmehe1p"):
+        with pytest.raises(Conflict):
+            services.sign_up("x@example.com", name, PASSWORD)
+    assert services.sign_up("p@example.com", "peerline", PASSWORD).username == "peerline"
+
+
+def test_ensure_admin_may_use_a_reserved_name(app):
+    admin = services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    assert (admin.username, admin.username_skeleton, admin.display_name) == ("admin", "adrnin", "admin")
+
+
+@pytest.mark.parametrize("shown", ["admin", "Admin", "\u0430dmin", "ADM\u0399N", "ad\u200bmin"])
+def test_nobody_may_show_as_another_accounts_username(app, shown):
+    services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    with pytest.raises((Conflict, Invalid)) as at_sign_up:
+        services.sign_up("m@example.com", "mallory", PASSWORD, shown)
+    assert at_sign_up.value.field == "display_name" and count_users() == 1
+    user = make_user(username="mallory", display_name="Mallory")
+    with pytest.raises((Conflict, Invalid)) as on_profile:
+        services.update_profile(user, user, shown, "")
+    assert on_profile.value.field == "display_name"
+    db.session.rollback()
+    db.session.refresh(user)
+    assert user.display_name == "Mallory"
+
+
+@pytest.mark.parametrize("shown", ["paypal_fan", "PayPal_Fan", "\u0420\u0430\u0443\u0420\u0430l_fan"])
+def test_a_display_name_that_looks_like_a_members_username_is_a_conflict(app, shown):
+    make_user(username="paypal_fan")
+    with pytest.raises(Conflict, match="looks too much like another account's username") as caught:
+        services.sign_up("m@example.com", "mallory", PASSWORD, shown)
+    assert caught.value.field == "display_name" and count_users() == 1
+
+
+def test_a_display_name_may_look_like_your_own_username_only(app):
+    make_user(username="ada")
+    user = services.sign_up("z@example.com", "zoe", PASSWORD, "ZOE")
+    lookalike = "Z\u043e\u0435"  # Cyrillic о е
+    assert services.update_profile(user, user, lookalike, "").display_name == lookalike
+    with pytest.raises(Conflict, match="looks too much like another account's username"):
+        services.update_profile(user, user, "Ada", "")
+    assert services.update_profile(user, user, "Ada Lovelace", "").display_name == "Ada Lovelace"
+
+
+def test_reserved_display_names_are_for_staff(app):
+    member, staff = make_user(), make_user("staff")
+    with pytest.raises(Invalid, match="kept for the site and its staff"):
+        services.update_profile(member, member, "Support", "")
+    with pytest.raises(Invalid, match="kept for the site and its staff"):
+        services.sign_up("m@example.com", "mallory", PASSWORD, "Moderator")
+    assert services.update_profile(staff, staff, "Support", "").display_name == "Support"
+    # A member whose name was saved before the rule may still edit the rest of the profile.
+    member.display_name = "Support"
+    db.session.commit()
+    assert services.update_profile(member, member, "Support", "New bio").bio == "New bio"
+
+
+def test_accounts_made_outside_the_services_get_a_skeleton_and_may_share_one(app):
+    """The importer and the demo build User rows themselves; look-alikes among imported authors
+    must not stop an import, so the skeleton's index is not unique."""
+    for n, name in enumerate(("se_admin", "se_\u0430dmin")):
+        db.session.add(User(email=f"se{n}@import.invalid", username=name, username_key=name,
+                            display_name=name, password_hash="!", role="member"))
+    db.session.commit()
+    skeletons = db.session.scalars(sa.select(User.username_skeleton).order_by(User.id)).all()
+    assert skeletons == ["se_adrnin", "se_adrnin"]
+
+
 def test_usernames_whose_folded_form_is_too_long_are_refused(app):
     with pytest.raises(Invalid, match="at most 30"):
         services.sign_up("s@example.com", "ß" * 30, PASSWORD)  # folds to 60 characters

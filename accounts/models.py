@@ -6,9 +6,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core.clock import utcnow
+from core.confusables import name_skeleton
 from core.extensions import db
 
 MEMBER, ADVOCATE, STAFF, ADMIN = "member", "advocate", "staff", "admin"
@@ -47,6 +48,10 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(sa.String(30))
     # Case- and width-folded (NFKC): 'Ada', 'ADA' and full-width 'ａｄａ' are one name.
     username_key: Mapped[str] = mapped_column(sa.String(30), unique=True)
+    # Its look-alike skeleton (core.confusables.name_skeleton), kept by _keep_skeleton: 'admin' and
+    # Cyrillic 'аdmin' share one. Not unique: imported authors may collide, so sign-up refuses a
+    # look-alike instead. Up to seven characters per letter of a 30-letter name (Hangul jamo).
+    username_skeleton: Mapped[str] = mapped_column(sa.String(255), index=True)
     display_name: Mapped[str] = mapped_column(sa.String(60))
     bio: Mapped[str] = mapped_column(sa.Text, default="")
     password_hash: Mapped[str] = mapped_column(sa.String(255))
@@ -62,6 +67,11 @@ class User(UserMixin, db.Model):
     __table_args__ = (
         sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="role_known"),
     )
+
+    @validates("username")
+    def _keep_skeleton(self, _key, username: str) -> str:
+        self.username_skeleton = name_skeleton(username)
+        return username
 
     # The token of the sign-in session this object was loaded for (not a column): Flask-Login keeps
     # it in the session and remember cookies, so that ending the session on the server ends them.

@@ -28,9 +28,10 @@ from accounts.models import (
 from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_profile
 from core import jobs, signals
 from core.clock import as_utc, utcnow
+from core.confusables import name_skeleton
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db, end_transaction
-from core.text import clean_line, clean_text
+from core.text import check_stacked_marks, clean_line, clean_text, has_visible
 
 EMAIL_MAX = 254
 USERNAME_MIN, USERNAME_MAX = 3, 30
@@ -40,6 +41,10 @@ IDENTITY_MAX = 200
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 REASON_MAX = 500
 SIGN_IN_FAILED = "That email or username and password do not match an account."
+LOOKALIKE_USERNAME = "That username is taken or looks too much like another one; choose another."
+# Nobody signs up as these (nor shows as them, staff apart): they would pass for the site speaking.
+# The site's own name (PEERLINE_SITE_NAME) is reserved too.
+RESERVED_NAMES = ("admin", "administrator", "moderator", "staff", "support", "system", "root")
 
 _USERNAME_RE = re.compile(r"^[\w.-]+$")
 # The passwords every cracking list tries first; length alone does not stop them.
@@ -98,14 +103,44 @@ def validate_username(username: str | None) -> str:
 
 
 def validate_display_name(name: str | None, fallback: str) -> str:
+    """The name to show, or `fallback` when it shows nothing (only spaces or zero-width
+    characters). Raises Invalid."""
     name = clean_line(name)
-    if not name:
+    if not has_visible(name):
         return fallback
+    check_stacked_marks(name, field="display_name", noun="A display name")
     if len(name) > DISPLAY_NAME_MAX:
         raise Invalid(
             f"A display name has at most {DISPLAY_NAME_MAX} characters.", field="display_name"
         )
     return name
+
+
+def check_display_name(display_name: str, username: str, *, staff: bool = False) -> None:
+    """Refuse a display name that passes for someone else: raises Conflict when it looks like
+    another account's username, Invalid when (unless `staff`) it looks like a reserved name.
+    Looking like one's own `username` is fine."""
+    skeleton = name_skeleton(display_name)
+    if skeleton == name_skeleton(username):
+        return
+    if not staff and skeleton in _reserved_skeletons():
+        raise Invalid("That display name is kept for the site and its staff; choose another.",
+                      field="display_name")
+    if _skeleton_taken(skeleton, except_key=username_key(username)):
+        raise Conflict("That display name looks too much like another account's username; "
+                       "choose another.", field="display_name")
+
+
+def _reserved_skeletons() -> set[str]:
+    site = current_app.config.get("PEERLINE_SITE_NAME") or ""
+    return {name_skeleton(name) for name in (*RESERVED_NAMES, site, "".join(site.split())) if name}
+
+
+def _skeleton_taken(skeleton: str, *, except_key: str | None = None) -> bool:
+    query = sa.select(User.id).where(User.username_skeleton == skeleton)
+    if except_key is not None:
+        query = query.where(User.username_key != except_key)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def validate_password(password: str | None, *, email: str = "", username: str = "") -> str:
@@ -133,10 +168,11 @@ def sign_up(email: str, username: str, password: str, display_name: str = "") ->
     username = validate_username(username)
     display_name = validate_display_name(display_name, fallback=username)
     validate_password(password, email=email, username=username)
-    return _create_user(email, username, display_name, password, MEMBER)
+    return _create_user(email, username, display_name, password, MEMBER, sign_up=True)
 
 
-def _create_user(email: str, username: str, display_name: str, password: str, role: str) -> User:
+def _create_user(email: str, username: str, display_name: str, password: str, role: str, *,
+                 sign_up: bool = False) -> User:
     key = username_key(username)
     # Hash before the first query: on SQLite that query opens the write transaction.
     password_hash = generate_password_hash(password)
@@ -144,6 +180,14 @@ def _create_user(email: str, username: str, display_name: str, password: str, ro
         raise Conflict("An account with that email already exists. Sign in instead?", field="email")
     if db.session.scalar(sa.select(User.id).where(User.username_key == key)):
         raise Conflict("That username is taken; choose another.", field="username")
+    # Look-alikes and reserved names are refused at sign-up only: `flask accounts ensure-admin`
+    # names the first admin `admin`. Not race-free (the skeleton is not unique, see User): two
+    # look-alikes signing up in the same instant both get through.
+    if sign_up:
+        skeleton = name_skeleton(username)
+        if skeleton in _reserved_skeletons() or _skeleton_taken(skeleton):
+            raise Conflict(LOOKALIKE_USERNAME, field="username")
+        check_display_name(display_name, username)
     user = User(
         email=email,
         username=username,
@@ -358,6 +402,8 @@ def update_profile(actor: User, user: User, display_name: str, bio: str,
     if not can_edit_profile(actor, user):
         raise Forbidden("You can only edit your own profile.")
     display_name = validate_display_name(display_name, fallback=user.username)
+    if display_name != user.display_name:  # a name kept from before these checks is not refused
+        check_display_name(display_name, user.username, staff=user.is_staff)
     bio = clean_text(bio)
     if len(bio) > BIO_MAX:
         raise Invalid(f"A bio has at most {BIO_MAX} characters.", field="bio")

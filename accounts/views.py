@@ -26,6 +26,7 @@ from accounts.permissions import (
 from core import mail, ratelimit, signals
 from core.errors import DomainError, Invalid
 from core.forms import error_headers, invalid_status, show_error
+from core.paging import requested_page
 from core.ratelimit import RateLimited, client_address
 from core.security import safe_next
 
@@ -248,9 +249,7 @@ def set_crm_id(username):
 
 def _render_users(status=200, role_form=None):
     role = request.args.get("role")
-    # Clamped: a page number past any real page must not overflow the SQL offset.
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
-    users = services.list_users(request.args.get("q", ""), role, page=page)
+    users = services.list_users(request.args.get("q", ""), role, page=requested_page())
     return render_template("accounts/users.html", users=users, roles=ROLES, role=role,
                            q=request.args.get("q", ""), role_form=role_form or forms.RoleForm()), status
 

@@ -36,6 +36,9 @@ _cleaner = nh3.Cleaner(
     attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
     url_schemes=set(URL_SCHEMES),
     link_rel=LINK_REL,
+    # Set on every image, whatever the author wrote: images below the fold load only when
+    # scrolled to, so a thread of large pictures does not fetch them all up front.
+    set_tag_attribute_values={"img": {"loading": "lazy"}},
     allowed_classes={tag: set(classes) for tag, classes in ALLOWED_CLASSES.items()},
     strip_comments=True,
 )

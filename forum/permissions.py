@@ -24,8 +24,11 @@ def can_reply(user, thread) -> bool:
 
 
 def can_edit_post(user, post) -> bool:
-    """Authors edit their own posts; staff edit any."""
-    return _signed_in(user) and (post.author_id == user.id or is_staff(user))
+    """Staff edit any post; authors edit their own unless the thread is locked (a lock freezes
+    what was said, or an author could rewrite the question under the answers)."""
+    if not _signed_in(user):
+        return False
+    return is_staff(user) or (post.author_id == user.id and not post.thread.is_locked)
 
 
 def can_delete_post(user, post) -> bool:

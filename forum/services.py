@@ -255,11 +255,19 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     return post
 
 
+def check_can_edit_post(actor: User, post: Post) -> None:
+    """Nothing if `actor` may edit `post`; raises Forbidden saying why not."""
+    if can.can_edit_post(actor, post):
+        return
+    if post.author_id == getattr(actor, "id", None) and post.thread.is_locked:
+        raise Forbidden("This thread is locked: its posts can no longer be edited.")
+    raise Forbidden("You can only edit your own posts.")
+
+
 def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags=None) -> Post:
     """Change a post (and, for the question, the title and tags), keeping a revision.
     Raises Forbidden or Invalid."""
-    if not can.can_edit_post(actor, post):
-        raise Forbidden("You can only edit your own posts.")
+    check_can_edit_post(actor, post)
     if post.deleted_at is not None or post.thread.deleted_at is not None:
         raise Forbidden("Deleted posts cannot be edited.")
     body = clean_body(body)
@@ -603,6 +611,10 @@ def reopen_thread(actor: User, thread: Thread) -> Thread:
 # --- categories -------------------------------------------------------------------------------------------
 
 
+# Far more categories than any forum has, and well inside the integer column on every database.
+POSITION_MIN, POSITION_MAX = -10_000, 10_000
+
+
 def save_category(actor: User, category: Category | None, *, name: str, slug: str,
                   description: str = "", position: int = 0, parent_id=None) -> Category:
     """Create (category None) or update a category. Raises Forbidden, Invalid or Conflict."""
@@ -617,6 +629,13 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
         raise Invalid("A slug is lowercase letters, digits and single dashes.", field="slug")
     if len(description) > 500:
         raise Invalid("Keep the description under 500 characters.", field="description")
+    try:
+        position = int(position or 0)
+    except (TypeError, ValueError, OverflowError):
+        position = None
+    if position is None or not POSITION_MIN <= position <= POSITION_MAX:
+        raise Invalid(f"The order is a whole number from {POSITION_MIN:,} to {POSITION_MAX:,}.",
+                      field="position")
     parent = get_category(parent_id) if parent_id not in (None, "", 0, "0") else None
     if parent is not None and category is not None and _is_within(parent, category):
         raise Invalid("A category cannot sit inside itself.", field="parent_id")
@@ -627,7 +646,7 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
         category = Category()
         db.session.add(category)
     category.name, category.slug, category.description = name, slug, description
-    category.position, category.parent = int(position or 0), parent
+    category.position, category.parent = position, parent
     db.session.flush()
     signals.categories_changed.send(category)
     db.session.commit()

@@ -20,6 +20,7 @@ from core.errors import DomainError, NotFound
 from core.extensions import csrf, db
 from core.forms import error_headers, invalid_status, show_error
 from core.pagecache import cached_for_anonymous
+from core.paging import requested_page
 from forum import forms, hooks, queries, services, viewcounts
 from forum import jobs as forum_jobs
 from forum.models import Category, Notification, Tag
@@ -37,7 +38,7 @@ bp = Blueprint("forum", __name__)
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    return requested_page()
 
 
 def _render_list(which: str, title: str, endpoint: str, **scope):
@@ -244,8 +245,7 @@ def _back_to(post, anchor=True):
 @login_required
 def edit_post(post_id):
     post = _post_or_404(post_id)
-    if not can_edit_post(current_user, post):
-        abort(403)
+    services.check_can_edit_post(current_user, post)  # a 403 that says why (a locked thread, say)
     thread = post.thread
     form = forms.EditPostForm(
         data=None if request.method == "POST" else {

@@ -8,6 +8,7 @@ from accounts.permissions import admin_required, login_required, public, staff_r
 from core import ratelimit
 from core.errors import DomainError
 from core.forms import error_headers, invalid_status, show_error
+from core.paging import requested_page
 from core.ratelimit import client_address
 from forum import queries as forum_queries
 from kb import forms, queries, services, viewcounts
@@ -24,7 +25,7 @@ _STATUS_MESSAGES = {
 
 
 def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+    return requested_page()
 
 
 def _writer_context() -> dict:
@@ -40,6 +41,13 @@ def _writer_context() -> dict:
 @public
 def index():
     return render_template("kb/index.html", home=queries.home(), **_writer_context())
+
+
+@bp.route("/")
+@public
+def index_with_slash():
+    """`/kb/`, as people type it, sent on to the home page's one address."""
+    return redirect(url_for("kb.index"), 301)
 
 
 @bp.route("/c/<slug>")

@@ -15,6 +15,7 @@ import heapq
 import logging
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -126,6 +127,12 @@ class Filters:
                 args["solved"] = "1" if args.pop("solved_only") else ""
             return cls.from_args(args)
         raise TypeError(f"filters must be Filters, a mapping or None, not {type(value).__name__}")
+
+    def as_args(self) -> dict[str, str]:
+        """These filters as the query-string arguments from_args reads, for links that keep them."""
+        args = {"kind": self.kind or "", "solved": "1" if self.solved_only else "",
+                "category": self.category or ""}
+        return {name: value for name, value in args.items() if value}
 
     def query(self) -> wq.Query | None:
         """The Whoosh query these filters match, or None when nothing is filtered."""
@@ -932,24 +939,44 @@ def _suggestions(reader, words: list[str], limit: int, solved_only: bool) -> lis
 
 
 def _did_you_mean(reader, parsed: ParsedQuery) -> str | None:
-    """The query with words the index has never seen replaced by the closest words it has, or None."""
-    text, pieces, last, fixes = parsed.text, [], 0, 0
+    """The query with words the index has never seen replaced by the closest words it has, or None.
+
+    A typo is corrected the same way wherever it is typed, and never into a word the query already
+    has (or another typo's correction): "wya OR way" must not become "way OR way", which reads as
+    nonsense and finds nothing new. A suggestion that reads as the query does is no suggestion.
+    """
+    text = parsed.text
+    taken = _stems(text)  # the query's own words: a correction repeating one is refused
+    fixes: dict[str, str] = {}
     for start, end, fieldname, term in word_spans(parsed.query):
-        if reader.doc_frequency(fieldname, term):
+        typed = text[start:end]
+        if typed.casefold() in fixes or reader.doc_frequency(fieldname, term) \
+                or reader.doc_frequency("body", term):  # title:word with the word only in bodies
             continue
-        fix = _closest_word(reader, text[start:end])
+        fix = _closest_word(reader, typed, avoid=taken)
         if fix:
-            pieces += [text[last:start], fix]
-            last, fixes = end, fixes + 1
-            if fixes >= MAX_CORRECTIONS:
+            fixes[typed.casefold()] = fix
+            taken |= _stems(fix)
+            if len(fixes) >= MAX_CORRECTIONS:
                 break
-    if not pieces:
+    if not fixes:
         return None
-    return "".join(pieces) + text[last:]
+    # Every occurrence, not only the spans: the parser keeps one of "wya OR wya", and a
+    # half-corrected "way OR wya" would be no better.
+    typos = "|".join(map(re.escape, sorted(fixes, key=len, reverse=True)))
+    pattern = re.compile(rf"(?<!\w)(?<!\w\.)(?:{typos})(?!\w)(?!\.\w)", re.IGNORECASE)
+    suggestion = pattern.sub(lambda match: fixes.get(match.group(0).casefold(), match.group(0)), text)
+    return None if suggestion.casefold() == text.casefold() else suggestion
 
 
-def _closest_word(reader, word: str) -> str | None:
-    """The indexed word nearest to `word` (one edit, else two; same first letter), the most common first."""
+def _stems(text: str) -> set[str]:
+    """The indexed forms of the words of `text` ("printers" and "printer" are one word)."""
+    return {token.text for token in _TEXT(text)}
+
+
+def _closest_word(reader, word: str, avoid: set[str] = frozenset()) -> str | None:
+    """The indexed word nearest to `word` (one edit, else two; same first letter), the most common
+    first, leaving out words whose indexed form is in `avoid`."""
     keys = [t.text for t in _WORDS(word)]
     if len(keys) != 1 or len(keys[0]) < 3:
         return None
@@ -961,6 +988,7 @@ def _closest_word(reader, word: str) -> str | None:
         for segment, _offset in reader.leaf_readers():
             candidates.update(segment.terms_within("body", key, maxdist, prefix=1))
         candidates.discard(key)
+        candidates = {candidate for candidate in candidates if not _stems(candidate) & avoid}
         if candidates:
             return max(sorted(candidates), key=lambda w: reader.doc_frequency("spell_body", w))
     return None

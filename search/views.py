@@ -3,13 +3,14 @@
 from flask import Blueprint, jsonify, render_template, request
 
 from accounts.permissions import public
+from core.paging import requested_page
 from search import Filters, search, suggest
 
 bp = Blueprint("search", __name__)
 
 
 def _page() -> int:
-    return min(max(request.args.get("page", 1, type=int) or 1, 1), 1000)
+    return requested_page()
 
 
 @bp.route("/search")

@@ -5,7 +5,7 @@ change) to one row per signed-in browser, ended at sign-out. Everyone signed in 
 migration is signed out once.
 
 Revision ID: 0007_sessions_and_jobs
-Revises: 0005_ask_flows
+Revises: 0006_username_skeleton
 Create Date: 2026-12-03 14:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0007_sessions_and_jobs'
-down_revision = '0005_ask_flows'
+down_revision = '0006_username_skeleton'
 branch_labels = None
 depends_on = None
 

@@ -13,6 +13,8 @@ from core.extensions import db
 from tests.conftest import outbox_messages
 from tests.factories import PASSWORD, make_user
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def test_sign_up_stores_a_member_with_a_hashed_password(app):
     user = services.sign_up("Ada@Example.COM", "ada", PASSWORD, "Ada Lovelace")
@@ -69,6 +71,7 @@ def test_weak_passwords_are_refused_with_the_reason(app, password, message):
         ("ada@example.com", "ada lovelace", "", "username"),
         ("ada@example.com", "<script>", "", "username"),
         ("ada@example.com", "ada", "D" * 61, "display_name"),
+        ("ada@example.com", "ada", "Ada " + ZALGO, "display_name"),
     ],
 )
 def test_bad_sign_up_input_names_the_field(app, email, username, display_name, field):
@@ -87,6 +90,28 @@ def test_unicode_names_are_welcome(app):
 def test_control_characters_are_dropped_from_display_names(app):
     user = services.sign_up("ctl@example.com", "ctl", PASSWORD, "Bad\u202eName\x00")
     assert user.display_name == "BadName"
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200c\u200d\u2060\ufeff", "\u3164\u3164",
+                                       "\u2062 \u034f"])
+def test_a_display_name_that_shows_nothing_is_the_username(app, invisible):
+    user = services.sign_up("ghost@example.com", "ghost", PASSWORD, invisible)
+    assert user.display_name == "ghost"
+    services.update_profile(user, user, "Casper", "")
+    assert services.update_profile(user, user, invisible, "").display_name == "ghost"
+
+
+def test_a_display_name_with_a_pile_of_marks_is_refused_and_the_old_one_kept(app):
+    user = make_user(display_name="Zed")
+    for name in ("Zed " + ZALGO, "Zed " + ZALGO[:20]):  # the second is within 60 characters
+        with pytest.raises(Invalid, match="A display name has a letter with more than 6 accents") as caught:
+            services.update_profile(user, user, name, "")
+        assert caught.value.field == "display_name"
+    db.session.rollback()
+    db.session.refresh(user)
+    assert user.display_name == "Zed"
+    name = "Nguyễn Thị Ánh, नमस्ते"
+    assert services.update_profile(user, user, name, "").display_name == name
 
 
 def test_sign_in_failure_does_not_say_which_part_was_wrong(app):
@@ -236,6 +261,114 @@ def test_ensure_admin_creates_one_admin_only(app):
     first = services.ensure_admin("root@example.com", "root", "a long admin passphrase")
     assert first.role == "admin"
     assert services.ensure_admin("two@example.com", "two", "a long admin passphrase") is None
+
+
+# --- look-alike and reserved names --------------------------------------------------------------------
+
+
+def count_users() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(User))
+
+
+@pytest.mark.parametrize("lookalike", [
+    "\u0430dmin",  # Cyrillic а
+    "adm\u0131n",  # dotless ı
+    "adm\u0399n",  # Greek capital Iota
+    "\uff41\uff44\uff4d\uff49\uff4e",  # full-width, folded to "admin" by NFKC
+    "adrnin",
+])
+def test_a_username_that_looks_like_another_is_refused(app, lookalike):
+    services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    with pytest.raises(Conflict) as caught:
+        services.sign_up("mallory@example.com", lookalike, PASSWORD)
+    assert caught.value.field == "username"
+    assert caught.value.message in (services.LOOKALIKE_USERNAME, "That username is taken; choose another.")
+    assert count_users() == 1
+
+
+def test_look_alikes_of_any_account_are_refused_not_only_admins(app):
+    make_user(username="paypal_fan")
+    with pytest.raises(Conflict, match="looks too much like another one"):
+        services.sign_up("m@example.com", "\u0440\u0430\u0443\u0440\u0430l_fan", PASSWORD)  # Cyrillic р а у
+    assert services.sign_up("n@example.com", "paypal_fans", PASSWORD).username_skeleton == "paypal_fans"
+
+
+@pytest.mark.parametrize("name", ["admin", "Administrator", "MODERATOR", "staff", "Support", "system",
+                                  "root", "r00t", "\u0455upport", "peerline", "PeerLine"])
+def test_reserved_names_are_refused_at_sign_up(app, name):
+    with pytest.raises(Conflict, match="looks too much like another one") as caught:
+        services.sign_up("x@example.com", name, PASSWORD)
+    assert caught.value.field == "username" and count_users() == 0
+
+
+def test_the_site_name_is_reserved_as_it_is_configured(app):
+    app.config["PEERLINE_SITE_NAME"] = "Acme Help"
+    for name in ("AcmeHelp", "acmehe1p"):
+        with pytest.raises(Conflict):
+            services.sign_up("x@example.com", name, PASSWORD)
+    assert services.sign_up("p@example.com", "peerline", PASSWORD).username == "peerline"
+
+
+def test_ensure_admin_may_use_a_reserved_name(app):
+    admin = services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    assert (admin.username, admin.username_skeleton, admin.display_name) == ("admin", "adrnin", "admin")
+
+
+@pytest.mark.parametrize("shown", ["admin", "Admin", "\u0430dmin", "ADM\u0399N", "ad\u200bmin"])
+def test_nobody_may_show_as_another_accounts_username(app, shown):
+    services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    with pytest.raises((Conflict, Invalid)) as at_sign_up:
+        services.sign_up("m@example.com", "mallory", PASSWORD, shown)
+    assert at_sign_up.value.field == "display_name" and count_users() == 1
+    user = make_user(username="mallory", display_name="Mallory")
+    with pytest.raises((Conflict, Invalid)) as on_profile:
+        services.update_profile(user, user, shown, "")
+    assert on_profile.value.field == "display_name"
+    db.session.rollback()
+    db.session.refresh(user)
+    assert user.display_name == "Mallory"
+
+
+@pytest.mark.parametrize("shown", ["paypal_fan", "PayPal_Fan", "\u0420\u0430\u0443\u0420\u0430l_fan"])
+def test_a_display_name_that_looks_like_a_members_username_is_a_conflict(app, shown):
+    make_user(username="paypal_fan")
+    with pytest.raises(Conflict, match="looks too much like another account's username") as caught:
+        services.sign_up("m@example.com", "mallory", PASSWORD, shown)
+    assert caught.value.field == "display_name" and count_users() == 1
+
+
+def test_a_display_name_may_look_like_your_own_username_only(app):
+    make_user(username="ada")
+    user = services.sign_up("z@example.com", "zoe", PASSWORD, "ZOE")
+    lookalike = "Z\u043e\u0435"  # Cyrillic о е
+    assert services.update_profile(user, user, lookalike, "").display_name == lookalike
+    with pytest.raises(Conflict, match="looks too much like another account's username"):
+        services.update_profile(user, user, "Ada", "")
+    assert services.update_profile(user, user, "Ada Lovelace", "").display_name == "Ada Lovelace"
+
+
+def test_reserved_display_names_are_for_staff(app):
+    member, staff = make_user(), make_user("staff")
+    with pytest.raises(Invalid, match="kept for the site and its staff"):
+        services.update_profile(member, member, "Support", "")
+    with pytest.raises(Invalid, match="kept for the site and its staff"):
+        services.sign_up("m@example.com", "mallory", PASSWORD, "Moderator")
+    assert services.update_profile(staff, staff, "Support", "").display_name == "Support"
+    # A member whose name was saved before the rule may still edit the rest of the profile.
+    member.display_name = "Support"
+    db.session.commit()
+    assert services.update_profile(member, member, "Support", "New bio").bio == "New bio"
+
+
+def test_accounts_made_outside_the_services_get_a_skeleton_and_may_share_one(app):
+    """The importer and the demo build User rows themselves; look-alikes among imported authors
+    must not stop an import, so the skeleton's index is not unique."""
+    for n, name in enumerate(("se_admin", "se_\u0430dmin")):
+        db.session.add(User(email=f"se{n}@import.invalid", username=name, username_key=name,
+                            display_name=name, password_hash="!", role="member"))
+    db.session.commit()
+    skeletons = db.session.scalars(sa.select(User.username_skeleton).order_by(User.id)).all()
+    assert skeletons == ["se_adrnin", "se_adrnin"]
 
 
 def test_usernames_whose_folded_form_is_too_long_are_refused(app):

@@ -5,6 +5,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from accounts import services
 from accounts.models import AuditEntry, User
 from core import jobs
 from core.extensions import db
@@ -40,6 +41,21 @@ def test_duplicate_sign_up_answers_409_and_keeps_the_first_account(client):
     assert response.status_code == 409
     assert "already exists" in response.text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"username": "\u0430dmin"}, "That username is taken or looks too much like another one"),
+    ({"username": "Support"}, "That username is taken or looks too much like another one"),
+    ({"display_name": "\u0420\u0430\u0443\u0420\u0430l_fan"}, "display name looks too much like another"),
+    ({"display_name": "Moderator"}, "That display name is kept for the site and its staff"),
+])
+def test_look_alike_and_reserved_names_are_refused_beside_the_field(client, fields, message):
+    services.ensure_admin("owner@example.com", "admin", PASSWORD)
+    make_user(username="paypal_fan")
+    response = sign_up(client, **fields)
+    assert response.status_code in (400, 409)
+    assert message in response.text and 'aria-invalid="true"' in response.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 2
 
 
 def test_script_in_a_display_name_is_shown_as_text(client):
@@ -303,7 +319,7 @@ def test_the_account_limit_holds_however_the_name_is_spelled(make_app, variant):
 
 
 def test_staff_cannot_read_reset_links_in_the_outbox(app, client, auth):
-    make_user("admin", username="root")
+    make_user("admin", username="ops", email="root@example.com")  # "root" is a reserved name
     auth.as_role("staff")
     client.post("/password/reset", data={"email": "root@example.com"})
     jobs.wait_idle()

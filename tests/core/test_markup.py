@@ -461,6 +461,16 @@ def test_https_images_survive(source):
     assert image.get("title") == "Cat"
 
 
+@pytest.mark.parametrize("func", [render, sanitize_html], ids=["render", "sanitize_html"])
+@pytest.mark.parametrize("written", ["", ' loading="eager"', ' loading="x onerror=alert(1)"'])
+def test_every_image_loads_lazily_whatever_the_author_wrote(func, written):
+    source = f'<img src="https://img.ok.example/big.png" width="10000" height="10000"{written}>'
+    (image,) = elements(func(source), "img")
+    assert image.get("loading") == "lazy"
+    assert (image.get("width"), image.get("height")) == ("10000", "10000")  # the CSS bounds the box
+    assert not [name for name in image.keys() if name.startswith("on")]
+
+
 def test_comparison_operators_show_as_text():
     out = render("a < b && c > d")
     assert text_of(out) == "a < b && c > d"

@@ -122,3 +122,31 @@ def test_the_reputation_migration_counts_what_was_already_there(empty_database_u
         db.session.remove()
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_the_skeleton_migration_fills_the_users_already_there(empty_database_url, tmp_path):
+    """0006 gives every saved user the skeleton the app computes, and look-alikes saved before it
+    (which it cannot refuse any more) keep working: the index is not unique."""
+    from accounts.models import User
+
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0005_ask_flows")
+        now = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        with db.engine.begin() as conn:
+            for uid, name in ((1, "admin"), (2, "\u0430dmin"), (3, "Zoë_李")):
+                conn.execute(sa.text(
+                    "INSERT INTO users (id, email, username, username_key, display_name, bio, role, "
+                    "password_hash, is_active_account, session_token, created_at) VALUES (:id, :email, "
+                    ":name, :name, '', '', 'member', '', true, :token, :now)"),
+                    {"id": uid, "email": f"u{uid}@example.com", "name": name, "token": f"t{uid}", "now": now})
+        upgrade()
+        stored = dict(db.session.execute(sa.select(User.id, User.username_skeleton)).all())
+        assert stored == {1: "adrnin", 2: "adrnin", 3: "zoe\u0308_李"}
+        db.session.remove()  # on SQLite the session's transaction would hold the write lock
+        columns = {c["name"]: c for c in sa.inspect(db.engine).get_columns("users")}
+        assert columns["username_skeleton"]["nullable"] is False
+        downgrade(revision="0005_ask_flows")
+        assert "username_skeleton" not in {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
+        downgrade(revision="base")
+        db.engine.dispose()

@@ -5,9 +5,11 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from forum import queries, reputation, services
+from forum import permissions, queries, reputation, services
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
+
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
 
 
 def count(model) -> int:
@@ -35,6 +37,11 @@ def test_asking_stores_the_question_as_the_first_post(app):
         ("A fine title", "", "body", "text is empty"),
         ("A fine title", " \n\n ", "body", "text is empty"),
         ("A fine title", "b" * 50_001, "body", "at most 50,000 characters"),
+        ("\u200b\u200c\u200d\u2060\ufeff", "body", "title", "Write a title"),
+        ("\u3164 \u2800", "body", "title", "Write a title"),
+        ("A fine title", "\u200b\n\u2060\u2062\n\ufeff", "body", "text is empty"),
+        (ZALGO, "body", "title", "A title has a letter with more than 6 accents"),
+        ("A fine title", "It fails: " + ZALGO, "body", "A post has a letter with more than 6 accents"),
     ],
 )
 def test_bad_questions_are_refused_and_nothing_is_saved(app, title, body, field, message):
@@ -193,6 +200,28 @@ def test_editing_someone_elses_post_is_refused_and_changes_nothing(app):
     assert answer.body == "Original" and count(PostRevision) == 2  # question and answer
 
 
+def test_authors_may_not_edit_in_a_locked_thread_but_staff_may(app):
+    asker, helper, staff = make_user(), make_user(), make_user("staff")
+    thread = make_thread(asker, title="Old title", body="Old body")
+    question = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id))
+    answer = make_answer(thread, helper, "Original answer")
+    services.set_locked(staff, thread, True)
+    for author, post in ((asker, question), (helper, answer)):
+        assert not permissions.can_edit_post(author, post)
+        with pytest.raises(Forbidden, match="This thread is locked: its posts can no longer be edited."):
+            services.edit_post(author, post, "Rewritten after the lock", title="New title")
+    db.session.refresh(question)
+    db.session.refresh(answer)
+    assert (thread.title, question.body, answer.body) == ("Old title", "Old body", "Original answer")
+    with pytest.raises(Forbidden, match="your own posts"):  # not the author: the usual message
+        services.edit_post(make_user(), answer, "Vandalised")
+    assert permissions.can_edit_post(staff, answer)
+    services.edit_post(staff, answer, "Staff fixed a typo")
+    services.set_locked(staff, thread, False)
+    services.edit_post(helper, answer, "Edited again once unlocked")
+    assert answer.body == "Edited again once unlocked"
+
+
 def test_askers_delete_their_thread_only_before_answers(app):
     asker = make_user()
     lonely = make_thread(asker)
@@ -344,6 +373,21 @@ def test_categories_are_managed_by_admins_only(app):
     make_thread(category=child)
     with pytest.raises(Conflict, match="has threads"):
         services.delete_category(admin, child)
+
+
+@pytest.mark.parametrize("position", [99_999_999_999, 2**63, -10_001, 10_001, "first", 1.5e300, float("inf")])
+def test_a_category_position_out_of_range_is_refused(app, position):
+    admin = make_user("admin")
+    category = services.save_category(admin, None, name="Billing", slug="billing", position=3)
+    with pytest.raises(Invalid, match="from -10,000 to 10,000") as refused:
+        services.save_category(admin, category, name="Billing", slug="billing", position=position)
+    assert refused.value.field == "position"
+    db.session.rollback()
+    db.session.refresh(category)
+    assert category.position == 3
+    for fine in (-10_000, 10_000, "7", None):
+        assert services.save_category(admin, category, name="Billing", slug="billing",
+                                      position=fine).position == int(fine or 0)
 
 
 def test_stored_reputation_follows_every_event_and_matches_a_full_recount(app):

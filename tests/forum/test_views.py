@@ -5,8 +5,10 @@ import sqlalchemy as sa
 
 from core.extensions import db
 from forum import services
-from forum.models import Post, Tag, Thread
+from forum.models import Category, Post, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
+
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
 
 
 def ask(client, **fields):
@@ -35,6 +37,8 @@ def test_asking_shows_the_new_thread(client, auth):
         ({"title": "t" * 201}, "A title has at most 200 characters"),
         ({"body": "   "}, "the text is empty"),
         ({"body": "b" * 50_001}, "A post has at most 50,000 characters"),
+        ({"title": "\u200b\u200c\u200d\u2060\ufeff"}, "Write a title"),
+        ({"title": ZALGO}, "A title has a letter with more than 6 accents"),
         ({"category_id": "424242"}, "Choose one of the categories"),
         ({"category_id": "not-a-number"}, "Choose one of the categories"),
         ({"tags": "no-such-tag"}, "Unknown tag: no-such-tag"),
@@ -60,8 +64,11 @@ def test_huge_form_bodies_are_refused_cheaply(client, auth):
 def test_answering_and_its_errors(client, auth):
     thread = make_thread()
     auth.as_role("member")
-    empty = client.post(f"/t/{thread.id}/reply", data={"body": "  "})
-    assert empty.status_code == 400 and "the text is empty" in empty.text
+    for blank in ("  ", "\u200b\u2062\ufeff", "\u200b\n\u3164"):
+        empty = client.post(f"/t/{thread.id}/reply", data={"body": blank})
+        assert empty.status_code == 400 and "the text is empty" in empty.text
+    zalgo = client.post(f"/t/{thread.id}/reply", data={"body": f"Try {ZALGO}"})
+    assert zalgo.status_code == 400 and "A post has a letter with more than 6 accents" in zalgo.text
     posted = client.post(f"/t/{thread.id}/reply", data={"body": "Check **Settings › Branding**."})
     assert posted.status_code == 302
     assert "<strong>Settings › Branding</strong>" in client.get(f"/t/{thread.id}").text
@@ -137,6 +144,27 @@ def test_editing_someone_elses_post_is_403_and_keeps_it(client, auth):
     assert answer.body == "Original text"
 
 
+def test_a_locked_thread_offers_authors_no_edit_and_refuses_it_with_a_message(client, auth):
+    author = auth.as_role("member")
+    thread = make_thread(author, title="Frozen question")
+    question = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id))
+    edit_link = f'href="/posts/{question.id}/edit"'
+    assert edit_link in client.get(f"/t/{thread.id}").text
+    services.set_locked(make_user("staff"), thread, True)
+    assert edit_link not in client.get(f"/t/{thread.id}").text
+    for response in (client.get(f"/posts/{question.id}/edit"),
+                     client.post(f"/posts/{question.id}/edit",
+                                 data={"title": "Rewritten", "body": "Rewritten", "tags": ""})):
+        assert response.status_code == 403
+        assert "This thread is locked: its posts can no longer be edited." in response.text
+    db.session.refresh(thread)
+    assert thread.title == "Frozen question"
+    auth.sign_out()
+    auth.as_role("staff")
+    assert edit_link in client.get(f"/t/{thread.id}").text
+    assert client.get(f"/posts/{question.id}/edit").status_code == 200
+
+
 def test_editing_your_question_and_reading_its_history(client, auth):
     asker = auth.as_role("member")
     thread = make_thread(asker, title="Old title", body="Old body")
@@ -202,6 +230,33 @@ def test_long_threads_paginate_their_answers(client):
     assert "Answer body 24" in client.get(f"/t/{thread.id}?page=2").text
 
 
+HUGE_PAGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize("page", [HUGE_PAGE, "-" + HUGE_PAGE, str(2**63), "9" * 5000, "1e9", "x"])
+def test_a_thread_page_number_past_any_page_shows_the_last_page(client, page):
+    thread = make_thread()
+    for n in range(25):
+        make_answer(thread, body=f"Answer body {n:02d}")
+    response = client.get(f"/t/{thread.id}?page={page}")
+    assert response.status_code == 200
+    last = "Answer body 24" in response.text
+    assert last if page in (HUGE_PAGE, str(2**63)) else "Answer body 00" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/threads/unanswered", "/threads/solved", "/c/apps",
+                                  "/c/apps/unsolved", "/tags/vat", "/my/questions"])
+def test_list_page_numbers_past_any_page_show_the_last_page(client, auth, path):
+    asker = auth.as_role("member")
+    db.session.add(Tag(name="vat"))
+    db.session.commit()
+    make_thread(asker, category=make_category("Apps"), title="VAT rounding is off", tags=["vat"])
+    for page in (HUGE_PAGE, "-" + HUGE_PAGE, str(2**63)):
+        response = client.get(f"{path}?page={page}")
+        assert response.status_code == 200, (path, page)
+        assert ("VAT rounding is off" in response.text) == (path != "/threads/solved"), (path, page)
+
+
 def test_notifications_page_and_mark_read(client, auth):
     asker = auth.as_role("member")
     make_answer(make_thread(asker, title="Where is the export button?"))
@@ -250,6 +305,20 @@ def test_admins_edit_a_category(client, auth):
     assert (category.name, category.description, category.position) == ("Payments & payouts", "Money in", 3)
     bad = client.post(f"/admin/categories/{category.id}/edit", data={"name": "", "slug": "payments"})
     assert bad.status_code == 400
+
+
+def test_a_category_position_out_of_range_is_400_beside_the_field(client, auth):
+    auth.as_role("admin")
+    category = make_category("Payments")
+    for path in ("/admin/categories", f"/admin/categories/{category.id}/edit"):
+        response = client.post(path, data={"name": "Payouts", "slug": "payouts", "description": "",
+                                           "position": "99999999999", "parent_id": ""})
+        assert response.status_code == 400, path
+        assert "The order is a whole number from -10,000 to 10,000." in response.text
+        assert 'value="Payouts"' in response.text  # what was typed is kept
+    db.session.refresh(category)
+    assert (category.name, category.position) == ("Payments", 0)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Category)) == 1
 
 
 @pytest.mark.parametrize("big", [2**31, 2**63, 10**30])

@@ -12,6 +12,8 @@ from kb import queries, services
 from kb.models import Article, ArticleFeedback, ArticleRevision
 from tests.factories import make_article, make_category, make_solved_thread, make_thread, make_user
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def count(model, *where) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
@@ -76,6 +78,10 @@ def test_slugs_are_made_from_titles_unique_and_editable(app):
         ("A fine title", "", "body", "the text is empty"),
         ("A fine title", "\n \n", "body", "the text is empty"),
         ("A fine title", "b" * 50_001, "body", "at most 50,000 characters"),
+        ("\u200b\u200c\u200d\u2060\ufeff", "body", "title", "Give the article a title"),
+        ("A fine title", "\u2062\n\u200b", "body", "the text is empty"),
+        (ZALGO, "body", "title", "A title has a letter with more than 6 accents"),
+        ("A fine title", "Steps: " + ZALGO, "body", "An article has a letter with more than 6 accents"),
     ],
 )
 def test_bad_articles_are_refused_and_nothing_is_saved(app, title, body, field, message):

@@ -10,6 +10,8 @@ from kb import services
 from kb.models import Article, ArticleFeedback, ArticleRevision
 from tests.factories import make_article, make_category, make_solved_thread
 
+ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
+
 
 def parse(page: str):
     return html5lib.parse(page, namespaceHTMLElements=False)
@@ -34,6 +36,13 @@ def test_the_header_links_to_the_knowledge_base(client):
         ".//nav[@aria-label='Main']//a")}
     assert links["Knowledge base"] == "/kb"
     assert 'aria-current="page">Knowledge base' in client.get("/kb").text
+
+
+def test_the_home_page_answers_with_a_trailing_slash_too(client):
+    response = client.get("/kb/")
+    assert response.status_code == 301 and response.headers["Location"] == "/kb"
+    assert client.get("/kb/", follow_redirects=True).status_code == 200
+    assert client.get("/kb").status_code == 200
 
 
 def test_the_home_page_lists_categories_most_viewed_and_recent(client):
@@ -63,6 +72,14 @@ def test_a_category_page_lists_its_published_articles(client):
     page = client.get(f"/kb/c/{category.slug}")
     assert page.status_code == 200 and "Credit notes" in page.text and "A draft" not in page.text
     assert client.get("/kb/c/no-such-category").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "-99999999999999999999", "x"])
+def test_a_category_page_number_past_any_page_shows_the_last_page(client, page):
+    category = make_category("Billing")
+    make_article(category=category, title="Credit notes")
+    response = client.get(f"/kb/c/{category.slug}?page={page}")
+    assert response.status_code == 200 and "Credit notes" in response.text
 
 
 def test_an_article_page_shows_the_rendered_body_and_related_content(client):
@@ -125,6 +142,8 @@ def test_staff_write_a_draft_then_publish_it(client, auth):
         ({"title": "t" * 201}, 400, "A title has at most 200 characters"),
         ({"body": "   "}, 400, "the text is empty"),
         ({"body": "b" * 50_001}, 400, "An article has at most 50,000 characters"),
+        ({"title": "\u200b\u2060\ufeff"}, 400, "Give the article a title"),
+        ({"body": "Open **Bank** and click " + ZALGO}, 400, "An article has a letter with more than 6"),
         ({"category_id": "424242"}, 400, "Choose one of the categories"),
         ({"category_id": "nope"}, 400, "Choose one of the categories"),
         ({"category_id": "9" * 25}, 400, "Choose one of the categories"),

@@ -1,6 +1,9 @@
 """Search inside the app: init_app, the jobs on the `search` queue (in-process runner), the cron
 line for reconcile, and the `flask search` commands."""
 
+from urllib.parse import parse_qs, urlsplit
+
+import html5lib
 import pytest
 import sqlalchemy as sa
 
@@ -149,3 +152,48 @@ def test_cli_rebuild_restores_a_corrupt_index(search_app, source):
     result = runner.invoke(args=["search", "rebuild"])
     assert result.exit_code == 0, result.output
     assert doc_ids(search.search("router")) == ["thread:1"]
+
+
+# --- the /search page ----------------------------------------------------------------------------------
+
+
+def _link(page: str, rel: str) -> str:
+    anchor = html5lib.parse(page, namespaceHTMLElements=False).find(f".//a[@rel='{rel}']")
+    return anchor.get("href") if anchor is not None else ""
+
+
+def _widgets(source):
+    for n in range(1, 26):
+        source.put(f"article:{n}", f"Widget guide {n}", "widget", category="billing")
+        source.put(f"thread:{n}", f"Widget question {n}", "widget", category="billing", solved=n % 2 == 0)
+    source.put("thread:99", "Widget elsewhere", "widget", category="devices", solved=True)
+    search.index(list(source.docs.values()))
+
+
+def test_results_pages_keep_every_filter(search_app, source):
+    _widgets(source)
+    client = search_app.test_client()
+    first = client.get("/search?q=widget&kind=thread&solved=1&category=billing").text
+    assert "Page 1 of 2" in first
+    following = _link(first, "next")
+    assert parse_qs(urlsplit(following).query) == {
+        "q": ["widget"], "page": ["2"], "kind": ["thread"], "solved": ["1"], "category": ["billing"]}
+    second = client.get(following).text
+    assert "Page 2 of 2" in second and "Widget guide" not in second and "Widget elsewhere" not in second
+    assert parse_qs(urlsplit(_link(second, "prev")).query) == {
+        "q": ["widget"], "page": ["1"], "kind": ["thread"], "solved": ["1"], "category": ["billing"]}
+
+
+def test_did_you_mean_keeps_the_filters(search_app, source):
+    _widgets(source)
+    page = search_app.test_client().get("/search?q=widgt&kind=article").text
+    [anchor] = [a for a in html5lib.parse(page, namespaceHTMLElements=False).iter("a") if a.text == "widget"]
+    assert parse_qs(urlsplit(anchor.get("href")).query) == {"q": ["widget"], "kind": ["article"]}
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "-99999999999999999999", "x"])
+def test_results_page_numbers_past_any_page_show_a_page(search_app, source, page):
+    _widgets(source)
+    response = search_app.test_client().get(f"/search?q=widget&page={page}")
+    assert response.status_code == 200 and "Widget" in response.text
+    assert search_app.test_client().get(f"/search.json?q=widget&page={page}").status_code == 200

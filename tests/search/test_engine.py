@@ -1,6 +1,8 @@
 """Indexing and querying a real Whoosh index: words, phrases, fields, filters, ranking, snippets,
 spelling suggestions, pagination, removal and re-indexing."""
 
+import re
+
 import pytest
 from markupsafe import Markup
 
@@ -130,6 +132,46 @@ def test_did_you_mean_corrects_words_the_index_has_never_seen(engine, community)
     assert engine.search("pasword reset").suggestion == "password reset"
     assert engine.search("invioce").suggestion == "invoice"
     assert engine.search("password").suggestion is None
+
+
+@pytest.fixture
+def roads(source, indexed):
+    return indexed(
+        source.put("thread:60", "The quickest way to reset the router",
+                   "Either way, the router goes offline."),
+        source.put("thread:61", "Which way is faster", "The other way is slower."),
+        source.put("thread:62", "Router online but slow", "It shows online, then offline again."),
+    )
+
+
+def _words(query: str) -> list[str]:
+    return [word.lower() for word in re.findall(r"\w+", query) if word not in {"AND", "OR", "NOT"}]
+
+
+@pytest.mark.parametrize("query", ["way OR wya OR wey", "wya wey", "wya way", "offlne OR ofline",
+                                   "ofline offline", "routr router", "rputer OR routr"])
+def test_did_you_mean_never_repeats_a_word_the_query_did_not(engine, roads, query):
+    suggestion = engine.search(query).suggestion
+    assert suggestion is None or len(set(_words(suggestion))) == len(_words(suggestion)), suggestion
+    assert suggestion != query
+
+
+def test_did_you_mean_corrects_different_typos_into_different_words(engine, roads):
+    assert engine.search("offlne OR ofline").suggestion == "offline OR online"
+    assert engine.search("wya wey").suggestion == "way wey"  # "way" once; nothing else is near "wey"
+
+
+def test_did_you_mean_corrects_a_repeated_typo_everywhere(engine, roads):
+    assert engine.search("wya OR wya").suggestion == "way OR way"  # the parser keeps only one of them
+    assert engine.search("Routr (routr OR online)").suggestion == "router (router OR online)"
+    assert engine.search('title:wya "wya" NOT wya').suggestion == 'title:way "way" NOT way'
+
+
+def test_did_you_mean_keeps_operators_and_suggests_nothing_for_known_words(engine, roads):
+    assert engine.search("routr AND NOT online").suggestion == "router AND NOT online"
+    assert engine.search("OR routr").suggestion == "OR router"
+    for query in ("router OR online", "way OR way OR way", "title:offline", "router AND NOT way"):
+        assert engine.search(query).suggestion is None, query
 
 
 def test_pagination(engine, source, indexed):

@@ -93,11 +93,12 @@ def sign_in():
     device = devices.device_of(request.cookies.get(devices.COOKIE), account)
     try:
         # Counted before the password is checked, so simultaneous guesses cannot all get through.
-        # A browser that signed in to the account before is counted apart: strangers failing at
-        # the account cannot lock its owner out; the per-address limit still holds them back.
-        attempts = ratelimit.take_all(("signin-address", client_address()),
-                                      ("signin-device", device) if device else
-                                      ("signin-account", _account_key(login, account)))
+        # A browser that signed in to the account before is counted apart, on its own failures
+        # only: strangers failing at the account, or from the same network, cannot lock its owner
+        # out, and the per-address and per-account limits hold the strangers back.
+        limits = [("signin-device", device)] if device else [
+            ("signin-address", client_address()), ("signin-account", _account_key(login, account))]
+        attempts = ratelimit.take_all(*limits)
         user = services.authenticate(login, form.password.data)
     except RateLimited as error:
         show_error(form, error)

@@ -87,6 +87,20 @@ def test_strangers_cannot_lock_the_owner_out_of_a_device_they_signed_in_on(make_
     assert app.test_client().post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
 
 
+def test_failures_from_the_same_network_do_not_lock_the_owner_out_either(make_app):
+    app = make_app("sqlite", PEERLINE_SIGNIN_LIMIT="3 per minute")
+    with app.app_context():
+        make_user(username="ada")
+    owner = app.test_client()
+    assert owner.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    owner.post("/signout")
+    neighbour = app.test_client()  # the same office, the same address
+    statuses = [neighbour.post("/signin", data={"login": "ada", "password": WRONG}).status_code
+                for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert owner.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+
+
 def test_a_known_device_of_another_account_does_not_help(make_app):
     app = make_app("sqlite")
     with app.app_context():

@@ -51,8 +51,9 @@ def _start_session(user, remember=False):
     return devices.cookie_for(user, devices.device_of(request.cookies.get(devices.COOKIE), user))
 
 
-def _signed_in(user, target, remember=False):
+def _signed_in(user, target, message: str, remember=False):
     device_cookie = _start_session(user, remember)
+    flash(message, "success")  # after the session starts afresh, or it would be cleared with it
     response = redirect(target)
     devices.set_cookie(response, device_cookie)
     return response
@@ -73,9 +74,8 @@ def sign_up():
         except DomainError as error:
             status = show_error(form, error)
             return render_template("accounts/sign_up.html", form=form), status, error_headers(error)
-        flash(f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!",
-              "success")
-        return _signed_in(user, safe_next(request.args.get("next"), _home()))
+        return _signed_in(user, safe_next(request.args.get("next"), _home()),
+                          f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!")
     return render_template("accounts/sign_up.html", form=form), invalid_status(form)
 
 
@@ -110,8 +110,7 @@ def sign_in():
         attempt.give_back()
     if device:
         ratelimit.clear("signin-account", _account_key(login, user))
-    flash(f"Signed in as {user.display_name}.", "success")
-    return _signed_in(user, target, remember=form.remember.data)
+    return _signed_in(user, target, f"Signed in as {user.display_name}.", remember=form.remember.data)
 
 
 @bp.route("/signout", methods=["POST"])

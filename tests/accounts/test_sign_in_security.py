@@ -211,3 +211,12 @@ def test_sessions_store_only_a_hash_of_their_token(app):
     assert len(row.token_hash) == 64 and row.ended_at is None
     user = db.session.scalar(sa.select(User).where(User.username == "ada"))
     assert user.last_sign_in_at is not None
+
+
+def test_signing_up_and_in_say_so_on_the_next_page(client):
+    page = client.post("/signup", data={"email": "ada@example.com", "username": "ada", "password": PASSWORD,
+                                        "confirm": PASSWORD}, follow_redirects=True).text
+    assert "Welcome to Peerline, ada!" in page
+    client.post("/signout")
+    page = client.post("/signin", data={"login": "ada", "password": PASSWORD}, follow_redirects=True).text
+    assert "Signed in as ada." in page

@@ -296,12 +296,15 @@ def _describe(exc: BaseException) -> str:
 
 class Heartbeat:
     """Renews `heartbeat_at` of the jobs this process is running, from a thread of its own, so the
-    relay can tell a long job from one whose worker died (RQ's work horse, killed, says nothing)."""
+    relay can tell a long job from one whose worker died (RQ's work horse, killed, says nothing).
+    The thread runs while there are jobs to beat for, and is started again by the next job (also
+    in a forked work horse, which inherits no threads)."""
 
     def __init__(self, app: Flask):
         self.app = app
         self._lock = threading.Lock()
         self._running: dict[int, int] = {}
+        self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
     @contextmanager
@@ -309,9 +312,10 @@ class Heartbeat:
         with self._lock:
             for record_id in record_ids:
                 self._running[record_id] = self._running.get(record_id, 0) + 1
-            if self._pid != os.getpid():  # first job in this process (or in a forked work horse)
+            if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()
-                threading.Thread(target=self._loop, name="peerline-job-heartbeat", daemon=True).start()
+                self._thread = threading.Thread(target=self._loop, name="peerline-job-heartbeat", daemon=True)
+                self._thread.start()
         try:
             yield
         finally:
@@ -322,13 +326,13 @@ class Heartbeat:
                         del self._running[record_id]
 
     def _loop(self) -> None:
-        pid = os.getpid()
-        while self._pid == pid:
+        while True:
             time.sleep(heartbeat_seconds(self.app))
             with self._lock:
                 ids = list(self._running)
-            if not ids:
-                continue
+                if not ids:  # nothing left to beat for: the next job starts a new thread
+                    self._thread = None
+                    return
             with self.app.app_context():
                 try:
                     db.session.execute(sa.update(JobRecord)

@@ -206,6 +206,14 @@ def _create_user(email: str, username: str, display_name: str, password: str, ro
     return user
 
 
+def mailbox_of(email: str) -> str | None:
+    """The stored form of an email address, or None when it is not one (no mail would go there)."""
+    try:
+        return normalise_email(email)
+    except Invalid:
+        return None
+
+
 def login_key(login: str) -> str:
     """The normalised form of what someone typed as their email or username."""
     login = (login or "").strip()[:EMAIL_MAX]

@@ -37,9 +37,17 @@ def _home() -> str:
     return url_for("forum.index")
 
 
-def _account_key(login: str, user) -> str:
-    """One key per account, however its name or email is spelled (case, width, email or name)."""
-    return f"user:{user.id}" if user is not None else f"login:{services.login_key(login)}"
+def _login_key(login: str) -> str:
+    """The key of the per-account sign-in limit: what was typed, normalised (case, width). Not the
+    account itself: failures at a username would then lock its email too, and tell a stranger
+    which email belongs to which (public) username."""
+    return f"login:{services.login_key(login)}"
+
+
+def _lift_sign_in_locks(user) -> None:
+    """The owner proved who they are: failures by others no longer hold the account back."""
+    for login in (user.username, user.email):
+        ratelimit.clear("signin-account", _login_key(login))
 
 
 def _start_session(user, remember=False):
@@ -67,7 +75,9 @@ def sign_up():
     form = forms.SignUpForm()
     if form.validate_on_submit():
         try:
-            with ratelimit.charge("signup", client_address()):
+            # Refused input does not count; a taken name or email does, so that nobody can probe
+            # which emails have accounts (or load the server with password hashing) without limit.
+            with ratelimit.charge("signup", client_address(), give_back_on=Invalid):
                 user = services.sign_up(
                     form.email.data, form.username.data, form.password.data, form.display_name.data
                 )
@@ -97,7 +107,7 @@ def sign_in():
         # only: strangers failing at the account, or from the same network, cannot lock its owner
         # out, and the per-address and per-account limits hold the strangers back.
         limits = [("signin-device", device)] if device else [
-            ("signin-address", client_address()), ("signin-account", _account_key(login, account))]
+            ("signin-address", client_address()), ("signin-account", _login_key(login))]
         attempts = ratelimit.take_all(*limits)
         user = services.authenticate(login, form.password.data)
     except RateLimited as error:
@@ -109,7 +119,7 @@ def sign_in():
     for attempt in attempts:  # only failures count
         attempt.give_back()
     if device:
-        ratelimit.clear("signin-account", _account_key(login, user))
+        _lift_sign_in_locks(user)
     return _signed_in(user, target, f"Signed in as {user.display_name}.", remember=form.remember.data)
 
 
@@ -118,8 +128,8 @@ def sign_in():
 def sign_out():
     if forms.SignOutForm().validate_on_submit() and current_user.is_authenticated:
         services.end_session(current_user.session_token)
-        logout_user()
         session.clear()
+        logout_user()  # after clearing: it leaves the note that deletes the remember cookie
         flash("You are signed out.", "info")
     return redirect(_home())
 
@@ -130,9 +140,13 @@ def request_password_reset():
     form = forms.ResetRequestForm()
     if form.validate_on_submit():
         try:
-            # Per address and per mailbox alike, whether or not an account has it (that stays secret).
-            ratelimit.take_all(("reset-address", client_address()),
-                               ("reset-email", services.login_key(form.email.data)))
+            # Per address and per mailbox alike, whether or not an account has it (that stays secret);
+            # the mailbox as mail would reach it, so that spelling it another way is the same mailbox.
+            limits = [("reset-address", client_address())]
+            mailbox = services.mailbox_of(form.email.data)
+            if mailbox:
+                limits.append(("reset-email", mailbox))
+            ratelimit.take_all(*limits)
         except RateLimited as error:
             show_error(form, error)
             return render_template("accounts/reset_request.html", form=form), 429, error_headers(error)
@@ -158,10 +172,9 @@ def reset_password(token):
         except DomainError as error:
             status = show_error(form, error)
             return render_template("accounts/reset_password.html", form=form), status
-        # The owner proved who they are: failed sign-ins by others no longer lock the account.
-        ratelimit.clear("signin-account", _account_key("", user))
-        logout_user()
+        _lift_sign_in_locks(user)
         session.clear()
+        logout_user()
         flash("Your password is changed, and every session of your account has ended. "
               "Sign in with the new password.", "success")
         return redirect(url_for("accounts.sign_in"))
@@ -217,14 +230,27 @@ def edit_profile():
 def change_password():
     form = forms.ChangePasswordForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
         try:
-            services.change_password(current_user._get_current_object(), form.current_password.data,
-                                     form.password.data)
+            # A wrong current password is a failed sign-in: someone with a stolen session must not
+            # get to guess it without limit.
+            attempts = ratelimit.take_all(("signin-address", client_address()),
+                                          ("signin-account", _login_key(user.username)))
+            services.change_password(user, form.current_password.data, form.password.data)
         except DomainError as error:
+            if error.field != "current_password" and not isinstance(error, RateLimited):
+                for attempt in attempts:
+                    attempt.give_back()
             status = show_error(form, error)
-            return render_template("accounts/change_password.html", form=form), status
+            return render_template("accounts/change_password.html", form=form), status, error_headers(error)
+        for attempt in attempts:
+            attempt.give_back()
         flash("Your password is changed. You are signed out everywhere else.", "success")
-        return redirect(url_for("accounts.edit_profile"))
+        response = redirect(url_for("accounts.edit_profile"))
+        # Browsers known before the change no longer are; this one, where the owner just proved
+        # the password, stays known.
+        devices.set_cookie(response, devices.cookie_for(user))
+        return response
     return render_template("accounts/change_password.html", form=form), invalid_status(form)
 
 

@@ -15,6 +15,7 @@ Refusals are `RateLimited` errors, which say when to try again.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import threading
@@ -203,23 +204,35 @@ def clear(rule: str, key: object) -> None:
 
 
 @contextmanager
-def charge(rule: str, key: object, *, exempt: bool = False, field: str | None = None) -> Iterator[None]:
-    """Count one attempt for the work in the block, given back if the work raises (a refused
-    question saved nothing, so it does not count). Raises RateLimited before the block runs."""
+def charge(rule: str, key: object, *, exempt: bool = False, field: str | None = None,
+           give_back_on: type[BaseException] | tuple = BaseException) -> Iterator[None]:
+    """Count one attempt for the work in the block, given back if the work raises `give_back_on`
+    (a refused question saved nothing, so it does not count). Raises RateLimited before the block."""
     if exempt:
         yield
         return
     taken = take(rule, key, field=field)
     try:
         yield
-    except BaseException:
+    except give_back_on:
         taken.give_back()
         raise
 
 
 def client_address() -> str:
-    """The address a request came from (after the proxies PEERLINE_PROXY_COUNT trusts)."""
-    return request.remote_addr or "unknown"
+    """The address a request came from (after the proxies PEERLINE_PROXY_COUNT trusts), as limits
+    count it: an IPv6 address as its /64 network, which one subscriber usually holds whole and
+    could otherwise walk through to get a fresh count with every request."""
+    address = request.remote_addr or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
 
 
 def init_app(app: Flask) -> None:

@@ -58,3 +58,24 @@ def test_reset_requests_per_address_are_limited(make_app):
     statuses = [client.post("/password/reset", data={"email": f"p{n}@example.com"}).status_code
                 for n in range(4)]
     assert statuses == [302, 302, 302, 429]
+
+
+def test_taken_emails_count_so_nobody_can_probe_which_have_accounts(make_app):
+    app = make_app("sqlite", PEERLINE_SIGNUP_LIMIT="2 per hour")
+    with app.app_context():
+        make_user(username="ada")
+    client = app.test_client()
+    statuses = [client.post("/signup", data={"email": "ada@example.com", "username": f"probe{n}",
+                                             "password": PASSWORD, "confirm": PASSWORD}).status_code
+                for n in range(3)]
+    assert statuses == [409, 409, 429]
+
+
+def test_a_mailbox_spelt_another_way_is_the_same_mailbox(make_app):
+    app = make_app("sqlite", PEERLINE_RESET_EMAIL_LIMIT="2 per hour", PEERLINE_RESET_LIMIT="100 per hour")
+    with app.app_context():
+        make_user(username="ada")
+    client = app.test_client()
+    spellings = ["ada@example.com", "ADA@EXAMPLE.COM", "ada@examplｅ.com", " ada@example.com "]
+    statuses = [client.post("/password/reset", data={"email": e}).status_code for e in spellings]
+    assert statuses == [302, 302, 429, 429]

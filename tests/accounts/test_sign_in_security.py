@@ -220,3 +220,82 @@ def test_signing_up_and_in_say_so_on_the_next_page(client):
     client.post("/signout")
     page = client.post("/signin", data={"login": "ada", "password": PASSWORD}, follow_redirects=True).text
     assert "Signed in as ada." in page
+
+
+def _change_password(client, old, new):
+    return client.post("/settings/password", data={"current_password": old, "password": new, "confirm": new})
+
+
+def test_browsers_known_before_a_password_change_are_strangers_after_it(make_app):
+    """Whoever knew the old password may have signed in on many browsers: after a change, those
+    cookies must not let them keep guessing past the account's limit."""
+    app = make_app("sqlite")
+    with app.app_context():
+        make_user(username="ada")
+    old_browser, owner = app.test_client(), app.test_client()
+    for browser in (old_browser, owner):
+        assert browser.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    new = "a completely new passphrase"
+    assert _change_password(owner, PASSWORD, new).status_code == 302
+    _locked_out(app)
+    assert old_browser.post("/signin", data={"login": "ada", "password": new}).status_code == 429
+    assert owner.post("/signout").status_code == 302
+    assert owner.post("/signin", data={"login": "ada", "password": new}).status_code == 302
+
+
+def test_guessing_the_current_password_on_the_change_form_is_limited(make_app):
+    app = make_app("sqlite", PEERLINE_SIGNIN_ACCOUNT_LIMIT="3 per 5 minutes")
+    with app.app_context():
+        make_user(username="ada")
+    thief = app.test_client()
+    assert thief.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    new = "a completely new passphrase"
+    statuses = [_change_password(thief, f"guess number {n}", new).status_code for n in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    assert _change_password(thief, PASSWORD, new).status_code == 429
+
+
+def test_a_weak_new_password_does_not_count_as_a_wrong_one(make_app):
+    app = make_app("sqlite", PEERLINE_SIGNIN_ACCOUNT_LIMIT="1 per 5 minutes")
+    with app.app_context():
+        make_user(username="ada")
+    owner = app.test_client()
+    assert owner.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    assert _change_password(owner, PASSWORD, "short").status_code == 400
+    assert _change_password(owner, PASSWORD, "a completely new passphrase").status_code == 302
+
+
+def test_failures_at_a_username_do_not_say_which_email_is_its(make_app):
+    app = make_app("sqlite", PEERLINE_SIGNIN_LIMIT="1000 per minute")
+    with app.app_context():
+        make_user(username="ada")
+    _locked_out(app)  # at the username
+    stranger = app.test_client()
+    hers = stranger.post("/signin", data={"login": "ada@example.com", "password": WRONG}).status_code
+    someone_elses = stranger.post("/signin", data={"login": "bob@example.com", "password": WRONG}).status_code
+    assert hers == someone_elses == 401
+
+
+def test_signing_out_deletes_the_remember_cookie_so_pages_stay_cacheable(make_app):
+    app = make_app("sqlite", PEERLINE_PAGE_CACHE_SECONDS=30)
+    with app.app_context():
+        make_user(username="ada")
+    browser = app.test_client()
+    browser.post("/signin", data={"login": "ada", "password": PASSWORD, "remember": "y"})
+    signed_out = browser.post("/signout")
+    assert any(c.startswith("remember_token=;") for c in signed_out.headers.getlist("Set-Cookie"))
+    assert browser.get_cookie("remember_token") is None
+    browser.get("/")
+    assert "Set-Cookie" not in browser.get("/").headers
+
+
+def test_ipv6_neighbours_in_one_64_share_an_address_limit(make_app):
+    app = make_app("sqlite", PEERLINE_SIGNIN_LIMIT="2 per minute")
+    client = app.test_client()
+    statuses = [client.post("/signin", data={"login": f"user{n}", "password": WRONG},
+                            environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{n + 1:x}"}).status_code
+                for n in range(3)]
+    assert statuses == [401, 401, 429]
+    other = client.post("/signin", data={"login": "user9", "password": WRONG},
+                        environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    assert other.status_code == 401

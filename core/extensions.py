@@ -110,9 +110,16 @@ def _run_after_commit(session) -> None:
             log.exception("an after-commit callback failed")
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session) -> None:
-    session.info.pop(_AFTER_COMMIT, None)
+def rolled_back_whole(previous_transaction) -> bool:
+    """For after_soft_rollback listeners: whether the whole transaction rolled back, not a savepoint
+    inside it (whose rollback leaves the outer transaction's work, and its follow-ups, to commit)."""
+    return previous_transaction.parent is None and not previous_transaction.nested
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session, previous_transaction) -> None:
+    if rolled_back_whole(previous_transaction):
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 @event.listens_for(Session, "after_flush")
@@ -127,9 +134,14 @@ def _note_write(state) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
 def _forget_writes(session) -> None:
     session.info.pop(_WROTE, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_writes(session, previous_transaction) -> None:
+    if rolled_back_whole(previous_transaction):
+        session.info.pop(_WROTE, None)
 
 
 def end_page_view(exc: BaseException | None = None) -> None:

@@ -39,7 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import as_utc, utcnow
-from core.extensions import db
+from core.extensions import db, rolled_back_whole
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,10 @@ def _collect_new_jobs(session: Session, _flush_context) -> None:
         session.info.setdefault(_SESSION_KEY, []).extend((obj.id, obj.queue) for obj in new)
 
 
-def _forget_jobs(session: Session, *_args) -> None:
-    session.info.pop(_SESSION_KEY, None)
+def _forget_jobs(session: Session, previous_transaction) -> None:
+    # Only when the whole transaction rolled back: a savepoint's rollback keeps the outer work.
+    if rolled_back_whole(previous_transaction):
+        session.info.pop(_SESSION_KEY, None)
 
 
 def _dispatch_committed(session: Session) -> None:
@@ -196,7 +198,7 @@ def _install_session_listeners() -> None:
         return
     event.listen(Session, "after_flush", _collect_new_jobs)
     event.listen(Session, "after_commit", _dispatch_committed)
-    event.listen(Session, "after_rollback", _forget_jobs)
+    event.listen(Session, "after_soft_rollback", _forget_jobs)
     _listeners_installed = True
 
 

@@ -240,3 +240,20 @@ def test_the_cron_table_reaches_rq_cron(redis_app):
     runs = {run.id: (run.last_status, run.last_error)
             for run in db.session.scalars(sa.select(jobs.PeriodicRun))}
     assert runs == {entry.id: ("done", None) for entry in CRON_TABLE}
+
+
+def test_a_savepoint_rolled_back_keeps_the_jobs_of_the_outer_transaction(app, tmp_path):
+    from core.extensions import after_commit
+
+    trace, called = tmp_path / "trace.txt", []
+    jobs.enqueue(jobs_for_tests.append_line, str(trace), "outer")
+    after_commit(lambda: called.append("outer"))
+    db.session.flush()
+    with pytest.raises(RuntimeError), db.session.begin_nested():  # a double click's race, say
+        jobs.enqueue(jobs_for_tests.append_line, str(trace), "inner")
+        db.session.flush()
+        raise RuntimeError("the savepoint rolls back")
+    db.session.commit()
+    jobs.wait_idle()
+    assert trace.read_text() == "outer\n"
+    assert called == ["outer"]

@@ -48,6 +48,8 @@ STATUSES = (PENDING, QUEUED, RUNNING, DONE, FAILED)
 QUEUES = ("default", "mail", "search")
 MAX_ATTEMPTS = 3
 RQ_RETRY_INTERVALS = (30, 120, 600)
+# RQ stops a job after this long: a mail job may mail every follower of a thread, one by one.
+RQ_TIMEOUTS = {"default": 600, "mail": 3600, "search": 600}
 RESEND_AFTER = timedelta(seconds=30)
 KEEP_DONE_FOR = timedelta(days=14)
 BATCH_MAX = 500  # waiting jobs one run of a @batched function takes with it
@@ -233,23 +235,58 @@ def execute(record_id: int) -> list[int]:
         db.session.commit()  # the claim stands, so the attempt counts
         _finish([record_id], FAILED, _describe(exc))
         raise
-    ids, others = [record_id], []
+    batch = [(record_id, args)]
     if getattr(func, "peerline_batched", False):
-        others = _claim_batch(record, now)
-        ids += [other_id for other_id, _ in others]
-        args = [_merged([args[0], *(json.loads(other_args)[0] for _, other_args in others)])]
+        batch += [(other_id, json.loads(other_args)) for other_id, other_args in _claim_batch(record, now)]
+        args = [_merged(job_args[0] for _, job_args in batch)]
     db.session.commit()
+    ids = [job_id for job_id, _ in batch]
+    heartbeat = dispatcher(current_app).heartbeat
     try:
-        with dispatcher(current_app).heartbeat.beating(ids):
+        with heartbeat.beating(ids):
             func(*args)
     except Exception as exc:
         db.session.rollback()
-        _finish([record_id], FAILED, _describe(exc))
-        # The jobs it took along wait again, unharmed, for their own delivery or the relay.
-        _release([other_id for other_id, _ in others])
-        raise
+        if len(batch) == 1:
+            _finish([record_id], FAILED, _describe(exc))
+            raise
+        # One bad item must not fail the jobs it was batched with: each runs again on its own.
+        with heartbeat.beating(ids):
+            return _run_one_by_one(func, batch)
     _finish(ids, DONE, None)
     return ids
+
+
+def _run_one_by_one(func: Callable, batch: list[tuple[int, list]]) -> list[int]:
+    """After a batch failed: run each of its jobs alone. The first (the job delivered) fails as any
+    job does, and raises; a job taken along that fails waits again for its own delivery or the
+    relay, until it has failed MAX_ATTEMPTS times."""
+    finished, error = [], None
+    for position, (job_id, job_args) in enumerate(batch):
+        try:
+            func(*job_args)
+        except Exception as exc:
+            db.session.rollback()
+            if position == 0:
+                error = exc
+                _finish([job_id], FAILED, _describe(exc))
+            else:
+                _fail_taken_along(job_id, _describe(exc))
+            continue
+        _finish([job_id], DONE, None)
+        finished.append(job_id)
+    if error is not None:
+        raise error
+    return finished
+
+
+def _fail_taken_along(record_id: int, error: str) -> None:
+    attempts = JobRecord.attempts + 1
+    db.session.execute(
+        sa.update(JobRecord).where(JobRecord.id == record_id)
+        .values(attempts=attempts, finished_at=utcnow(), last_error=error,
+                status=sa.case((attempts >= MAX_ATTEMPTS, FAILED), else_=PENDING)))
+    db.session.commit()
 
 
 def _claim_batch(record: JobRecord, now: datetime) -> list[tuple[int, str]]:
@@ -282,14 +319,6 @@ def _finish(record_ids: list[int], status: str, error: str | None) -> None:
         .values(status=status, finished_at=utcnow(), last_error=error)
     )
     db.session.commit()
-
-
-def _release(record_ids: list[int]) -> None:
-    if record_ids:
-        db.session.execute(sa.update(JobRecord)
-                           .where(JobRecord.id.in_(record_ids), JobRecord.status == RUNNING)
-                           .values(status=PENDING))
-        db.session.commit()
 
 
 def _describe(exc: BaseException) -> str:
@@ -441,6 +470,17 @@ class Dispatcher:
             self._redis = Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
         return self._redis
 
+    def redis_if_up(self):
+        """The Redis client, or None without Redis or for a few seconds after it failed (a request
+        must not wait out a time-out for what the outbox or a local fallback can do)."""
+        if not self.uses_rq or time.monotonic() < self._redis_down_until:
+            return None
+        return self.redis()
+
+    def redis_failed(self) -> None:
+        """Note that Redis just failed: redis_if_up() says None for a few seconds."""
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+
     def runner(self, queue_name: str = "default") -> InlineRunner:
         """This process's runner thread for a queue (one each, so mail never holds up indexing)."""
         with self._lock:
@@ -473,7 +513,7 @@ class Dispatcher:
                 self.send_to_rq(record_id, queue_name)
             except Exception:  # Redis down: the row stays pending and the relay resends it.
                 log.warning("could not hand job %s to Redis; the relay will resend it", record_id)
-                self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+                self.redis_failed()
                 return sent
             sent.append(record_id)
         self._redis_down_until = 0.0
@@ -487,6 +527,7 @@ class Dispatcher:
             record_id,
             job_id=rq_job_id(record_id),
             retry=Retry(max=MAX_ATTEMPTS - 1, interval=list(RQ_RETRY_INTERVALS)),
+            job_timeout=RQ_TIMEOUTS[queue_name],
             failure_ttl=int(timedelta(days=7).total_seconds()),
             result_ttl=3600,
         )
@@ -610,43 +651,51 @@ def relay_outbox() -> dict[str, int]:
                sa.or_(JobRecord.id.in_(abandoned), since <= now - RESEND_AFTER))
         .order_by(JobRecord.id).limit(1000)
     ))
+    retry = [] if disp.uses_rq else _failed_to_retry(now)
+    counts["retried"] = len(retry)
+    counts["pruned"] = db.session.execute(
+        sa.delete(JobRecord).where(JobRecord.status == DONE, JobRecord.finished_at <= now - KEEP_DONE_FOR)
+    ).rowcount
+    db.session.commit()  # no transaction stays open while Redis answers (on SQLite it is the write lock)
     if disp.uses_rq:
-        held = disp.held_by_rq([row.id for row in waiting])
+        try:
+            held = disp.held_by_rq([row.id for row in waiting])
+        except Exception:  # Redis is away: everything waits in the outbox for the next run
+            log.warning("the relay could not reach Redis; the outbox waits for it", exc_info=True)
+            return counts
         confirmed = [row.id for row in waiting if row.id in held and row.status == PENDING]
-        if confirmed:  # handed on after their commit: RQ has them
-            db.session.execute(sa.update(JobRecord)
-                               .where(JobRecord.id.in_(confirmed), JobRecord.status == PENDING)
-                               .values(status=QUEUED, dispatched_at=now))
+        _mark_queued(confirmed)  # handed on after their commit: RQ has them
         # An abandoned job's RQ job may still say "started": its worker died without telling RQ.
         resend = [(row.id, row.queue) for row in waiting if row.id not in held or row.id in abandoned]
         counts["lost"] = sum(1 for row in waiting if row.id not in held and row.status == QUEUED)
     else:
         resend = [(row.id, row.queue) for row in waiting if not disp.waiting_in_process(row.id)]
-        failed = db.session.execute(
-            sa.select(JobRecord.id, JobRecord.queue, JobRecord.attempts, JobRecord.finished_at)
-            .where(JobRecord.status == FAILED, JobRecord.attempts < MAX_ATTEMPTS)
-            .limit(1000)
-        )
-        for record_id, queue_name, attempts, finished_at in failed:
-            wait = timedelta(seconds=RQ_RETRY_INTERVALS[min(attempts, len(RQ_RETRY_INTERVALS)) - 1])
-            if as_utc(finished_at) <= now - wait:
-                resend.append((record_id, queue_name))
-                counts["retried"] += 1
-    counts["resent"] = len(resend) - counts["lost"] - counts["retried"]
-    counts["pruned"] = db.session.execute(
-        sa.delete(JobRecord).where(
-            JobRecord.status == DONE, JobRecord.finished_at <= now - KEEP_DONE_FOR
-        )
-    ).rowcount
-    db.session.commit()
-    if resend:
-        sent = disp.dispatch(resend, patient=True)
-        if disp.uses_rq and sent:
-            db.session.execute(sa.update(JobRecord).where(JobRecord.id.in_(sent),
-                                                          JobRecord.status.in_((PENDING, QUEUED)))
-                               .values(status=QUEUED, dispatched_at=utcnow()))
-            db.session.commit()
+    counts["resent"] = len(resend) - counts["lost"]
+    sent = disp.dispatch(resend + retry, patient=True) if resend or retry else []
+    if disp.uses_rq:
+        _mark_queued(sent)
     return counts
+
+
+def _failed_to_retry(now: datetime) -> list[tuple[int, str]]:
+    """In-process jobs that failed fewer than MAX_ATTEMPTS times and have waited their interval."""
+    due = []
+    for record_id, queue_name, attempts, finished_at in db.session.execute(
+        sa.select(JobRecord.id, JobRecord.queue, JobRecord.attempts, JobRecord.finished_at)
+        .where(JobRecord.status == FAILED, JobRecord.attempts < MAX_ATTEMPTS).limit(1000)
+    ):
+        wait = timedelta(seconds=RQ_RETRY_INTERVALS[min(max(attempts, 1), len(RQ_RETRY_INTERVALS)) - 1])
+        if as_utc(finished_at) <= now - wait:
+            due.append((record_id, queue_name))
+    return due
+
+
+def _mark_queued(record_ids: list[int]) -> None:
+    if record_ids:
+        db.session.execute(sa.update(JobRecord)
+                           .where(JobRecord.id.in_(record_ids), JobRecord.status.in_((PENDING, QUEUED)))
+                           .values(status=QUEUED, dispatched_at=utcnow()))
+        db.session.commit()
 
 
 # --- status -------------------------------------------------------------------------------------

@@ -40,10 +40,12 @@ def _store() -> _Store:
 
 def _version() -> str:
     disp = jobs.dispatcher(current_app)
-    if disp.uses_rq:
+    redis = disp.redis_if_up()
+    if redis is not None:
         try:
-            return (disp.redis().get(VERSION_KEY) or b"0").decode()
+            return (redis.get(VERSION_KEY) or b"0").decode()
         except Exception:  # Redis down: fall back to this process's version
+            disp.redis_failed()
             log.debug("page cache: Redis unavailable, using this process's version")
     return f"local-{_store().local_version}"
 
@@ -62,10 +64,12 @@ def _bump(app) -> None:
         store.pages.clear()
         store.values.clear()
     disp = jobs.dispatcher(app)
-    if disp.uses_rq:
+    redis = disp.redis_if_up()
+    if redis is not None:
         try:
-            disp.redis().incr(VERSION_KEY)
+            redis.incr(VERSION_KEY)
         except Exception:  # the TTL bounds how stale other processes get
+            disp.redis_failed()
             log.debug("page cache: could not bump the shared version")
 
 

@@ -30,11 +30,13 @@ class ViewBuffer:
     def record(self, key: int) -> None:
         """Count one view; never fails the page."""
         disp = jobs.dispatcher(current_app)
-        if disp.uses_rq:
+        redis = disp.redis_if_up()
+        if redis is not None:
             try:
-                disp.redis().hincrby(self.redis_key, str(key), 1)
+                redis.hincrby(self.redis_key, str(key), 1)
                 return
             except Exception:  # Redis down: keep the view in this process instead
+                disp.redis_failed()
                 log.debug("view count kept in memory: Redis unavailable")
         lock, pending = self._local()
         with lock:

@@ -1,6 +1,7 @@
 """Forum jobs: notify followers, mail notices, remind askers, close abandoned threads,
 flush view counts, repair reputation. Each takes ids and is safe to run twice."""
 
+import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -13,6 +14,8 @@ from core.clock import utcnow
 from core.extensions import db, end_transaction
 from forum import reputation, viewcounts
 from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
+
+log = logging.getLogger(__name__)
 
 
 def _serializer() -> URLSafeSerializer:
@@ -51,9 +54,19 @@ def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
             Notification.kind == kind, Notification.user_id.in_(user_ids), Notification.mailed_at.is_(None))
         .order_by(Notification.id)
     ))
-    # A retry (the mail server failed half-way) mails only the rest: each notice records mailed_at.
+    # One address the mail server refuses must not keep the others from their mail: each is tried,
+    # and the job fails at the end if any failed, so that a retry mails only those (each notice
+    # records mailed_at).
+    failed = []
     for notification_id in unmailed:
-        send_notification_mail(notification_id)
+        try:
+            send_notification_mail(notification_id)
+        except Exception:
+            db.session.rollback()
+            log.warning("mailing notice %s failed", notification_id, exc_info=True)
+            failed.append(notification_id)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(unmailed)} notices could not be mailed: {failed[:20]}")
 
 
 def _followers(thread_id: int, exclude: int | None, since) -> list[int]:

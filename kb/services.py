@@ -263,8 +263,8 @@ def _set_text(article: Article, title: str, body: str) -> None:
 
 
 def _announce(signal, sender, **details) -> None:
-    """Send a kb event after the commit. The details are read before it: a receiver that had to
-    reload the article would open a new transaction (on SQLite, one that holds the write lock)."""
+    """Send a kb event in the change's own transaction, before its commit (as every service does):
+    receivers add their rows to it, and what must wait for the commit (the page cache) waits."""
     signal.send(sender, **details)
 
 
@@ -309,8 +309,8 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
         raise Conflict("Another article took that address a moment ago; save again.", field="slug") from exc
     _record_revision(article, actor, note)
     search_documents.enqueue(article.id)
-    _commit("Another article took that address a moment ago; save again.")
     _announce(signals.article_saved, article, source_thread_id=source_thread.id if source_thread else None)
+    _commit("Another article took that address a moment ago; save again.")
     return article
 
 
@@ -343,9 +343,8 @@ def edit_article(actor: User, article: Article, *, title: str, body: str, catego
     if text_changed:
         _record_revision(article, actor)
     search_documents.enqueue(article.id)
-    source_thread_id = article.source_thread_id
+    _announce(signals.article_saved, article, source_thread_id=article.source_thread_id)
     _commit("Another article took that address a moment ago; choose another.")
-    _announce(signals.article_saved, article, source_thread_id=source_thread_id)
     return article
 
 
@@ -360,9 +359,8 @@ def restore_revision(actor: User, article: Article, revision_id) -> ArticleRevis
     article.updated_at = utcnow()
     revision = _record_revision(article, actor, note=f"Restored version {old.number}")
     search_documents.enqueue(article.id)
-    source_thread_id = article.source_thread_id
+    _announce(signals.article_saved, article, source_thread_id=article.source_thread_id)
     db.session.commit()
-    _announce(signals.article_saved, article, source_thread_id=source_thread_id)
     return revision
 
 
@@ -377,9 +375,9 @@ def set_status(actor: User, article: Article, status: str) -> Article:
     if status == PUBLISHED:
         article.published_at = now
     search_documents.enqueue(article.id)  # indexes a published article, removes any other
-    source_thread_id = article.source_thread_id
+    _announce(signals.article_status_changed, article, source_thread_id=article.source_thread_id,
+              previous=previous)
     db.session.commit()
-    _announce(signals.article_status_changed, article, source_thread_id=source_thread_id, previous=previous)
     return article
 
 
@@ -390,8 +388,8 @@ def delete_article(actor: User, article: Article) -> None:
     article_id, source_thread_id = article.id, article.source_thread_id
     search_documents.enqueue_removal(article_id)
     db.session.delete(article)
-    db.session.commit()
     _announce(signals.article_deleted, article_id, source_thread_id=source_thread_id)
+    db.session.commit()
 
 
 # --- feedback ---------------------------------------------------------------------------------------------

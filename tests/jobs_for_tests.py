@@ -26,9 +26,11 @@ def record_batch(items: list) -> None:
 
 
 @jobs.batched
-def explode_batch(items: list) -> None:
-    """Always fail, whatever the batch."""
-    raise RuntimeError(f"batch of {len(items)} failed")
+def record_batch_unless_bad(items: list) -> None:
+    """record_batch, but fail the whole run when an item is "bad"."""
+    if "bad" in items:
+        raise RuntimeError(f"a bad item in a batch of {len(items)}")
+    record_batch(items)
 
 
 def slow_the_first_time(path: str, seconds: float) -> None:

@@ -53,13 +53,28 @@ def test_waiting_jobs_of_a_batched_function_run_once_together(redis_app, tmp_pat
     assert Path(trace).read_text() == "a b\n"
 
 
-def test_a_failed_batch_leaves_the_jobs_it_took_along_waiting(redis_app):
-    first, second = enqueue_each(jobs_for_tests.explode_batch, ["x"], ["y"])
-    with pytest.raises(RuntimeError, match="batch of 2 failed"):
-        jobs.execute(first)
+def test_one_bad_job_does_not_fail_the_jobs_it_was_batched_with(redis_app, tmp_path):
+    trace = str(tmp_path / "trace.txt")
+    good, bad, other = enqueue_each(jobs_for_tests.record_batch_unless_bad,
+                                    [trace, "one"], ["bad"], [trace, "two"])
+    assert jobs.execute(good) == [good, other]  # the batch failed; each ran again on its own
+    assert Path(trace).read_text() == "one\ntwo\n"
     found = rows()
-    assert (found[first].status, found[first].attempts) == ("failed", 1)
-    assert (found[second].status, found[second].attempts) == ("pending", 0)
+    assert (found[good].status, found[other].status) == ("done", "done")
+    assert (found[bad].status, found[bad].attempts) == ("pending", 1)  # waits for its own turn
+    with pytest.raises(RuntimeError, match="a bad item in a batch of 1"):
+        jobs.execute(bad)
+    assert (rows()[bad].status, rows()[bad].attempts) == ("failed", 2)
+
+
+def test_a_job_taken_along_that_keeps_failing_ends_failed(redis_app, tmp_path):
+    trace = str(tmp_path / "trace.txt")
+    first, bad = enqueue_each(jobs_for_tests.record_batch_unless_bad, [trace, "fine"], ["bad"])
+    db.session.execute(sa.update(jobs.JobRecord).where(jobs.JobRecord.id == bad)
+                       .values(attempts=jobs.MAX_ATTEMPTS - 1))
+    db.session.commit()
+    assert jobs.execute(first) == [first]
+    assert (rows()[bad].status, rows()[bad].attempts) == ("failed", jobs.MAX_ATTEMPTS)
 
 
 def test_a_running_job_is_left_alone_while_its_heartbeat_lasts(redis_app, tmp_path):
@@ -82,13 +97,15 @@ def test_a_running_job_is_left_alone_while_its_heartbeat_lasts(redis_app, tmp_pa
 
 
 def test_the_heartbeat_keeps_a_long_job_from_being_taken_for_abandoned(make_app, tmp_path):
-    app = make_app("sqlite", PEERLINE_JOB_HEARTBEAT_SECONDS=0.2, PEERLINE_JOB_ABANDONED_AFTER=1.0)
+    app = make_app("sqlite", PEERLINE_JOB_HEARTBEAT_SECONDS=0.2, PEERLINE_JOB_ABANDONED_AFTER=2.0)
     trace = tmp_path / "trace.txt"
     with app.app_context():
-        record = jobs.enqueue(jobs_for_tests.sleep_then_append, str(trace), 2.5, "slow")
+        record = jobs.enqueue(jobs_for_tests.sleep_then_append, str(trace), 5, "slow")
+        db.session.flush()
+        record_id = record.id
         db.session.commit()
-        time.sleep(1.8)  # past ABANDONED_AFTER since it started
-        row = rows()[record.id]
+        time.sleep(3.5)  # well past ABANDONED_AFTER since it started; ten beats since
+        row = rows()[record_id]
         assert row.status == "running"
         assert jobs.relay_outbox()["abandoned"] == 0
         jobs.wait_idle()
@@ -206,8 +223,10 @@ def test_a_reply_and_its_index_job_are_saved_in_one_commit(app):
     finally:
         sa.event.remove(db.session(), "after_commit", count)
     assert len(commits) == 1
+    post_created = post.created_at
+    db.session.rollback()  # anything added after the commit, and not committed, goes
     funcs = set(db.session.scalars(sa.select(jobs.JobRecord.func).where(
-        jobs.JobRecord.created_at >= post.created_at)))
+        jobs.JobRecord.created_at >= post_created)))
     assert {"search.jobs:index_documents", "forum.jobs:notify_new_post"} <= funcs
 
 

@@ -141,3 +141,34 @@ def test_views_are_counted_without_a_write_per_view(app, client):
     viewcounts.flush()
     db.session.refresh(thread)
     assert thread.view_count == 5
+
+
+def test_an_address_the_mail_server_refuses_does_not_keep_the_others_from_their_mail(app, monkeypatch):
+    import smtplib
+
+    from core import mail
+
+    asker, refused, fine = make_user(), make_user(), make_user()
+    thread = make_thread(asker, title="Who hears of the answer?")
+    for person in (refused, fine):
+        services.set_following(person, thread, True)
+    jobs.wait_idle()
+    real_send = mail.send
+    emails = {"asker": asker.email, "refused": refused.email, "fine": fine.email}
+
+    def smtp(to, *args, **kwargs):  # the SMTP server refuses one recipient, as servers do
+        if to == emails["refused"]:
+            raise smtplib.SMTPRecipientsRefused({to: (550, b"No such user")})
+        return real_send(to, *args, **kwargs)
+
+    monkeypatch.setattr(mail, "send", smtp)
+    answer = make_answer(thread)
+    db.session.commit()
+    jobs.wait_idle()
+    assert sorted(m["To"] for m in outbox_messages(app)) == sorted([emails["asker"], emails["fine"]])
+    record = db.session.scalar(sa.select(jobs.JobRecord).where(
+        jobs.JobRecord.func == "forum.jobs:notify_new_post"))
+    assert record.status == "failed" and "1 of 3 notices could not be mailed" in record.last_error
+    monkeypatch.setattr(mail, "send", real_send)  # the address works again: the retry mails only it
+    forum_jobs.notify_new_post(answer.id)
+    assert sorted(m["To"] for m in outbox_messages(app)) == sorted(emails.values())

@@ -397,3 +397,21 @@ def test_anonymous_feedback_per_address_is_limited(make_app):
     assert statuses == [302, 302, 302, 429, 429]
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ArticleFeedback)) == 3
+
+
+def test_an_article_promoted_straight_to_published_refreshes_its_threads_cached_page(make_app):
+    from accounts.models import User
+    from forum.models import Thread
+
+    app = make_app("sqlite", PEERLINE_PAGE_CACHE_SECONDS=60)
+    with app.app_context():
+        thread = make_solved_thread(title="Why is VAT rounded per line?")
+        thread_id = thread.id
+        staff_id = make_article().author_id  # any staff writer
+    anonymous = app.test_client()
+    assert "now a KB article" not in anonymous.get(f"/t/{thread_id}").text  # cached from here on
+    with app.app_context():
+        services.create_article(db.session.get(User, staff_id), db.session.get(Thread, thread_id).category_id,
+                                "VAT is rounded per line", "Open **Settings**.", status="published",
+                                source_thread=db.session.get(Thread, thread_id))
+    assert "This answer is now a KB article" in anonymous.get(f"/t/{thread_id}").text

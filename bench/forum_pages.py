@@ -131,6 +131,15 @@ def get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
         conn.close()
 
 
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, indented for a report ("" when it cannot be read)."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(f"  | {line}" for line in text[-lines:])
+
+
 class Server:
     """gunicorn serving bench.bench_app from the repository root, its output in a temporary log file."""
 
@@ -180,11 +189,7 @@ class Server:
             self.process.wait()
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"  | {line}" for line in text[-lines:])
+        return log_tail(self.log_path, lines)
 
 
 # --- where the CPU went (Linux /proc; elsewhere these report nothing) ------------------------------

@@ -105,6 +105,7 @@ from bench.forum_pages import (  # noqa: E402
     code_version,
     free_port,
     get,
+    log_tail,
     machine_busy_seconds,
 )
 from bench.generate import drop_database, ensure_database, shown, sqlalchemy_url  # noqa: E402
@@ -191,11 +192,7 @@ class Service:
         self.process.wait()
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"  | {line}" for line in text[-lines:])
+        return log_tail(self.log_path, lines)
 
 
 @dataclass

@@ -486,11 +486,9 @@ class Worker:
         return total if found else None
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"  | {line}" for line in text[-lines:])
+        from bench.forum_pages import log_tail
+
+        return log_tail(self.log_path, lines)
 
 
 def redacted(url: str) -> str:

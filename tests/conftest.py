@@ -143,8 +143,8 @@ def redis_app(make_app, backend):
     redis.flushdb()
 
 
-def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
-    """A real `flask jobs worker --burst` in its own process, on the app's database and Redis."""
+def worker_env(app, **extra: str) -> dict:
+    """The environment of a worker process on the app's database, Redis, folders and key."""
     env = {
         **os.environ,
         "FLASK_APP": "app",
@@ -154,8 +154,15 @@ def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
         "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
         "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
         "PEERLINE_BASE_URL": app.config["PEERLINE_BASE_URL"],
+        **extra,
     }
     env.pop("MAIL_SERVER", None)
+    return env
+
+
+def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
+    """A real `flask jobs worker --burst` in its own process, on the app's database and Redis."""
+    env = worker_env(app)
     db.session.commit()  # end the test's transaction: on SQLite it would hold the write lock
     args = [sys.executable, "-m", "flask", "jobs", "worker", "--burst"]
     for queue in queues:

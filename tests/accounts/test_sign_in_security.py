@@ -65,6 +65,21 @@ def test_the_limits_hold_while_redis_is_down(make_app):
     assert statuses == [401] * 5 + [429] * 2
 
 
+def _app_with_ada(make_app, **config):
+    """An app on SQLite where ada has an account."""
+    app = make_app("sqlite", **config)
+    with app.app_context():
+        make_user(username="ada")
+    return app
+
+
+def _signed_in(app, password=PASSWORD):
+    """A browser in which ada signed in."""
+    browser = app.test_client()
+    assert browser.post("/signin", data={"login": "ada", "password": password}).status_code == 302
+    return browser
+
+
 def _locked_out(app, login="ada"):
     """Five wrong passwords for `login` from a stranger's browser."""
     stranger = app.test_client()
@@ -77,8 +92,7 @@ def test_strangers_cannot_lock_the_owner_out_of_a_device_they_signed_in_on(make_
     app = make_app("sqlite")
     with app.app_context():
         make_user("admin", username="ada")
-    owner = app.test_client()
-    assert owner.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    owner = _signed_in(app)
     assert owner.get_cookie("peerline_device") is not None
     owner.post("/signout")
     _locked_out(app)
@@ -88,11 +102,8 @@ def test_strangers_cannot_lock_the_owner_out_of_a_device_they_signed_in_on(make_
 
 
 def test_failures_from_the_same_network_do_not_lock_the_owner_out_either(make_app):
-    app = make_app("sqlite", PEERLINE_SIGNIN_LIMIT="3 per minute")
-    with app.app_context():
-        make_user(username="ada")
-    owner = app.test_client()
-    assert owner.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    app = _app_with_ada(make_app, PEERLINE_SIGNIN_LIMIT="3 per minute")
+    owner = _signed_in(app)
     owner.post("/signout")
     neighbour = app.test_client()  # the same office, the same address
     statuses = [neighbour.post("/signin", data={"login": "ada", "password": WRONG}).status_code
@@ -102,9 +113,8 @@ def test_failures_from_the_same_network_do_not_lock_the_owner_out_either(make_ap
 
 
 def test_a_known_device_of_another_account_does_not_help(make_app):
-    app = make_app("sqlite")
+    app = _app_with_ada(make_app)
     with app.app_context():
-        make_user(username="ada")
         make_user(username="bob")
     bob = app.test_client()
     assert bob.post("/signin", data={"login": "bob", "password": PASSWORD}).status_code == 302
@@ -116,9 +126,7 @@ def test_a_known_device_of_another_account_does_not_help(make_app):
 def test_a_password_reset_lifts_the_lock(make_app):
     from tests.conftest import outbox_links
 
-    app = make_app("sqlite")
-    with app.app_context():
-        make_user(username="ada")
+    app = _app_with_ada(make_app)
     _locked_out(app)
     client = app.test_client()
     client.post("/password/reset", data={"email": "ada@example.com"})
@@ -185,8 +193,7 @@ def test_changing_the_password_ends_every_other_session(app):
 
 def test_a_password_reset_ends_every_session(app):
     user = make_user(username="ada")
-    browser = app.test_client()
-    assert browser.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    browser = _signed_in(app)
     services.request_password_reset(user.email)
     from core import jobs
 
@@ -229,9 +236,7 @@ def _change_password(client, old, new):
 def test_browsers_known_before_a_password_change_are_strangers_after_it(make_app):
     """Whoever knew the old password may have signed in on many browsers: after a change, those
     cookies must not let them keep guessing past the account's limit."""
-    app = make_app("sqlite")
-    with app.app_context():
-        make_user(username="ada")
+    app = _app_with_ada(make_app)
     old_browser, owner = app.test_client(), app.test_client()
     for browser in (old_browser, owner):
         assert browser.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
@@ -244,11 +249,8 @@ def test_browsers_known_before_a_password_change_are_strangers_after_it(make_app
 
 
 def test_guessing_the_current_password_on_the_change_form_is_limited(make_app):
-    app = make_app("sqlite", PEERLINE_SIGNIN_ACCOUNT_LIMIT="3 per 5 minutes")
-    with app.app_context():
-        make_user(username="ada")
-    thief = app.test_client()
-    assert thief.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    app = _app_with_ada(make_app, PEERLINE_SIGNIN_ACCOUNT_LIMIT="3 per 5 minutes")
+    thief = _signed_in(app)
     new = "a completely new passphrase"
     statuses = [_change_password(thief, f"guess number {n}", new).status_code for n in range(4)]
     assert statuses == [400, 400, 400, 429]
@@ -256,19 +258,14 @@ def test_guessing_the_current_password_on_the_change_form_is_limited(make_app):
 
 
 def test_a_weak_new_password_does_not_count_as_a_wrong_one(make_app):
-    app = make_app("sqlite", PEERLINE_SIGNIN_ACCOUNT_LIMIT="1 per 5 minutes")
-    with app.app_context():
-        make_user(username="ada")
-    owner = app.test_client()
-    assert owner.post("/signin", data={"login": "ada", "password": PASSWORD}).status_code == 302
+    app = _app_with_ada(make_app, PEERLINE_SIGNIN_ACCOUNT_LIMIT="1 per 5 minutes")
+    owner = _signed_in(app)
     assert _change_password(owner, PASSWORD, "short").status_code == 400
     assert _change_password(owner, PASSWORD, "a completely new passphrase").status_code == 302
 
 
 def test_failures_at_a_username_do_not_say_which_email_is_its(make_app):
-    app = make_app("sqlite", PEERLINE_SIGNIN_LIMIT="1000 per minute")
-    with app.app_context():
-        make_user(username="ada")
+    app = _app_with_ada(make_app, PEERLINE_SIGNIN_LIMIT="1000 per minute")
     _locked_out(app)  # at the username
     stranger = app.test_client()
     hers = stranger.post("/signin", data={"login": "ada@example.com", "password": WRONG}).status_code
@@ -277,9 +274,7 @@ def test_failures_at_a_username_do_not_say_which_email_is_its(make_app):
 
 
 def test_signing_out_deletes_the_remember_cookie_so_pages_stay_cacheable(make_app):
-    app = make_app("sqlite", PEERLINE_PAGE_CACHE_SECONDS=30)
-    with app.app_context():
-        make_user(username="ada")
+    app = _app_with_ada(make_app, PEERLINE_PAGE_CACHE_SECONDS=30)
     browser = app.test_client()
     browser.post("/signin", data={"login": "ada", "password": PASSWORD, "remember": "y"})
     signed_out = browser.post("/signout")

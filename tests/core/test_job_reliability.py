@@ -17,6 +17,7 @@ from core import jobs
 from core.clock import utcnow
 from core.extensions import db
 from tests import jobs_for_tests
+from tests.conftest import worker_env
 from tests.factories import PASSWORD, make_answer, make_thread, make_user
 from tests.services import REDIS_URL, redis_available, require
 
@@ -129,21 +130,6 @@ def test_in_process_queues_do_not_wait_for_each_other(make_app, tmp_path):
         assert slow.read_text() == "mail\n"
 
 
-def _worker_env(app, **extra) -> dict:
-    env = {
-        **os.environ,
-        "FLASK_APP": "app",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
-        "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
-        **extra,
-    }
-    env.pop("MAIL_SERVER", None)
-    return env
-
-
 def _children(pid: int) -> list[int]:
     """The processes `pid` started (RQ's work horse starts a session of its own)."""
     try:
@@ -156,7 +142,7 @@ def _children(pid: int) -> list[int]:
 def test_a_job_whose_worker_was_killed_runs_again_once_a_worker_is_back(redis_app, tmp_path, queue_name):
     """kill -9 of a worker (and of its work horse, where it forks one) in the middle of a job, as a
     machine that loses power or an OOM kill would: the restarted worker runs the job again."""
-    env = _worker_env(redis_app, PEERLINE_JOB_HEARTBEAT_SECONDS="0.3", PEERLINE_JOB_ABANDONED_AFTER="2")
+    env = worker_env(redis_app, PEERLINE_JOB_HEARTBEAT_SECONDS="0.3", PEERLINE_JOB_ABANDONED_AFTER="2")
     trace = tmp_path / "trace.txt"
     record = jobs.enqueue(jobs_for_tests.slow_the_first_time, str(trace), 60, queue=queue_name)
     db.session.flush()

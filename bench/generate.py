@@ -411,6 +411,7 @@ def _after(rng: random.Random, start: datetime, mean_hours: float, latest: datet
 def build(threads: int, posts: int, users: int, seed: int, now: datetime) -> Community:
     """Every row, in memory, with ids assigned (threads and posts in chronological order)."""
     from core import markup
+    from core.confusables import name_skeleton
 
     rng = random.Random(seed)
     out = Community()
@@ -436,7 +437,8 @@ def build(threads: int, posts: int, users: int, seed: int, now: datetime) -> Com
         username = f"{first.lower()}_{last.lower()}{user_id}"
         out.users.append({
             "id": user_id, "email": f"{username}@{BENCH_EMAIL_DOMAIN}", "username": username,
-            "username_key": username.lower(), "display_name": f"{first} {last}", "bio": "",
+            "username_key": username.lower(), "username_skeleton": name_skeleton(username),
+            "display_name": f"{first} {last}", "bio": "",
             "password_hash": "!bench", "role": role, "is_active_account": True,
             "created_at": year_ago - timedelta(days=rng.uniform(1, 30)), "last_sign_in_at": None,
         })

@@ -17,7 +17,6 @@ from core import config as core_config
 from core import jobs, ratelimit, security, templating
 from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
-from core.forms import error_headers
 from core.ids import IdConverter
 from core.jobs_cli import jobs_cli
 from forum import jobs as forum_jobs
@@ -136,8 +135,7 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(error):
-        page, code = render_error(error.status_code, error.message)
-        return page, code, error_headers(error)
+        return render_error(error.status_code, error.message)
 
     @app.errorhandler(HTTPException)
     def _http(error):

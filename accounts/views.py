@@ -25,7 +25,7 @@ from accounts.permissions import (
 )
 from core import mail, ratelimit, signals
 from core.errors import DomainError, Invalid
-from core.forms import error_headers, invalid_status, show_error
+from core.forms import invalid_status, show_error
 from core.paging import requested_page
 from core.ratelimit import RateLimited, client_address
 from core.security import safe_next
@@ -83,7 +83,7 @@ def sign_up():
                 )
         except DomainError as error:
             status = show_error(form, error)
-            return render_template("accounts/sign_up.html", form=form), status, error_headers(error)
+            return render_template("accounts/sign_up.html", form=form), status
         return _signed_in(user, safe_next(request.args.get("next"), _home()),
                           f"Welcome to {current_app.config['PEERLINE_SITE_NAME']}, {user.display_name}!")
     return render_template("accounts/sign_up.html", form=form), invalid_status(form)
@@ -112,7 +112,7 @@ def sign_in():
         user = services.authenticate(login, form.password.data)
     except RateLimited as error:
         show_error(form, error)
-        return render_template("accounts/sign_in.html", form=form), 429, error_headers(error)
+        return render_template("accounts/sign_in.html", form=form), 429
     except Invalid as error:
         show_error(form, error)
         return render_template("accounts/sign_in.html", form=form), 401
@@ -149,7 +149,7 @@ def request_password_reset():
             ratelimit.take_all(*limits)
         except RateLimited as error:
             show_error(form, error)
-            return render_template("accounts/reset_request.html", form=form), 429, error_headers(error)
+            return render_template("accounts/reset_request.html", form=form), 429
         services.request_password_reset(form.email.data)
         flash("If an account has that email, a reset link is on its way. "
               "It works once, for a limited time.", "info")
@@ -242,7 +242,7 @@ def change_password():
                 for attempt in attempts:
                     attempt.give_back()
             status = show_error(form, error)
-            return render_template("accounts/change_password.html", form=form), status, error_headers(error)
+            return render_template("accounts/change_password.html", form=form), status
         for attempt in attempts:
             attempt.give_back()
         flash("Your password is changed. You are signed out everywhere else.", "success")

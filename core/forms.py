@@ -20,8 +20,3 @@ def invalid_status(form: FlaskForm) -> int:
     """400 when a submitted form failed validation, 200 when it was only shown."""
     return 400 if form.is_submitted() else 200
 
-
-def error_headers(error: DomainError) -> dict[str, str]:
-    """Headers that go with a domain error: Retry-After for a rate limit."""
-    retry_after = getattr(error, "retry_after", None)
-    return {"Retry-After": str(retry_after)} if retry_after else {}

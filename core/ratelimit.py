@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from flask import Flask, current_app, request
+from flask import Flask, after_this_request, current_app, has_request_context, request
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
@@ -96,6 +96,16 @@ class Taken:
             self.limiter._give_back(self.items, self.identifiers)
 
 
+def _identifiers(rule: str, key: object) -> tuple[str, str]:
+    """How a count is stored: the rule, and the key hashed (an address, a typed name: any text)."""
+    return rule, hashlib.sha256(str(key).encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _uncount(strategy, item: RateLimitItem, identifiers: tuple[str, ...]) -> None:
+    """Take one attempt back off a window's count (the storages count up and down alike)."""
+    strategy.storage.incr(item.key_for(*identifiers), item.get_expiry(), amount=-1)
+
+
 class Limiter:
     """The app's counters: Redis when configured and answering, this process's memory otherwise."""
 
@@ -134,8 +144,7 @@ class Limiter:
 
     def take(self, rule: str, key: object, *, field: str | None = None) -> Taken:
         """Count one attempt of `rule` for `key`. Raises RateLimited (the attempt is not counted)."""
-        items = self.items(rule)
-        identifiers = (rule, hashlib.sha256(str(key).encode("utf-8", "replace")).hexdigest()[:32])
+        items, identifiers = self.items(rule), _identifiers(rule, key)
 
         def attempt(strategy):
             counted, refused = [], None
@@ -143,38 +152,46 @@ class Limiter:
                 if strategy.hit(item, *identifiers):
                     counted.append(item)
                     continue
-                strategy.storage.incr(item.key_for(*identifiers), item.get_expiry(), amount=-1)
+                _uncount(strategy, item, identifiers)
                 reset_at = strategy.get_window_stats(item, *identifiers).reset_time
                 refused = max(refused or 0, reset_at - time.time())
             if refused is not None:
                 for item in counted:
-                    strategy.storage.incr(item.key_for(*identifiers), item.get_expiry(), amount=-1)
+                    _uncount(strategy, item, identifiers)
             return refused
 
         refused = self._run(attempt)
         if refused is not None:
+            retry_after = max(1, math.ceil(refused))
+            if has_request_context():  # whatever page the refusal ends up on says when to come back
+                after_this_request(lambda response: _with_retry_after(response, retry_after))
             message = LIMIT_SETTINGS[rule][1].format(wait=wait_text(refused))
-            raise RateLimited(message, retry_after=max(1, math.ceil(refused)), field=field)
+            raise RateLimited(message, retry_after=retry_after, field=field)
         return Taken(self, items, identifiers)
 
     def _give_back(self, items: list[RateLimitItem], identifiers: tuple[str, ...]) -> None:
         def refund(strategy):
             for item in items:
-                key = item.key_for(*identifiers)
-                if strategy.storage.get(key) > 0:
-                    strategy.storage.incr(key, item.get_expiry(), amount=-1)
+                if strategy.storage.get(item.key_for(*identifiers)) > 0:
+                    _uncount(strategy, item, identifiers)
 
         self._run(refund)
 
     def clear(self, rule: str, key: object) -> None:
         """Forget every counted attempt of `rule` for `key` (a proven owner lifts their lock)."""
-        identifiers = (rule, hashlib.sha256(str(key).encode("utf-8", "replace")).hexdigest()[:32])
+        identifiers = _identifiers(rule, key)
 
         def forget(strategy):
             for item in self.items(rule):
                 strategy.clear(item, *identifiers)
 
         self._run(forget)
+
+
+def _with_retry_after(response, seconds: int):
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def limiter(app: Flask | None = None) -> Limiter:

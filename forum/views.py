@@ -18,7 +18,7 @@ from accounts.permissions import admin_required, is_staff, login_required, publi
 from core import ratelimit
 from core.errors import DomainError, NotFound
 from core.extensions import csrf, db
-from core.forms import error_headers, invalid_status, show_error
+from core.forms import invalid_status, show_error
 from core.pagecache import cached_for_anonymous
 from core.paging import requested_page
 from forum import forms, hooks, queries, services, viewcounts
@@ -37,12 +37,8 @@ from forum.permissions import (
 bp = Blueprint("forum", __name__)
 
 
-def _page() -> int:
-    return requested_page()
-
-
 def _render_list(which: str, title: str, endpoint: str, **scope):
-    page, counts = queries.list_threads(which, page=_page(), **scope)
+    page, counts = queries.list_threads(which, page=requested_page(), **scope)
     return render_template("forum/list.html", threads=page, counts=counts, which=which, title=title,
                            endpoint=endpoint, endpoint_args=request.view_args or {},
                            categories=queries.category_links(), **scope)
@@ -123,7 +119,7 @@ def ask():
                 )
         except DomainError as error:
             status = show_error(form, error)
-            return render_template("forum/ask.html", form=form), status, error_headers(error)
+            return render_template("forum/ask.html", form=form), status
         flash("Your question is posted. You will be notified of answers.", "success")
         return redirect(url_for("forum.view_thread", thread_id=thread.id))
     return render_template("forum/ask.html", form=form), invalid_status(form)
@@ -144,7 +140,7 @@ def ask_suggestion_opened():
             services.record_suggestion_opened(current_user, request.form.get("flow", ""),
                                               request.form.get("doc", ""))
     except DomainError as error:
-        return jsonify(error=error.message), error.status_code, error_headers(error)
+        return jsonify(error=error.message), error.status_code
     return "", 204
 
 
@@ -178,7 +174,7 @@ def _post_actions(view) -> dict[int, PostActions]:
 
 
 def _render_thread(thread, reply_form=None, status=200):
-    view = queries.thread_page(thread, current_user, page=_page())
+    view = queries.thread_page(thread, current_user, page=requested_page())
     replying = can_reply(current_user, thread)
     if reply_form is None and replying:
         # Only when it is shown: a form puts a CSRF token in the session, and an anonymous
@@ -223,8 +219,7 @@ def reply(thread_id):
             post = services.create_post(current_user, thread, form.body.data)
     except DomainError as error:
         status = show_error(form, error)
-        page, status = _render_thread(thread, form, status)
-        return page, status, error_headers(error)
+        return _render_thread(thread, form, status)
     flash("Your answer is posted.", "success")
     return redirect(url_for("forum.view_thread", thread_id=thread.id, _anchor=f"post-{post.id}"))
 

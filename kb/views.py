@@ -7,7 +7,7 @@ from flask_login import current_user
 from accounts.permissions import admin_required, login_required, public, staff_required
 from core import ratelimit
 from core.errors import DomainError
-from core.forms import error_headers, invalid_status, show_error
+from core.forms import invalid_status, show_error
 from core.paging import requested_page
 from core.ratelimit import client_address
 from forum import queries as forum_queries
@@ -22,10 +22,6 @@ _STATUS_MESSAGES = {
     DRAFT: "Back to draft: only its writers see it.",
     ARCHIVED: "Archived: readers no longer see it; its writers still do.",
 }
-
-
-def _page() -> int:
-    return requested_page()
 
 
 def _writer_context() -> dict:
@@ -54,8 +50,8 @@ def index_with_slash():
 @public
 def view_category(slug):
     category = services.get_category_by_slug(slug)
-    return render_template("kb/category.html", category=category,
-                           articles=queries.category_articles(category, _page()), **_writer_context())
+    articles = queries.category_articles(category, requested_page())
+    return render_template("kb/category.html", category=category, articles=articles, **_writer_context())
 
 
 @bp.route("/<slug>")
@@ -95,8 +91,7 @@ def give_feedback(slug):
             services.give_feedback(current_user, article, form.helpful.data, form.comment.data)
     except DomainError as error:
         status = show_error(form, error)
-        page, status = _render_article(article, form, status)
-        return page, status, error_headers(error)
+        return _render_article(article, form, status)
     flash("Thank you: your answer helps us improve this article.", "success")
     return redirect(url_for("kb.view_article", slug=article.slug, _anchor="feedback"))
 

@@ -9,21 +9,17 @@ from search import Filters, search, suggest
 bp = Blueprint("search", __name__)
 
 
-def _page() -> int:
-    return requested_page()
-
-
 @bp.route("/search")
 @public
 def search_page():
-    results = search(request.args.get("q", ""), Filters.from_args(request.args), _page())
+    results = search(request.args.get("q", ""), Filters.from_args(request.args), requested_page())
     return render_template("search/results.html", results=results, q=request.args.get("q", ""))
 
 
 @bp.route("/search.json")
 @public
 def search_json():
-    results = search(request.args.get("q", ""), Filters.from_args(request.args), _page())
+    results = search(request.args.get("q", ""), Filters.from_args(request.args), requested_page())
     return jsonify(
         query=results.query, total=results.total, page=results.page, pages=results.pages,
         suggestion=results.suggestion, message=results.message, unavailable=results.unavailable,

@@ -178,7 +178,6 @@ class UserSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    remember: Mapped[bool] = mapped_column(default=False)
     user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
 
     user: Mapped[User] = relationship()

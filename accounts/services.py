@@ -347,7 +347,7 @@ def start_session(user: User, *, remember: bool = False, user_agent: str = "") -
         lifetime = timedelta(seconds=lifetime)
     token, now = new_session_token(), utcnow()
     db.session.add(UserSession(user_id=user.id, token_hash=session_token_hash(token), created_at=now,
-                               expires_at=now + lifetime, remember=remember,
+                               expires_at=now + lifetime,
                                user_agent=clean_line(user_agent)[:200]))
     user.last_sign_in_at = now
     db.session.commit()

@@ -1,5 +1,8 @@
 """Knowledge-base rules: write, edit, publish, archive and delete articles, their revisions, reader
-feedback, thread-to-article promotion and the categories advocates may write in."""
+feedback, thread-to-article promotion and the categories advocates may write in.
+
+As in the forum, each change sends its event before it commits, so subscribers' rows and jobs are
+saved with it."""
 
 import re
 import unicodedata
@@ -262,12 +265,6 @@ def _set_text(article: Article, title: str, body: str) -> None:
         article.body, article.body_html = body, str(markup.render(body))
 
 
-def _announce(signal, sender, **details) -> None:
-    """Send a kb event in the change's own transaction, before its commit (as every service does):
-    receivers add their rows to it, and what must wait for the commit (the page cache) waits."""
-    signal.send(sender, **details)
-
-
 def _commit(message: str, field: str | None = "slug") -> None:
     """Commit, turning a unique-key race (another writer took the slug a moment ago) into Conflict."""
     try:
@@ -309,7 +306,7 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
         raise Conflict("Another article took that address a moment ago; save again.", field="slug") from exc
     _record_revision(article, actor, note)
     search_documents.enqueue(article.id)
-    _announce(signals.article_saved, article, source_thread_id=source_thread.id if source_thread else None)
+    signals.article_saved.send(article, source_thread_id=source_thread.id if source_thread else None)
     _commit("Another article took that address a moment ago; save again.")
     return article
 
@@ -343,7 +340,7 @@ def edit_article(actor: User, article: Article, *, title: str, body: str, catego
     if text_changed:
         _record_revision(article, actor)
     search_documents.enqueue(article.id)
-    _announce(signals.article_saved, article, source_thread_id=article.source_thread_id)
+    signals.article_saved.send(article, source_thread_id=article.source_thread_id)
     _commit("Another article took that address a moment ago; choose another.")
     return article
 
@@ -359,7 +356,7 @@ def restore_revision(actor: User, article: Article, revision_id) -> ArticleRevis
     article.updated_at = utcnow()
     revision = _record_revision(article, actor, note=f"Restored version {old.number}")
     search_documents.enqueue(article.id)
-    _announce(signals.article_saved, article, source_thread_id=article.source_thread_id)
+    signals.article_saved.send(article, source_thread_id=article.source_thread_id)
     db.session.commit()
     return revision
 
@@ -375,8 +372,8 @@ def set_status(actor: User, article: Article, status: str) -> Article:
     if status == PUBLISHED:
         article.published_at = now
     search_documents.enqueue(article.id)  # indexes a published article, removes any other
-    _announce(signals.article_status_changed, article, source_thread_id=article.source_thread_id,
-              previous=previous)
+    signals.article_status_changed.send(article, source_thread_id=article.source_thread_id,
+                                        previous=previous)
     db.session.commit()
     return article
 
@@ -388,7 +385,7 @@ def delete_article(actor: User, article: Article) -> None:
     article_id, source_thread_id = article.id, article.source_thread_id
     search_documents.enqueue_removal(article_id)
     db.session.delete(article)
-    _announce(signals.article_deleted, article_id, source_thread_id=source_thread_id)
+    signals.article_deleted.send(article_id, source_thread_id=source_thread_id)
     db.session.commit()
 
 

@@ -7,8 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from accounts.models import PasswordResetToken, User, UserSession
-from core import mail
-from core.clock import utcnow
+from core import clock, mail
 from core.extensions import db, end_transaction
 
 
@@ -48,20 +47,20 @@ def send_password_reset(email: str, nonce: str) -> None:
         sensitive=True,
     )
     db.session.execute(sa.update(PasswordResetToken).where(PasswordResetToken.id == token_id)
-                       .values(mailed_at=utcnow()))
+                       .values(mailed_at=clock.now()))
     db.session.commit()
 
 
 def purge_reset_tokens() -> None:
     """Delete reset requests older than a week: used or not, they no longer work."""
-    cutoff = utcnow() - timedelta(days=7)
+    cutoff = clock.now() - timedelta(days=7)
     db.session.execute(sa.delete(PasswordResetToken).where(PasswordResetToken.created_at < cutoff))
     db.session.commit()
 
 
 def purge_sessions() -> None:
     """Delete sign-in sessions that ended or expired over a month ago (they sign nobody in)."""
-    cutoff = utcnow() - timedelta(days=30)
+    cutoff = clock.now() - timedelta(days=30)
     db.session.execute(sa.delete(UserSession).where(
         sa.or_(UserSession.ended_at < cutoff, UserSession.expires_at < cutoff)))
     db.session.commit()

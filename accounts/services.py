@@ -26,8 +26,8 @@ from accounts.models import (
     session_token_hash,
 )
 from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_profile
-from core import jobs, signals
-from core.clock import as_utc, utcnow
+from core import clock, jobs, signals
+from core.clock import as_utc
 from core.confusables import name_skeleton
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db, end_transaction
@@ -283,7 +283,7 @@ def reset_token_for(link_token: str) -> PasswordResetToken:
         token is None
         or token.nonce != nonce
         or token.used_at is not None
-        or as_utc(token.created_at) < utcnow() - max_age
+        or as_utc(token.created_at) < clock.now() - max_age
     ):
         raise Invalid(_RESET_EXPIRED)
     return token
@@ -296,7 +296,7 @@ def reset_password(link_token: str, new_password: str) -> User:
     validate_password(new_password, email=user.email, username=user.username)
     end_transaction()
     new_hash = generate_password_hash(new_password)
-    now = utcnow()
+    now = clock.now()
     # Single use: only the request that flips used_at from NULL may go on.
     claimed = db.session.execute(
         sa.update(PasswordResetToken)
@@ -345,7 +345,7 @@ def start_session(user: User, *, remember: bool = False, user_agent: str = "") -
         else config["PERMANENT_SESSION_LIFETIME"]
     if not isinstance(lifetime, timedelta):
         lifetime = timedelta(seconds=lifetime)
-    token, now = new_session_token(), utcnow()
+    token, now = new_session_token(), clock.now()
     db.session.add(UserSession(user_id=user.id, token_hash=session_token_hash(token), created_at=now,
                                expires_at=now + lifetime,
                                user_agent=clean_line(user_agent)[:200]))
@@ -362,7 +362,7 @@ def user_for_session(token: str | None) -> User | None:
     user = db.session.scalar(
         sa.select(User).join(UserSession, UserSession.user_id == User.id)
         .where(UserSession.token_hash == session_token_hash(token), UserSession.ended_at.is_(None),
-               UserSession.expires_at > utcnow()))
+               UserSession.expires_at > clock.now()))
     if user is not None:
         user.session_token = token
     return user
@@ -374,7 +374,7 @@ def end_session(token: str | None) -> None:
         db.session.execute(sa.update(UserSession)
                            .where(UserSession.token_hash == session_token_hash(token),
                                   UserSession.ended_at.is_(None))
-                           .values(ended_at=utcnow()))
+                           .values(ended_at=clock.now()))
         db.session.commit()
 
 
@@ -382,7 +382,7 @@ def _end_sessions(user: User, keep: str | None = None) -> None:
     query = sa.update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
     if keep:
         query = query.where(UserSession.token_hash != session_token_hash(keep))
-    db.session.execute(query.values(ended_at=utcnow()))
+    db.session.execute(query.values(ended_at=clock.now()))
 
 
 # --- profiles and identities -------------------------------------------------------------------------

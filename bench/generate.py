@@ -726,9 +726,9 @@ def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, po
         _state(make_app(url))
 
     say(f"Generating {threads:,} threads, {posts:,} posts and {users:,} people into {shown(url)} ...")
-    from core.clock import utcnow
+    from core import clock
 
-    now = utcnow()
+    now = clock.now()
     data = build(threads, posts, users, seed, now)
     built = time.perf_counter()
     app = make_app(url)

@@ -38,7 +38,8 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.clock import as_utc, utcnow
+from core import clock
+from core.clock import as_utc
 from core.extensions import db, rolled_back_whole
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class JobRecord(db.Model):
     queue: Mapped[str] = mapped_column(sa.String(40), default="default")
     status: Mapped[str] = mapped_column(sa.String(10), default=PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     dispatched_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # Renewed while the job runs: a `running` row whose heartbeat stopped belonged to a worker that died.
@@ -215,7 +216,7 @@ def execute(record_id: int) -> list[int]:
     """
     if not has_app_context():
         raise RuntimeError("Peerline jobs need the app: start workers with `flask jobs worker`")
-    now = utcnow()
+    now = clock.now()
     # Claim the row atomically: of two deliveries of the same job, only one runs it. A row left
     # `running` by a worker that died (its heartbeat stopped) may be claimed again.
     claimed = db.session.execute(
@@ -284,7 +285,7 @@ def _fail_taken_along(record_id: int, error: str) -> None:
     attempts = JobRecord.attempts + 1
     db.session.execute(
         sa.update(JobRecord).where(JobRecord.id == record_id)
-        .values(attempts=attempts, finished_at=utcnow(), last_error=error,
+        .values(attempts=attempts, finished_at=clock.now(), last_error=error,
                 status=sa.case((attempts >= MAX_ATTEMPTS, FAILED), else_=PENDING)))
     db.session.commit()
 
@@ -316,7 +317,7 @@ def _finish(record_ids: list[int], status: str, error: str | None) -> None:
     db.session.execute(
         sa.update(JobRecord)
         .where(JobRecord.id.in_(record_ids))
-        .values(status=status, finished_at=utcnow(), last_error=error)
+        .values(status=status, finished_at=clock.now(), last_error=error)
     )
     db.session.commit()
 
@@ -368,7 +369,7 @@ class Heartbeat:
                 try:
                     db.session.execute(sa.update(JobRecord)
                                        .where(JobRecord.id.in_(ids), JobRecord.status == RUNNING)
-                                       .values(heartbeat_at=utcnow()))
+                                       .values(heartbeat_at=clock.now()))
                     db.session.commit()
                 except Exception:  # the database is busy or away; the next beat tries again
                     log.warning("could not renew the heartbeat of jobs %s", ids, exc_info=True)
@@ -385,7 +386,7 @@ def run_periodic(periodic_id: str) -> None:
     db.session.execute(
         sa.update(PeriodicRun)
         .where(PeriodicRun.id == periodic_id)
-        .values(last_started_at=utcnow(), runs=PeriodicRun.runs + 1)
+        .values(last_started_at=clock.now(), runs=PeriodicRun.runs + 1)
     )
     db.session.commit()
     status, error = DONE, None
@@ -398,7 +399,7 @@ def run_periodic(periodic_id: str) -> None:
     db.session.execute(
         sa.update(PeriodicRun)
         .where(PeriodicRun.id == periodic_id)
-        .values(last_finished_at=utcnow(), last_status=status, last_error=error)
+        .values(last_finished_at=clock.now(), last_status=status, last_error=error)
     )
     db.session.commit()
 
@@ -418,7 +419,7 @@ def _ensure_periodic_rows(ids: Sequence[str]) -> None:
 
 def claim_due_periodic(now: datetime | None = None) -> list[Periodic]:
     """The cron-table entries due now, each claimed by this process alone."""
-    now = now or utcnow()
+    now = now or clock.now()
     table = cron_table(current_app)
     _ensure_periodic_rows(list(table))
     due = []
@@ -637,7 +638,7 @@ def relay_outbox() -> dict[str, int]:
     down), lost by Redis, or left `running` by a worker that died (its heartbeat stopped). Retry
     failed in-process jobs (RQ retries its own), and prune old finished rows. Returns counts."""
     disp = dispatcher(current_app)
-    now = utcnow()
+    now = clock.now()
     counts = {"resent": 0, "abandoned": 0, "lost": 0, "retried": 0, "pruned": 0}
     abandoned = list(db.session.scalars(sa.select(JobRecord.id).where(_abandoned(now)).limit(1000)))
     if abandoned:
@@ -694,7 +695,7 @@ def _mark_queued(record_ids: list[int]) -> None:
     if record_ids:
         db.session.execute(sa.update(JobRecord)
                            .where(JobRecord.id.in_(record_ids), JobRecord.status.in_((PENDING, QUEUED)))
-                           .values(status=QUEUED, dispatched_at=utcnow()))
+                           .values(status=QUEUED, dispatched_at=clock.now()))
         db.session.commit()
 
 

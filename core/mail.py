@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import current_app, url_for
 
-from core.clock import utcnow
+from core import clock
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None
     message["From"] = config["MAIL_DEFAULT_SENDER"]
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = utcnow()
+    message["Date"] = clock.now()
     message["Message-ID"] = make_msgid(domain="peerline")
     if unsubscribe_url:
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
@@ -79,7 +79,7 @@ def _send_smtp(message: EmailMessage, config) -> None:
 
 def _write_outbox(message: EmailMessage, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S%f")
     token = message["Message-ID"].strip("<>").split("@")[0].replace(".", "-")
     path = folder / f"{stamp}-{token}.eml"
     temporary = path.with_suffix(".tmp")

@@ -6,8 +6,8 @@ from functools import lru_cache
 from flask import Flask
 from markupsafe import Markup
 
-from core import markup, urls
-from core.clock import as_utc, utcnow
+from core import clock, markup, urls
+from core.clock import as_utc
 
 _CLEAN_CACHE_MAX_CHARS = 20_000
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (7 * 86400, "week"), (86400, "day"),
@@ -18,7 +18,7 @@ def timeago(value: datetime | None, now: datetime | None = None) -> str:
     """'3 days ago', 'just now': a human reading of a past time."""
     if value is None:
         return ""
-    seconds = int(((now or utcnow()) - as_utc(value)).total_seconds())
+    seconds = int(((now or clock.now()) - as_utc(value)).total_seconds())
     if seconds < 60:
         return "just now"
     for size, name in _UNITS:

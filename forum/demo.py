@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from accounts.models import User
 from accounts.services import username_key
-from core import markup
-from core.clock import utcnow
+from core import clock, markup
 from core.extensions import db
 from forum import reputation
 from forum.models import ANSWER, QUESTION, Category, Post, Subscription, Tag, Thread, Vote
@@ -36,7 +35,7 @@ def load(path: Path = DATA) -> dict[str, int]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if db.session.scalar(sa.select(User.id).where(User.email.like(f"%@{DEMO_EMAIL_DOMAIN}")).limit(1)):
         raise RuntimeError("the demo community is loaded already")
-    now = utcnow()
+    now = clock.now()
     categories = _categories(data["categories"])
     people = _people(data["people"])
     tags: dict[str, Tag] = {t.name: t for t in db.session.scalars(sa.select(Tag))}

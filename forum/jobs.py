@@ -9,8 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from accounts.models import User
-from core import mail, signals
-from core.clock import utcnow
+from core import clock, mail, signals
 from core.extensions import db, end_transaction
 from forum import reputation, viewcounts
 from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
@@ -134,14 +133,14 @@ def send_notification_mail(notification_id: int) -> None:
     end_transaction()  # no transaction stays open across the network call
     mail.send(to, subject, body, unsubscribe_url=unsubscribe)
     db.session.execute(sa.update(Notification).where(Notification.id == notification_id)
-                       .values(mailed_at=utcnow()))
+                       .values(mailed_at=clock.now()))
     db.session.commit()
 
 
 def remind_askers() -> None:
     """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week)."""
     days = current_app.config["PEERLINE_REMINDER_DAYS"]
-    now = utcnow()
+    now = clock.now()
     for stage, after in enumerate(days):
         rows = db.session.execute(
             sa.select(Thread.id, Thread.author_id, Post.id)
@@ -162,7 +161,7 @@ def remind_askers() -> None:
 
 def close_abandoned_threads() -> None:
     """Close unsolved threads with no activity for PEERLINE_ABANDON_AFTER_DAYS."""
-    cutoff = utcnow() - timedelta(days=current_app.config["PEERLINE_ABANDON_AFTER_DAYS"])
+    cutoff = clock.now() - timedelta(days=current_app.config["PEERLINE_ABANDON_AFTER_DAYS"])
     ids = list(db.session.scalars(
         sa.select(Thread.id).where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),
                                    Thread.closed_at.is_(None), Thread.last_activity_at < cutoff)
@@ -171,7 +170,7 @@ def close_abandoned_threads() -> None:
     if not ids:
         return
     db.session.execute(sa.update(Thread).where(Thread.id.in_(ids), Thread.closed_at.is_(None))
-                       .values(closed_at=utcnow(), close_reason=CLOSED_ABANDONED))
+                       .values(closed_at=clock.now(), close_reason=CLOSED_ABANDONED))
     for thread in db.session.scalars(sa.select(Thread).where(Thread.id.in_(ids))):
         signals.thread_closed.send(thread)
     db.session.commit()

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import STAFF_ROLES, User
-from core.clock import utcnow
+from core import clock
 from core.extensions import db
 
 TITLE_MAX = 200
@@ -40,7 +40,7 @@ class Category(db.Model):
     parent_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("categories.id", ondelete="SET NULL"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     parent: Mapped["Category | None"] = relationship(remote_side=[id])
 
@@ -91,9 +91,9 @@ class Thread(ThreadStates, db.Model):
     title: Mapped[str] = mapped_column(sa.String(TITLE_MAX))
     is_urgent: Mapped[bool] = mapped_column(default=False, index=True)
     urgent_reason: Mapped[str] = mapped_column(sa.String(URGENT_REASON_MAX), default="")
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now, index=True)
     last_activity_at: Mapped[datetime] = mapped_column(
-        sa.DateTime(timezone=True), default=utcnow, index=True
+        sa.DateTime(timezone=True), default=clock.now, index=True
     )
     reply_count: Mapped[int] = mapped_column(default=0)
     view_count: Mapped[int] = mapped_column(default=0)
@@ -145,7 +145,7 @@ class Post(db.Model):
     body: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
     score: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now, index=True)
     edited_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # No index of their own: nearly every post has both empty, and SQLite, without statistics, let
@@ -188,7 +188,7 @@ class PostRevision(db.Model):
     editor_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     title: Mapped[str | None] = mapped_column(sa.String(TITLE_MAX))
     body: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     editor: Mapped[User] = relationship()
 
@@ -204,7 +204,7 @@ class Vote(db.Model):
     post_id: Mapped[int] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     value: Mapped[int] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     __table_args__ = (
         sa.UniqueConstraint("post_id", "user_id"),
@@ -221,7 +221,7 @@ class AskFlow(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(sa.String(32), unique=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     first_opened_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
     opened_count: Mapped[int] = mapped_column(default=0)
     last_opened_doc: Mapped[str | None] = mapped_column(sa.String(80))
@@ -249,7 +249,7 @@ class Subscription(db.Model):
     thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     user: Mapped[User] = relationship()
     thread: Mapped[Thread] = relationship()
@@ -267,7 +267,7 @@ class Notification(db.Model):
     thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
     post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(20))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now, index=True)
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     mailed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from accounts.models import STAFF_ROLES, User
-from core import jobs, markup, signals
-from core.clock import as_utc, utcnow
+from core import clock, jobs, markup, signals
+from core.clock import as_utc
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
@@ -142,7 +142,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     if len(urgent_reason) > URGENT_REASON_MAX:
         raise Invalid(f"Keep the reason under {URGENT_REASON_MAX} characters.", field="urgent_reason")
     tag_rows = resolve_tags(actor, tags)
-    now = utcnow()
+    now = clock.now()
     thread = Thread(category=category, author=actor, title=title, is_urgent=bool(urgent),
                     urgent_reason=urgent_reason, created_at=now, last_activity_at=now, tags=tag_rows)
     question = Post(thread=thread, author=actor, author_role=actor.role, kind=QUESTION, body=body,
@@ -215,7 +215,7 @@ def record_suggestion_opened(actor: User, token: str, doc_id: str) -> AskFlow:
 
 def _opened(actor: User, token: str, doc_id: str) -> AskFlow:
     flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == token))
-    now = utcnow()
+    now = clock.now()
     if flow is None:
         flow = AskFlow(token=token, user_id=actor.id, started_at=now, opened_count=0)
         db.session.add(flow)
@@ -238,7 +238,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
         raise Forbidden("Sign in to answer.")
     body = clean_body(body)
     _lock_row(thread)  # reply_count and the first-reply times are counted below
-    now = utcnow()
+    now = clock.now()
     post = Post(thread=thread, author=actor, author_role=actor.role, kind=ANSWER, body=body,
                 body_html=str(markup.render(body)), created_at=now)
     db.session.add(post)
@@ -281,7 +281,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     if not changed:
         return post
     post.body, post.body_html = body, str(markup.render(body))
-    post.edited_at, post.edited_by_id = utcnow(), actor.id
+    post.edited_at, post.edited_by_id = clock.now(), actor.id
     if new_title is not None:
         thread.title = new_title
     _record_revision(post, actor, title=thread.title if post.is_question else None)
@@ -328,7 +328,7 @@ def delete_post(actor: User, post: Post) -> Post:
     if thread.accepted_post_id == post.id:
         lost += reputation.acceptance_points(thread, post)
     reputation.add(post.author_id, -lost)
-    post.deleted_at, post.deleted_by_id = utcnow(), actor.id
+    post.deleted_at, post.deleted_by_id = clock.now(), actor.id
     if thread.accepted_post_id == post.id:
         _clear_acceptance(thread)
     refresh_thread_stats(thread)
@@ -347,7 +347,7 @@ def delete_thread(actor: User, thread: Thread) -> Thread:
     _lock_row(thread)
     if thread.deleted_at is None:
         reputation.add(*_accepted_author_points(thread, sign=-1))
-        thread.deleted_at, thread.deleted_by_id = utcnow(), actor.id
+        thread.deleted_at, thread.deleted_by_id = clock.now(), actor.id
         signals.thread_deleted.send(thread)
         db.session.commit()
     return thread
@@ -427,7 +427,7 @@ def accept_answer(actor: User, post: Post) -> Thread:
         return thread
     reputation.add(*_accepted_author_points(thread, sign=-1))
     reputation.add(post.author_id, reputation.acceptance_points(thread, post))
-    now = utcnow()
+    now = clock.now()
     thread.accepted_post_id, thread.accepted_by_id, thread.solved_at = post.id, actor.id, now
     if thread.close_reason == CLOSED_ABANDONED:
         thread.closed_at, thread.close_reason = None, None
@@ -593,7 +593,7 @@ def close_thread(actor: User, thread: Thread) -> Thread:
     if not can.can_moderate(actor):
         raise Forbidden("Only staff close threads.")
     if thread.closed_at is None:
-        thread.closed_at, thread.close_reason = utcnow(), CLOSED_BY_STAFF
+        thread.closed_at, thread.close_reason = clock.now(), CLOSED_BY_STAFF
         signals.thread_closed.send(thread)
         db.session.commit()
     return thread
@@ -698,7 +698,7 @@ def mark_notifications_read(user: User) -> int:
     """Mark every unread notice of `user` read; returns how many."""
     count = db.session.execute(
         sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
+        .values(read_at=clock.now())
     ).rowcount
     db.session.commit()
     return count

@@ -8,8 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from accounts.models import User
-from core import markup
-from core.clock import utcnow
+from core import clock, markup
 from core.extensions import db
 from forum.demo import DEMO_EMAIL_DOMAIN
 from forum.models import Category, Tag, Thread
@@ -51,7 +50,7 @@ def load(path: Path = DATA) -> dict[str, int]:
         raise RuntimeError("load the demo community first: the articles are written by its people")
     if not is_empty():
         raise RuntimeError("the demo knowledge base is loaded already")
-    now = utcnow()
+    now = clock.now()
     categories = {c.slug: c for c in db.session.scalars(sa.select(Category))}
     tags = {t.name: t for t in db.session.scalars(sa.select(Tag))}
     threads = {t.title: t for t in db.session.scalars(

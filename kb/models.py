@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
-from core.clock import utcnow
+from core import clock
 from core.extensions import db
 from forum.models import Category, Tag, Thread
 
@@ -41,9 +41,9 @@ class Article(db.Model):
     category_id: Mapped[int] = mapped_column(sa.ForeignKey("categories.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(10), default=DRAFT)
     author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     # Any change a reader or the search index could see: text, slug, category, tags, status.
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     # When it was last published; kept while archived, so the page can still say when.
     published_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     view_count: Mapped[int] = mapped_column(default=0)
@@ -85,7 +85,7 @@ class ArticleRevision(db.Model):
     editor_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # Why this version exists when it is not a plain edit: "Restored version 2", "Promoted from…".
     note: Mapped[str] = mapped_column(sa.String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     editor: Mapped[User] = relationship()
 
@@ -110,8 +110,8 @@ class ArticleFeedback(db.Model):
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     helpful: Mapped[bool] = mapped_column()
     comment: Mapped[str] = mapped_column(sa.String(COMMENT_MAX), default="")
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     user: Mapped[User | None] = relationship()
 

@@ -13,8 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
 from accounts.permissions import is_staff
-from core import markup, signals
-from core.clock import utcnow
+from core import clock, markup, signals
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
@@ -291,7 +290,7 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
     else:
         slug = _unique_slug(slugify(title))
     tag_rows = forum_services.resolve_tags(actor, tags)
-    now = utcnow()
+    now = clock.now()
     article = Article(title=title, slug=slug, body=body, body_html=str(markup.render(body)),
                       category=category, status=status, author=actor, created_at=now, updated_at=now,
                       published_at=now if status == PUBLISHED else None, tags=tag_rows,
@@ -336,7 +335,7 @@ def edit_article(actor: User, article: Article, *, title: str, body: str, catego
     if not changed:
         return article
     _set_text(article, title, body)
-    article.category, article.slug, article.updated_at = category, new_slug, utcnow()
+    article.category, article.slug, article.updated_at = category, new_slug, clock.now()
     if text_changed:
         _record_revision(article, actor)
     search_documents.enqueue(article.id)
@@ -353,7 +352,7 @@ def restore_revision(actor: User, article: Article, revision_id) -> ArticleRevis
     if old.title == article.title and old.body == article.body:
         raise Conflict(f"Version {old.number} is the current text already; there is nothing to restore.")
     _set_text(article, old.title, old.body)
-    article.updated_at = utcnow()
+    article.updated_at = clock.now()
     revision = _record_revision(article, actor, note=f"Restored version {old.number}")
     search_documents.enqueue(article.id)
     signals.article_saved.send(article, source_thread_id=article.source_thread_id)
@@ -367,7 +366,7 @@ def set_status(actor: User, article: Article, status: str) -> Article:
     status = _clean_status(status)
     if status == article.status:
         return article
-    previous, now = article.status, utcnow()
+    previous, now = article.status, clock.now()
     article.status, article.updated_at = status, now
     if status == PUBLISHED:
         article.published_at = now
@@ -403,7 +402,7 @@ def give_feedback(actor, article: Article, helpful, comment: str | None = "") ->
         raise Invalid("Answer yes or no: was the article helpful?", field="helpful")
     comment = _clean_comment(comment)
     signed_in = bool(getattr(actor, "is_authenticated", False))
-    now = utcnow()
+    now = clock.now()
     for _attempt in range(2):
         row = None
         if signed_in:

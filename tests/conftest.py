@@ -13,7 +13,7 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 
 from app import create_app
-from core import jobs
+from core import clock, jobs
 from core.extensions import db
 from tests import factories
 from tests.services import POSTGRES_URL, REDIS_URL, postgres_available, redis_available, require
@@ -100,6 +100,13 @@ def make_app(request, tmp_path):
             jobs.wait_idle(app=app)
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def real_clock():
+    """A test that moves the clock leaves the real time behind it."""
+    yield
+    clock.reset()
 
 
 @pytest.fixture(params=BACKENDS)

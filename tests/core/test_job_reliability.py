@@ -13,8 +13,7 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
-from core import jobs
-from core.clock import utcnow
+from core import clock, jobs
 from core.extensions import db
 from tests import jobs_for_tests
 from tests.conftest import worker_env
@@ -83,13 +82,13 @@ def test_a_running_job_is_left_alone_while_its_heartbeat_lasts(redis_app, tmp_pa
     trace = tmp_path / "trace.txt"
     record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "x")
     db.session.flush()
-    started = utcnow() - timedelta(hours=3)  # a long job...
-    record.status, record.started_at, record.heartbeat_at = "running", started, utcnow()  # ...still alive
+    started = clock.now() - timedelta(hours=3)  # a long job...
+    record.status, record.started_at, record.heartbeat_at = "running", started, clock.now()  # ...still alive
     record_id = record.id
     db.session.commit()
     assert jobs.relay_outbox()["abandoned"] == 0
     assert jobs.execute(record_id) == []
-    db.session.execute(sa.update(jobs.JobRecord).values(heartbeat_at=utcnow() - timedelta(minutes=2)))
+    db.session.execute(sa.update(jobs.JobRecord).values(heartbeat_at=clock.now() - timedelta(minutes=2)))
     db.session.commit()
     assert jobs.relay_outbox()["abandoned"] == 1  # its worker died: hand it on again
     assert rows()[record_id].status == "queued"

@@ -9,8 +9,7 @@ from redis import Redis
 
 from accounts import services
 from app import CRON_TABLE
-from core import jobs
-from core.clock import utcnow
+from core import clock, jobs
 from core.extensions import db
 from tests import jobs_for_tests
 from tests.conftest import outbox_links, run_worker
@@ -59,7 +58,7 @@ def test_a_job_running_elsewhere_is_not_started_again(app, tmp_path):
     trace = tmp_path / "trace.txt"
     record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "x")
     db.session.flush()
-    record.status, record.started_at = "running", utcnow()  # another worker has it
+    record.status, record.started_at = "running", clock.now()  # another worker has it
     db.session.commit()
     jobs.execute(record.id)
     assert not trace.exists()
@@ -69,7 +68,7 @@ def test_a_job_abandoned_by_a_dead_worker_is_run_again_by_the_relay(app, tmp_pat
     trace = tmp_path / "trace.txt"
     record = jobs.enqueue(jobs_for_tests.append_line, str(trace), "again")
     db.session.flush()
-    record.status, record.started_at, record.attempts = "running", utcnow() - timedelta(hours=2), 1
+    record.status, record.started_at, record.attempts = "running", clock.now() - timedelta(hours=2), 1
     # Committed through the dispatcher's back door: handed to the in-process runner now, the
     # abandoned row could be claimed by it before the relay looks.
     db.session.info.pop(jobs._SESSION_KEY, None)
@@ -107,7 +106,7 @@ def test_failed_in_process_jobs_are_retried_by_the_relay(app, tmp_path):
     record = jobs.enqueue(jobs_for_tests.explode, "flaky")
     db.session.commit()
     jobs.wait_idle()
-    db.session.execute(sa.update(jobs.JobRecord).values(finished_at=utcnow() - timedelta(hours=1)))
+    db.session.execute(sa.update(jobs.JobRecord).values(finished_at=clock.now() - timedelta(hours=1)))
     db.session.commit()
     counts = jobs.relay_outbox()
     jobs.wait_idle()
@@ -164,7 +163,7 @@ def test_posting_works_while_redis_is_down_and_the_relay_catches_up(make_app, ba
         disp = jobs.dispatcher(app)
         disp.redis_url, disp._redis = REDIS_URL, None
         app.config["REDIS_URL"] = REDIS_URL
-        db.session.execute(sa.update(jobs.JobRecord).values(created_at=utcnow() - timedelta(minutes=5)))
+        db.session.execute(sa.update(jobs.JobRecord).values(created_at=clock.now() - timedelta(minutes=5)))
         db.session.commit()
         assert jobs.relay_outbox()["resent"] == 1
         db.session.expire_all()
@@ -179,13 +178,13 @@ def test_posting_works_while_redis_is_down_and_the_relay_catches_up(make_app, ba
 def test_the_relay_resends_jobs_that_redis_lost(redis_app):
     make_user(username="ada")
     services.request_password_reset("ada@example.com")
-    db.session.execute(sa.update(jobs.JobRecord).values(created_at=utcnow() - timedelta(minutes=10)))
+    db.session.execute(sa.update(jobs.JobRecord).values(created_at=clock.now() - timedelta(minutes=10)))
     db.session.commit()
     assert jobs.relay_outbox() == {"resent": 0, "abandoned": 0, "lost": 0, "retried": 0, "pruned": 0}
     db.session.expire_all()
     assert records()[0].status == "queued"  # the relay found it in Redis
     Redis.from_url(REDIS_URL).flushdb()  # Redis restarted without persistence
-    db.session.execute(sa.update(jobs.JobRecord).values(dispatched_at=utcnow() - timedelta(minutes=10)))
+    db.session.execute(sa.update(jobs.JobRecord).values(dispatched_at=clock.now() - timedelta(minutes=10)))
     db.session.commit()
     assert jobs.relay_outbox()["lost"] == 1
     run_worker(redis_app)
@@ -203,7 +202,7 @@ def test_status_shows_rq_queue_depths(redis_app):
 
 
 def test_periodic_jobs_are_claimed_once_per_interval(app):
-    now = utcnow()
+    now = clock.now()
     assert {entry.id for entry in jobs.claim_due_periodic(now)} == {e.id for e in CRON_TABLE}
     assert jobs.claim_due_periodic(now + timedelta(seconds=1)) == []
     later = jobs.claim_due_periodic(now + timedelta(seconds=61))

@@ -6,8 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from accounts.models import ADMIN
-from core import jobs
-from core.clock import utcnow
+from core import clock, jobs
 from core.extensions import db
 from forum import queries
 from forum import services as forum_services
@@ -68,5 +67,5 @@ def test_a_suggested_article_is_offered_opened_and_recorded(live_server, browser
         assert flow is not None, "opening the suggestion was not recorded"
         assert flow.opened_count == 1 and flow.last_opened_doc.startswith("article:")
         assert flow.thread_id is None
-        now = utcnow()
+        now = clock.now()
         assert queries.deflection(now - timedelta(hours=1), now + timedelta(minutes=1))["deflected"] == 1

@@ -6,8 +6,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from core import jobs
-from core.clock import utcnow
+from core import clock, jobs
 from core.errors import Invalid
 from core.extensions import db
 from forum import queries, services
@@ -49,7 +48,7 @@ def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
     rows = {f.token: f for f in db.session.scalars(sa.select(AskFlow))}
     assert rows[posted].thread_id == mine.id and rows[posted].posted_at is not None
     assert len(rows) == 3  # the one that never opened anything is kept as posted, not as opened
-    now = utcnow()
+    now = clock.now()
     figures = queries.deflection(now - timedelta(hours=1), now + timedelta(minutes=1))
     assert figures == {"opened": 2, "deflected": 1, "rate": 0.5}
     assert queries.deflection(now - timedelta(days=2), now - timedelta(days=1))["rate"] is None

@@ -4,8 +4,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from core import jobs
-from core.clock import utcnow
+from core import clock, jobs
 from core.extensions import db
 from forum import jobs as forum_jobs
 from forum import services, viewcounts
@@ -75,7 +74,7 @@ def test_one_click_unsubscribe_stops_the_mail(app, client):
 
 def _age_first_reply(thread, days):
     db.session.execute(sa.update(Thread).where(Thread.id == thread.id)
-                       .values(first_reply_at=utcnow() - timedelta(days=days)))
+                       .values(first_reply_at=clock.now() - timedelta(days=days)))
     db.session.commit()
 
 
@@ -111,7 +110,7 @@ def test_quiet_unsolved_threads_close_as_abandoned_and_reopen_when_the_asker_rep
     asker = make_user()
     quiet, solved, busy = make_thread(asker), make_thread(asker), make_thread(asker)
     services.accept_answer(asker, make_answer(solved))
-    old = utcnow() - timedelta(days=45)
+    old = clock.now() - timedelta(days=45)
     db.session.execute(sa.update(Thread).where(Thread.id.in_([quiet.id, solved.id]))
                        .values(last_activity_at=old))
     db.session.commit()

@@ -1,16 +1,12 @@
-"""Forum rules: ask, answer, edit, delete, accept, vote, follow, categories and tags.
+"""Forum rules: ask, answer, edit, delete, accept, vote, tags; staff lock, close and reopen.
 
 Each service sends its domain event before it commits: subscribers (the search index, the page
 cache) add their rows and jobs to the same transaction, so a change and its follow-ups are saved
 together or not at all."""
 
-import hashlib
-import hmac
 import re
-import secrets
 
 import sqlalchemy as sa
-from flask import current_app
 
 from accounts.models import STAFF_ROLES, User
 from core import clock, jobs, markup, signals
@@ -19,9 +15,11 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
 from core.text import clean_line, required_text
-from forum import hooks, reputation
 from forum import jobs as forum_jobs
 from forum import permissions as can
+from forum import reputation
+from forum.askflows import ask_flow_is_theirs, record_posted
+from forum.categories import get_category
 from forum.models import (
     ANSWER,
     BODY_MAX,
@@ -32,21 +30,15 @@ from forum.models import (
     TAGS_PER_THREAD,
     TITLE_MAX,
     URGENT_REASON_MAX,
-    AskFlow,
-    Category,
-    Notification,
     Post,
     PostRevision,
-    Subscription,
     Tag,
     Thread,
     Vote,
 )
+from forum.notices import follow
 
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#.-]*$")
-_FLOW_RE = re.compile(r"^[0-9a-f]{32}$")
-_DOC_RE = re.compile(r"^[a-z]{1,20}:[0-9]{1,18}$")
-_SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 # --- input ------------------------------------------------------------------------------------------
@@ -95,15 +87,6 @@ def resolve_tags(actor, names) -> list[Tag]:
     return [found[name] for name in wanted]
 
 
-def get_category(category_id) -> Category:
-    """Raises Invalid (not NotFound: it comes from a form) for an unknown category."""
-    category_id = possible_id(category_id)
-    category = db.session.get(Category, category_id) if category_id is not None else None
-    if category is None:
-        raise Invalid("Choose one of the categories.", field="category_id")
-    return category
-
-
 def get_thread(actor, thread_id: int) -> Thread:
     """Raises NotFound for a missing thread, or a deleted one the actor may not see."""
     thread_id = possible_id(thread_id)
@@ -150,82 +133,15 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     db.session.add_all([thread, question])
     db.session.flush()
     _record_revision(question, actor, title=title)
-    _follow(actor.id, thread.id)
+    follow(actor.id, thread.id)
     if ask_flow_is_theirs(actor, ask_flow):
-        _record_posted(actor, ask_flow, thread, now)
+        record_posted(actor, ask_flow, thread, now)
     signals.thread_created.send(thread)
     db.session.commit()
     return thread
 
 
 # --- the ask flow ------------------------------------------------------------------------------------
-
-
-def _flow_signature(user_id: int, nonce: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"ask-flow:{user_id}:{nonce}".encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def new_ask_flow(actor: User) -> str:
-    """A token for one visit to the ask form (kept in the form, sent with opened suggestions):
-    16 random hex digits and 16 of a signature over them and the person, so nobody can make up
-    flows, or use someone else's."""
-    nonce = secrets.token_hex(8)
-    return nonce + _flow_signature(actor.id, nonce)
-
-
-def ask_flow_is_theirs(actor: User, token) -> bool:
-    """Whether `token` is a flow new_ask_flow issued to `actor`."""
-    if not isinstance(token, str) or not _FLOW_RE.match(token) or not getattr(actor, "id", None):
-        return False
-    return hmac.compare_digest(token[16:], _flow_signature(actor.id, token[:16]))
-
-
-def _record_posted(actor: User, token: str, thread: Thread, now) -> None:
-    """Mark the flow posted, creating it if nothing was opened; a row another request is creating
-    at this very moment (a double click) is left to it, without failing the question."""
-    try:
-        with db.session.begin_nested():
-            flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == token))
-            if flow is None:
-                flow = AskFlow(token=token, user_id=actor.id, started_at=now, opened_count=0)
-                db.session.add(flow)
-            if flow.thread_id is None:
-                flow.thread_id, flow.posted_at = thread.id, now
-    except sa.exc.IntegrityError:
-        pass
-
-
-def record_suggestion_opened(actor: User, token: str, doc_id: str) -> AskFlow:
-    """Someone on the ask form opened a suggested article or thread.
-    Raises Forbidden, or Invalid (a token not issued to them, a malformed document id)."""
-    if not can.can_ask(actor):
-        raise Forbidden("Sign in to ask a question.")
-    if not ask_flow_is_theirs(actor, token):
-        raise Invalid("That ask form is not recognised; reload the page.", field="flow")
-    if not isinstance(doc_id, str) or not _DOC_RE.match(doc_id):
-        raise Invalid("That is not a suggestion we made.", field="doc")
-    try:
-        flow = _opened(actor, token, doc_id)
-    except sa.exc.IntegrityError:  # two opens of a new flow at once: the other one created it
-        db.session.rollback()
-        flow = _opened(actor, token, doc_id)
-    return flow
-
-
-def _opened(actor: User, token: str, doc_id: str) -> AskFlow:
-    flow = db.session.scalar(sa.select(AskFlow).where(AskFlow.token == token))
-    now = clock.now()
-    if flow is None:
-        flow = AskFlow(token=token, user_id=actor.id, started_at=now, opened_count=0)
-        db.session.add(flow)
-        db.session.flush()
-    flow.first_opened_at = flow.first_opened_at or now
-    flow.last_opened_doc = doc_id
-    db.session.execute(sa.update(AskFlow).where(AskFlow.id == flow.id)
-                       .values(opened_count=AskFlow.opened_count + 1))
-    db.session.commit()
-    return flow
 
 
 def create_post(actor: User, thread: Thread, body: str) -> Post:
@@ -248,7 +164,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     db.session.flush()
     _record_revision(post, actor)
     refresh_thread_stats(thread)
-    _follow(actor.id, thread.id)
+    follow(actor.id, thread.id)
     jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
     signals.post_created.send(post)
     db.session.commit()
@@ -531,51 +447,6 @@ def refresh_thread_stats(thread: Thread) -> None:
 # --- following -------------------------------------------------------------------------------------------
 
 
-def _follow(user_id: int, thread_id: int) -> None:
-    """Subscribe unless the person unsubscribed from this thread before (that choice stands)."""
-    exists = db.session.scalar(
-        sa.select(Subscription.id).where(Subscription.thread_id == thread_id,
-                                         Subscription.user_id == user_id)
-    )
-    if exists is None:
-        db.session.add(Subscription(thread_id=thread_id, user_id=user_id, active=True))
-
-
-def set_following(actor: User, thread: Thread, following: bool) -> Subscription:
-    """Follow or unfollow a thread explicitly. Raises Forbidden."""
-    if not getattr(actor, "is_authenticated", False):
-        raise Forbidden("Sign in to follow threads.")
-    subscription = db.session.scalar(
-        sa.select(Subscription).where(Subscription.thread_id == thread.id,
-                                      Subscription.user_id == actor.id)
-    )
-    if subscription is None:
-        subscription = Subscription(thread_id=thread.id, user_id=actor.id)
-        db.session.add(subscription)
-    subscription.active = following
-    db.session.commit()
-    return subscription
-
-
-def unsubscribe(subscription_id: int) -> Subscription:
-    """One-click unsubscribe from a mailed link (the link itself is the credential). Raises NotFound."""
-    subscription = db.session.get(Subscription, subscription_id)
-    if subscription is None:
-        raise NotFound("That subscription no longer exists.")
-    subscription.active = False
-    db.session.commit()
-    return subscription
-
-
-def is_following(user, thread: Thread) -> bool:
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return bool(db.session.scalar(
-        sa.select(Subscription.active).where(Subscription.thread_id == thread.id,
-                                             Subscription.user_id == user.id)
-    ))
-
-
 # --- staff: lock, close, reopen -------------------------------------------------------------------------
 
 
@@ -611,94 +482,6 @@ def reopen_thread(actor: User, thread: Thread) -> Thread:
 # --- categories -------------------------------------------------------------------------------------------
 
 
-# Far more categories than any forum has, and well inside the integer column on every database.
-POSITION_MIN, POSITION_MAX = -10_000, 10_000
-
-
-def save_category(actor: User, category: Category | None, *, name: str, slug: str,
-                  description: str = "", position: int = 0, parent_id=None) -> Category:
-    """Create (category None) or update a category. Raises Forbidden, Invalid or Conflict."""
-    if not can.can_manage_categories(actor):
-        raise Forbidden("Only admins manage categories.")
-    name = clean_line(name)
-    slug = clean_line(slug).lower() or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    description = clean_line(description)
-    if not name or len(name) > 80:
-        raise Invalid("A category needs a name of at most 80 characters.", field="name")
-    if not _SLUG_RE.fullmatch(slug) or len(slug) > 80:
-        raise Invalid("A slug is lowercase letters, digits and single dashes.", field="slug")
-    if len(description) > 500:
-        raise Invalid("Keep the description under 500 characters.", field="description")
-    try:
-        position = int(position or 0)
-    except (TypeError, ValueError, OverflowError):
-        position = None
-    if position is None or not POSITION_MIN <= position <= POSITION_MAX:
-        raise Invalid(f"The order is a whole number from {POSITION_MIN:,} to {POSITION_MAX:,}.",
-                      field="position")
-    parent = get_category(parent_id) if parent_id not in (None, "", 0, "0") else None
-    if parent is not None and category is not None and _is_within(parent, category):
-        raise Invalid("A category cannot sit inside itself.", field="parent_id")
-    clash = db.session.scalar(sa.select(Category.id).where(Category.slug == slug))
-    if clash is not None and (category is None or clash != category.id):
-        raise Conflict("Another category has that slug.", field="slug")
-    if category is None:
-        category = Category()
-        db.session.add(category)
-    category.name, category.slug, category.description = name, slug, description
-    category.position, category.parent = position, parent
-    db.session.flush()
-    signals.categories_changed.send(category)
-    db.session.commit()
-    return category
-
-
-def _is_within(candidate: Category, category: Category) -> bool:
-    node, seen = candidate, set()
-    while node is not None and node.id not in seen:
-        if node.id == category.id:
-            return True
-        seen.add(node.id)
-        node = node.parent
-    return False
-
-
-def delete_category(actor: User, category: Category) -> None:
-    """Delete an empty category. Raises Forbidden or Conflict."""
-    if not can.can_manage_categories(actor):
-        raise Forbidden("Only admins manage categories.")
-    in_use = db.session.scalar(sa.select(Thread.id).where(Thread.category_id == category.id).limit(1))
-    if in_use is not None:
-        raise Conflict("This category has threads; move them before deleting it.")
-    children = db.session.scalar(sa.select(Category.id).where(Category.parent_id == category.id).limit(1))
-    if children is not None:
-        raise Conflict("This category has sub-categories; move or delete them first.")
-    for in_use_by in hooks.category_uses:
-        reason = in_use_by(category)
-        if reason:
-            raise Conflict(f"This category {reason}; move them before deleting it.")
-    db.session.delete(category)
-    signals.categories_changed.send(category)
-    db.session.commit()
-
-
 # --- notifications -------------------------------------------------------------------------------------
 
 
-def notifications_for(user: User, limit: int = 50) -> list[Notification]:
-    """A person's newest notices, with their threads, in one query."""
-    return list(db.session.scalars(
-        sa.select(Notification).where(Notification.user_id == user.id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
-        .options(sa.orm.joinedload(Notification.thread))
-    ))
-
-
-def mark_notifications_read(user: User) -> int:
-    """Mark every unread notice of `user` read; returns how many."""
-    count = db.session.execute(
-        sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        .values(read_at=clock.now())
-    ).rowcount
-    db.session.commit()
-    return count

@@ -21,7 +21,7 @@ from core.extensions import csrf, db
 from core.forms import invalid_status, show_error
 from core.pagecache import cached_for_anonymous
 from core.paging import requested_page
-from forum import forms, hooks, queries, services, viewcounts
+from forum import askflows, categories, forms, hooks, notices, queries, services, viewcounts
 from forum import jobs as forum_jobs
 from forum.models import Category, Notification, Tag
 from forum.permissions import (
@@ -108,8 +108,8 @@ def ask():
     form.category_id.choices = _category_choices()
     if request.method == "GET" and request.args.get("category"):
         form.category_id.data = request.args["category"]
-    if not services.ask_flow_is_theirs(current_user, form.flow.data):
-        form.flow.data = services.new_ask_flow(current_user)
+    if not askflows.ask_flow_is_theirs(current_user, form.flow.data):
+        form.flow.data = askflows.new_ask_flow(current_user)
     if form.validate_on_submit():
         try:
             with ratelimit.charge("question", current_user.id, exempt=is_staff(current_user)):
@@ -137,7 +137,7 @@ def ask_suggestion_opened():
     """The ask form's script reports an opened suggestion (navigator.sendBeacon): 204, or an error."""
     try:
         with ratelimit.charge("ask-opened", current_user.id):
-            services.record_suggestion_opened(current_user, request.form.get("flow", ""),
+            askflows.record_suggestion_opened(current_user, request.form.get("flow", ""),
                                               request.form.get("doc", ""))
     except DomainError as error:
         return jsonify(error=error.message), error.status_code
@@ -182,7 +182,7 @@ def _render_thread(thread, reply_form=None, status=200):
         reply_form = forms.ReplyForm()
     return render_template(
         "forum/thread.html", view=view, thread=thread, reply_form=reply_form,
-        following=services.is_following(current_user, thread),
+        following=notices.is_following(current_user, thread),
         can_reply=replying, can_accept=can_accept(current_user, thread),
         actions=_post_actions(view), no_actions=_NO_ACTIONS,
         can_moderate=can_moderate(current_user),
@@ -325,7 +325,7 @@ def vote(post_id):
 def follow_thread(thread_id):
     thread = _thread_or_404(thread_id)
     following = request.form.get("follow") == "1"
-    services.set_following(current_user, thread, following)
+    notices.set_following(current_user, thread, following)
     flash("You follow this thread." if following else "You no longer follow this thread.", "info")
     return redirect(url_for("forum.view_thread", thread_id=thread.id))
 
@@ -338,7 +338,7 @@ def unsubscribe(token):
     if subscription_id is None:
         abort(404)
     if request.method == "POST":
-        subscription = services.unsubscribe(subscription_id)
+        subscription = notices.unsubscribe(subscription_id)
         return render_template("forum/unsubscribed.html", thread=subscription.thread)
     return render_template("forum/unsubscribe.html", token=token)
 
@@ -377,10 +377,10 @@ def reopen_thread(thread_id):
 @login_required
 def notifications():
     if request.method == "POST":
-        services.mark_notifications_read(current_user)
+        notices.mark_notifications_read(current_user)
         return redirect(url_for("forum.notifications"))
     return render_template("forum/notifications.html",
-                           notices=services.notifications_for(current_user))
+                           notices=notices.notifications_for(current_user))
 
 
 # --- categories (admins) --------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def _category_form(category=None):
 def _save_category(target, form, template, **context):
     if form.validate_on_submit():
         try:
-            services.save_category(current_user, target, name=form.name.data, slug=form.slug.data,
+            categories.save_category(current_user, target, name=form.name.data, slug=form.slug.data,
                                    description=form.description.data, position=form.position.data,
                                    parent_id=form.parent_id.data)
         except DomainError as error:
@@ -428,7 +428,7 @@ def edit_category(category_id):
 @admin_required
 def delete_category(category_id):
     category = db.session.get(Category, category_id) or abort(404)
-    services.delete_category(current_user, category)
+    categories.delete_category(current_user, category)
     flash("Category deleted.", "success")
     return redirect(url_for("forum.manage_categories"))
 

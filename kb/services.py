@@ -18,6 +18,7 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
 from core.text import clean_line, clean_text, required_text
+from forum import categories
 from forum import services as forum_services
 from forum.models import QUESTION, Category, Post, Thread
 from kb import diff, queries, search_documents
@@ -102,7 +103,7 @@ def _unique_slug(base: str, article_id: int | None = None) -> str:
 
 
 # The forum's lookups refuse ids no row can have (core.ids) with the messages readers expect.
-get_category = forum_services.get_category
+get_category = categories.get_category
 get_thread = forum_services.get_thread
 
 

@@ -15,6 +15,7 @@ from redis import Redis
 
 from core import clock, jobs
 from core.extensions import db
+from forum import notices
 from tests import jobs_for_tests
 from tests.conftest import worker_env
 from tests.factories import PASSWORD, make_answer, make_thread, make_user
@@ -222,9 +223,8 @@ def test_a_reply_notifies_every_follower_from_one_job(app):
     thread = make_thread(asker, title="Many followers")
     followers = [make_user() for _ in range(4)]
     for person in followers:
-        from forum import services
 
-        services.set_following(person, thread, True)
+        notices.set_following(person, thread, True)
     jobs.wait_idle()
     answer = make_answer(thread, body="Here is the fix.")
     mail_jobs = list(db.session.scalars(sa.select(jobs.JobRecord).where(

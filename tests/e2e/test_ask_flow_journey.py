@@ -8,8 +8,7 @@ import sqlalchemy as sa
 from accounts.models import ADMIN
 from core import clock, jobs
 from core.extensions import db
-from forum import queries
-from forum import services as forum_services
+from forum import categories, queries
 from forum.models import AskFlow
 from kb import services as kb_services
 from tests import factories
@@ -26,7 +25,7 @@ def test_a_suggested_article_is_offered_opened_and_recorded(live_server, browser
     base = live_server.url
     with live_server.app.app_context():
         admin = factories.make_user(ADMIN, username="ada_admin")
-        category = forum_services.save_category(admin, None, name="Payroll", slug="payroll")
+        category = categories.save_category(admin, None, name="Payroll", slug="payroll")
         kb_services.create_article(admin, category.id, "Fix overtime missing from the payroll export",
                                    "Turn on **Extended columns** in Settings, then export again.",
                                    status="published")

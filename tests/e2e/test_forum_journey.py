@@ -3,7 +3,7 @@
 import re
 
 from accounts.models import ADMIN
-from forum import services
+from forum import categories, services
 from tests import factories
 
 try:
@@ -44,7 +44,7 @@ def test_ask_answer_accept_and_solved_in_the_list(live_server, browser_page, tmp
     base = live_server.url
     with live_server.app.app_context():
         admin = factories.make_user(ADMIN, username="ada_admin", display_name="Ada Admin")
-        category = services.save_category(admin, None, name="Billing", slug="billing")
+        category = categories.save_category(admin, None, name="Billing", slug="billing")
         asker = factories.make_user(username=ASKER, display_name=ASKER_NAME)
         answerer = factories.make_user(username=ANSWERER, display_name=ANSWERER_NAME)
         # An earlier solved thread, for the ask flow to suggest.

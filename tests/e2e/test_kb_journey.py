@@ -4,6 +4,7 @@ thread point to it, and staff link an article into a reply with the keyboard-onl
 import re
 
 from accounts.models import ADMIN, STAFF
+from forum import categories
 from forum import services as forum_services
 from kb import services as kb_services
 from tests import factories
@@ -31,7 +32,7 @@ def test_promote_publish_and_link_an_article_from_a_reply(live_server, browser_p
     with live_server.app.app_context():
         admin = factories.make_user(ADMIN, username="ada_admin")
         factories.make_user(STAFF, username="sam_staff", display_name="Sam Staff")
-        category = forum_services.save_category(admin, None, name="Bank feeds", slug="bank-feeds")
+        category = categories.save_category(admin, None, name="Bank feeds", slug="bank-feeds")
         asker = factories.make_user(username="asha_asker")
         solved = forum_services.create_thread(asker, category.id, THREAD_TITLE, "Every line is there twice.")
         answer = forum_services.create_post(factories.make_user(), solved,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from core import clock, jobs
 from core.errors import Invalid
 from core.extensions import db
-from forum import queries, services
+from forum import askflows, queries, services
 from forum.models import AskFlow
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -35,16 +35,16 @@ def test_suggestions_come_from_the_index_and_only_offer_what_answers(client, app
 def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
     asker = make_user()
     thread = _solved("Export to CSV drops accents")
-    deflected, posted = services.new_ask_flow(asker), services.new_ask_flow(asker)
-    services.record_suggestion_opened(asker, deflected, f"thread:{thread.id}")
-    flow = services.record_suggestion_opened(asker, deflected, "article:7")
+    deflected, posted = askflows.new_ask_flow(asker), askflows.new_ask_flow(asker)
+    askflows.record_suggestion_opened(asker, deflected, f"thread:{thread.id}")
+    flow = askflows.record_suggestion_opened(asker, deflected, "article:7")
     assert (flow.opened_count, flow.last_opened_doc, flow.thread_id) == (2, "article:7", None)
-    services.record_suggestion_opened(asker, posted, f"thread:{thread.id}")
+    askflows.record_suggestion_opened(asker, posted, f"thread:{thread.id}")
     category_id = thread.category_id
     mine = services.create_thread(asker, category_id, "CSV export still drops accents",
                                   "Tried the answer, no luck.", ask_flow=posted)
     services.create_thread(asker, category_id, "Unrelated question", "Body",
-                           ask_flow=services.new_ask_flow(asker))
+                           ask_flow=askflows.new_ask_flow(asker))
     rows = {f.token: f for f in db.session.scalars(sa.select(AskFlow))}
     assert rows[posted].thread_id == mine.id and rows[posted].posted_at is not None
     assert len(rows) == 3  # the one that never opened anything is kept as posted, not as opened
@@ -56,17 +56,17 @@ def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
 
 def test_bad_flow_tokens_and_documents_are_refused_and_record_nothing(app):
     asker, other = make_user(), make_user()
-    token = services.new_ask_flow(asker)
-    services.record_suggestion_opened(asker, token, "thread:1")
+    token = askflows.new_ask_flow(asker)
+    askflows.record_suggestion_opened(asker, token, "thread:1")
     made_up = token[:16] + ("0" * 16 if token[16:] != "0" * 16 else "1" * 16)
     for bad_token in ("", "x" * 32, "A" * 32, token + "0", "<script>", None, made_up, "f" * 10_000):
         with pytest.raises(Invalid):
-            services.record_suggestion_opened(asker, bad_token, "thread:1")
+            askflows.record_suggestion_opened(asker, bad_token, "thread:1")
     with pytest.raises(Invalid):  # someone else's flow
-        services.record_suggestion_opened(other, token, "thread:1")
+        askflows.record_suggestion_opened(other, token, "thread:1")
     for bad_doc in ("", "thread:", "thread:abc", "x" * 100, "<img src=x>", None):
         with pytest.raises(Invalid):
-            services.record_suggestion_opened(asker, token, bad_doc)
+            askflows.record_suggestion_opened(asker, token, bad_doc)
     # Someone else's token on a question is ignored rather than refused: the question is what matters.
     category_id = make_category(slug="other").id
     thread = services.create_thread(other, category_id, "A question", "Body", ask_flow=token)

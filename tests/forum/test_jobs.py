@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from core import clock, jobs
 from core.extensions import db
 from forum import jobs as forum_jobs
+from forum import notices as forum_notices
 from forum import services, viewcounts
 from forum.models import Notification, Thread
 from tests.conftest import outbox_messages
@@ -65,7 +66,7 @@ def test_one_click_unsubscribe_stops_the_mail(app, client):
     link = str(message["List-Unsubscribe"]).strip().strip("<>").removeprefix("http://peerline.test")
     assert client.get(link).status_code == 200
     assert client.post(link).status_code == 200  # no CSRF token: the link is the credential
-    assert not services.is_following(asker, thread)
+    assert not forum_notices.is_following(asker, thread)
     make_answer(thread)
     jobs.wait_idle()
     assert [m["To"] for m in outbox_messages(app)].count(asker.email) == 1
@@ -150,7 +151,7 @@ def test_an_address_the_mail_server_refuses_does_not_keep_the_others_from_their_
     asker, refused, fine = make_user(), make_user(), make_user()
     thread = make_thread(asker, title="Who hears of the answer?")
     for person in (refused, fine):
-        services.set_following(person, thread, True)
+        forum_notices.set_following(person, thread, True)
     jobs.wait_idle()
     real_send = mail.send
     emails = {"asker": asker.email, "refused": refused.email, "fine": fine.email}

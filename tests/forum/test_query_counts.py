@@ -12,7 +12,7 @@ from werkzeug.security import generate_password_hash
 from accounts import services as accounts_services
 from core import jobs
 from core.extensions import db
-from forum import services, viewcounts
+from forum import categories, notices, services, viewcounts
 from tests import factories
 
 THREAD_PAGE_MAX_QUERIES = 15
@@ -81,8 +81,8 @@ def quick_password_hashing(monkeypatch):
 def forum_setup(app):
     """An admin-made category tree and the tags (staff create tags by using them)."""
     admin = factories.make_user("admin")
-    parent = services.save_category(admin, None, name="Devices", slug="devices")
-    child = services.save_category(admin, None, name="Phones", slug="phones", parent_id=parent.id)
+    parent = categories.save_category(admin, None, name="Devices", slug="devices")
+    child = categories.save_category(admin, None, name="Phones", slug="phones", parent_id=parent.id)
     for name in TAGS:
         services.resolve_tags(admin, [name])
     db.session.commit()
@@ -132,7 +132,7 @@ def test_thread_page_query_count_does_not_grow_with_answers(app, client, auth, f
         person = auth.as_role(viewer)
         for posts in (small_posts, large_posts):
             services.vote(person, posts[3], 1)
-            services.set_following(person, posts[3].thread, True)
+            notices.set_following(person, posts[3].thread, True)
 
     small_page, small_queries = page_and_queries(client, f"/t/{small.id}")
     large_page, large_queries = page_and_queries(client, f"/t/{large.id}")

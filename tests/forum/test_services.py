@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from forum import permissions, queries, reputation, services
+from forum import categories, notices, permissions, queries, reputation, services
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -25,7 +25,7 @@ def test_asking_stores_the_question_as_the_first_post(app):
     assert (question.kind, question.author_role) == ("question", "member")
     assert "<strong>total</strong>" in question.body_html
     assert thread.first_reply_at is None and thread.reply_count == 0
-    assert services.is_following(asker, thread)
+    assert notices.is_following(asker, thread)
 
 
 @pytest.mark.parametrize(
@@ -352,41 +352,41 @@ def test_following_is_automatic_and_unfollowing_sticks(app):
     asker, helper = make_user(), make_user()
     thread = make_thread(asker)
     make_answer(thread, helper)
-    assert services.is_following(helper, thread)
-    services.set_following(helper, thread, False)
+    assert notices.is_following(helper, thread)
+    notices.set_following(helper, thread, False)
     make_answer(thread, helper, "One more thought")
-    assert not services.is_following(helper, thread)
+    assert not notices.is_following(helper, thread)
     assert count(Subscription) == 2
 
 
 def test_categories_are_managed_by_admins_only(app):
     admin = make_user("admin")
     with pytest.raises(Forbidden):
-        services.save_category(make_user("staff"), None, name="Nope", slug="nope")
-    parent = services.save_category(admin, None, name="Billing & Plans", slug="")
+        categories.save_category(make_user("staff"), None, name="Nope", slug="nope")
+    parent = categories.save_category(admin, None, name="Billing & Plans", slug="")
     assert parent.slug == "billing-plans"
-    child = services.save_category(admin, None, name="Refunds", slug="refunds", parent_id=parent.id)
+    child = categories.save_category(admin, None, name="Refunds", slug="refunds", parent_id=parent.id)
     with pytest.raises(Conflict):
-        services.save_category(admin, None, name="Again", slug="refunds")
+        categories.save_category(admin, None, name="Again", slug="refunds")
     with pytest.raises(Invalid, match="inside itself"):
-        services.save_category(admin, parent, name=parent.name, slug=parent.slug, parent_id=child.id)
+        categories.save_category(admin, parent, name=parent.name, slug=parent.slug, parent_id=child.id)
     make_thread(category=child)
     with pytest.raises(Conflict, match="has threads"):
-        services.delete_category(admin, child)
+        categories.delete_category(admin, child)
 
 
 @pytest.mark.parametrize("position", [99_999_999_999, 2**63, -10_001, 10_001, "first", 1.5e300, float("inf")])
 def test_a_category_position_out_of_range_is_refused(app, position):
     admin = make_user("admin")
-    category = services.save_category(admin, None, name="Billing", slug="billing", position=3)
+    category = categories.save_category(admin, None, name="Billing", slug="billing", position=3)
     with pytest.raises(Invalid, match="from -10,000 to 10,000") as refused:
-        services.save_category(admin, category, name="Billing", slug="billing", position=position)
+        categories.save_category(admin, category, name="Billing", slug="billing", position=position)
     assert refused.value.field == "position"
     db.session.rollback()
     db.session.refresh(category)
     assert category.position == 3
     for fine in (-10_000, 10_000, "7", None):
-        assert services.save_category(admin, category, name="Billing", slug="billing",
+        assert categories.save_category(admin, category, name="Billing", slug="billing",
                                       position=fine).position == int(fine or 0)
 
 

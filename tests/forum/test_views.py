@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.extensions import db
-from forum import services
+from forum import categories, services
 from forum.models import Category, Post, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -340,9 +340,9 @@ def test_a_nul_in_any_url_part_is_a_404(client):
 def test_the_sidebar_nests_sub_categories_and_follows_a_rename(client):
     admin = make_user("admin")
     parent = make_category("Apps")
-    services.save_category(admin, None, name="iOS", slug="ios", parent_id=parent.id)
+    categories.save_category(admin, None, name="iOS", slug="ios", parent_id=parent.id)
     sidebar = client.get("/").text.split('class="category-list"')[1]
     assert '<a href="/c/apps">Apps</a>' in sidebar
     assert '<ul><li><a href="/c/ios">iOS</a></li></ul>' in sidebar
-    services.save_category(admin, parent, name="Mobile apps", slug="apps")
+    categories.save_category(admin, parent, name="Mobile apps", slug="apps")
     assert '<a href="/c/apps">Mobile apps</a>' in client.get("/").text  # not the remembered "Apps"

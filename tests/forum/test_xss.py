@@ -9,7 +9,7 @@ import pytest
 from markupsafe import Markup, escape
 
 from core.extensions import db
-from forum import services, viewcounts
+from forum import categories, services, viewcounts
 from forum.queries import THREADS_PER_PAGE
 from tests import factories
 from tests.core.test_markup import (
@@ -111,7 +111,7 @@ def site(make_app):
     app = make_app("sqlite")
     with app.app_context():
         admin = factories.make_user("admin")
-        category = services.save_category(admin, None, name="General", slug="general")
+        category = categories.save_category(admin, None, name="General", slug="general")
         asker, answerer = factories.make_user(), factories.make_user()
         cases = []
         for payload_id, payload in PAYLOADS:

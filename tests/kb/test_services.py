@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
+from forum import categories
 from forum import services as forum_services
 from forum.models import Tag
 from kb import queries, services
@@ -381,5 +382,5 @@ def test_a_category_holding_articles_is_not_deleted(app):
     category = make_category("Only articles", slug="only-articles")
     make_article(category=category)
     with pytest.raises(Conflict, match="holds 1 knowledge-base article"):
-        forum_services.delete_category(make_user("admin"), category)
+        categories.delete_category(make_user("admin"), category)
     assert db.session.get(Category, category.id) is not None

@@ -143,25 +143,36 @@ class PasswordResetToken(db.Model):
 
 
 class AuditEntry(db.Model):
-    """Who changed what about an account, and when (role changes, staff edits)."""
+    """One staff or admin action (and an account's own security changes), appended and never edited:
+    who did what to which subject, what it was before and after, and why (accounts.audit)."""
 
-    __tablename__ = "account_audit"
+    __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    )  # None: the operator at the shell, or the system
+    actor_role: Mapped[str | None] = mapped_column(sa.String(10))
     action: Mapped[str] = mapped_column(sa.String(40))
-    old_value: Mapped[str | None] = mapped_column(sa.String(200))
-    new_value: Mapped[str | None] = mapped_column(sa.String(200))
+    subject_type: Mapped[str] = mapped_column(sa.String(20))  # "user", "thread", "post", ...
+    subject_id: Mapped[int] = mapped_column()
+    before: Mapped[dict | None] = mapped_column(sa.JSON)
+    after: Mapped[dict | None] = mapped_column(sa.JSON)
     reason: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), default=clock.now, index=True
     )
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
-    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    __table_args__ = (sa.Index("ix_audit_log_subject", "subject_type", "subject_id", "created_at"),)
+
+    @property
+    def change(self) -> str:
+        """"before → after" of the values that changed, for a list of entries."""
+        before, after = self.before or {}, self.after or {}
+        keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+        return "; ".join(f"{before.get(k) or '—'} → {after.get(k) or '—'}" for k in keys)
 
 
 class UserSession(db.Model):

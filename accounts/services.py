@@ -10,6 +10,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from accounts import audit
 from accounts import jobs as account_jobs
 from accounts.models import (
     ADMIN,
@@ -313,7 +314,7 @@ def reset_password(link_token: str, new_password: str) -> User:
     )
     user.password_hash = new_hash
     _end_sessions(user)  # whoever knew the old password is signed out everywhere
-    db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="password-reset"))
+    audit.record(user, "password-reset", audit.USER, user.id)
     db.session.commit()
     return user
 
@@ -329,7 +330,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     new_hash = generate_password_hash(new_password)
     user.password_hash = new_hash
     _end_sessions(user, keep=keep)
-    db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="password-change"))
+    audit.record(user, "password-change", audit.USER, user.id)
     db.session.commit()
     return user
 
@@ -458,9 +459,7 @@ def set_crm_id(actor: User, user: User, value: str) -> User:
     value = _clean_identity("crm", value)
     old = next((i.value for i in user.identities if i.kind == "crm"), None)
     _set_identity(user, "crm", value)
-    db.session.add(AuditEntry(
-        actor_id=actor.id, user_id=user.id, action="crm-id", old_value=old, new_value=value or None
-    ))
+    audit.record(actor, "crm-id", audit.USER, user.id, before={"crm": old}, after={"crm": value or None})
     db.session.commit()
     return user
 
@@ -505,21 +504,15 @@ def _apply_role(actor: User | None, user: User, new_role: str, reason: str) -> U
         if admins <= 1:
             raise Invalid("This is the last admin; make someone else admin first.", field="role")
     user.role = new_role
-    db.session.add(AuditEntry(
-        actor_id=actor.id if actor else None, user_id=user.id, action="role",
-        old_value=old_role, new_value=new_role, reason=reason,
-    ))
+    audit.record(actor, "role", audit.USER, user.id, before={"role": old_role}, after={"role": new_role},
+                 reason=reason)
     db.session.commit()
     signals.user_role_changed.send(user, old_role=old_role, new_role=new_role, actor=actor)
     return user
 
 
 def audit_for(user: User, limit: int = 50) -> list[AuditEntry]:
-    return list(db.session.scalars(
-        sa.select(AuditEntry).where(AuditEntry.user_id == user.id)
-        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
-        .options(sa.orm.joinedload(AuditEntry.actor))
-    ))
+    return audit.entries_for(audit.USER, user.id, limit)
 
 
 def list_users(query: str = "", role: str | None = None, page: int = 1, per_page: int = 50):

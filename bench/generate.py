@@ -481,9 +481,12 @@ def build(threads: int, posts: int, users: int, seed: int, now: datetime) -> Com
             "created_at": asked, "last_activity_at": asked, "reply_count": 0,
             "view_count": 5 + int(rng.expovariate(1 / 60)) + 12 * counts[index],
             "first_reply_at": None, "first_reply_post_id": None, "first_staff_reply_at": None,
+            "first_staff_reply_post_id": None,
             "accepted_post_id": None, "accepted_by_id": None, "solved_at": None, "closed_at": None,
-            "close_reason": None, "is_locked": False, "reminders_sent": 0, "deleted_at": None,
-            "deleted_by_id": None, "import_source": None, "import_id": None,
+            "close_reason": None, "close_note": "", "closed_by_id": None, "is_locked": False,
+            "reminders_sent": 0, "state": "visible", "deleted_at": None, "deleted_by_id": None,
+            "hidden_at": None, "hidden_by_id": None, "hidden_reason": "", "import_source": None,
+            "import_id": None,
         })
         for tag_id in set(rng.choices(range(1, len(TAGS) + 1), tag_weights, k=rng.choice((1, 1, 2, 2, 3)))):
             out.thread_tags.append({"thread_id": thread_id, "tag_id": tag_id})
@@ -573,7 +576,8 @@ def write(conn, data: Community) -> None:
             "id": p.id, "thread_id": p.thread, "author_id": p.author, "author_role": p.role, "kind": p.kind,
             "body": body, "body_html": body_html, "score": p.score, "created_at": p.created_at,
             "edited_at": None, "edited_by_id": None, "deleted_at": deleted_at,
-            "deleted_by_id": p.author if p.deleted else None, "hidden_at": None,
+            "deleted_by_id": p.author if p.deleted else None, "hidden_at": None, "hidden_by_id": None,
+            "hidden_reason": "", "state": "deleted" if p.deleted else "visible",
             "import_source": None, "import_id": None,
         })
     _insert(conn, Post.__table__, post_rows)
@@ -599,26 +603,27 @@ def derive_thread_columns(conn) -> None:
     question itself.
     """
     from accounts.models import STAFF_ROLES
-    from forum.models import ANSWER, Post, Thread
+    from forum.models import ANSWER, VISIBLE, Post, Thread
 
     t, p = Thread.__table__, Post.__table__.alias("p")
-    visible_answer = sa.and_(p.c.thread_id == t.c.id, p.c.kind == ANSWER, p.c.deleted_at.is_(None),
-                             p.c.hidden_at.is_(None))
+    visible_answer = sa.and_(p.c.thread_id == t.c.id, p.c.kind == ANSWER, p.c.state == VISIBLE)
     reply = sa.and_(visible_answer, p.c.author_id != t.c.author_id)
     conn.execute(sa.update(t).values(
         reply_count=sa.select(sa.func.count()).select_from(p).where(visible_answer).scalar_subquery(),
         first_reply_post_id=sa.select(p.c.id).where(reply).order_by(p.c.created_at, p.c.id).limit(1)
         .scalar_subquery(),
-        first_staff_reply_at=sa.select(sa.func.min(p.c.created_at))
-        .where(reply, p.c.author_role.in_(sorted(STAFF_ROLES))).scalar_subquery(),
+        first_staff_reply_post_id=sa.select(p.c.id).where(reply, p.c.author_role.in_(sorted(STAFF_ROLES)))
+        .order_by(p.c.created_at, p.c.id).limit(1).scalar_subquery(),
     ))
     fp = Post.__table__.alias("fp")
     latest = (sa.select(sa.func.max(p.c.created_at))
-              .where(p.c.thread_id == t.c.id, p.c.deleted_at.is_(None)).scalar_subquery())
+              .where(p.c.thread_id == t.c.id, p.c.state == VISIBLE).scalar_subquery())
     # SQLite's max(a, b, c) is PostgreSQL's greatest(); both get non-null arguments.
     greatest = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
     conn.execute(sa.update(t).values(
         first_reply_at=sa.select(fp.c.created_at).where(fp.c.id == t.c.first_reply_post_id)
+        .scalar_subquery(),
+        first_staff_reply_at=sa.select(fp.c.created_at).where(fp.c.id == t.c.first_staff_reply_post_id)
         .scalar_subquery(),
         last_activity_at=greatest(t.c.created_at, sa.func.coalesce(latest, t.c.created_at),
                                   sa.func.coalesce(t.c.solved_at, t.c.created_at)),

@@ -163,3 +163,18 @@ def end_page_view(exc: BaseException | None = None) -> None:
         session.commit()
     except Exception:  # the connection broke: closing the session cleans up
         session.rollback()
+
+
+class AppendOnly(RuntimeError):
+    """Someone tried to change or delete a row of an append-only table (history, audit log)."""
+
+
+def _refuse_change(_mapper, _connection, target) -> None:
+    raise AppendOnly(f"{type(target).__name__} rows are never changed or deleted.")
+
+
+def append_only(model) -> None:
+    """Refuse, through the ORM, any update or delete of `model`'s rows: they are appended, never edited."""
+    for name in ("before_update", "before_delete"):
+        if not event.contains(model, name, _refuse_change):
+            event.listen(model, name, _refuse_change)

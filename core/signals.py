@@ -8,15 +8,38 @@ _events = Namespace()
 user_signed_up = _events.signal("user-signed-up")
 user_role_changed = _events.signal("user-role-changed")
 
-# forum (sender: the thread or post)
+# forum. The sender is the thread or post; every event carries `actor=` (the user who acted, None
+# for the system). They are sent before the commit: subscribers add rows and enqueue jobs in the
+# same transaction and never commit; raising rolls the whole change back.
 thread_created = _events.signal("thread-created")
 thread_deleted = _events.signal("thread-deleted")
-thread_closed = _events.signal("thread-closed")
-post_created = _events.signal("post-created")
+thread_restored = _events.signal("thread-restored")
+thread_hidden = _events.signal("thread-hidden")  # state= held, hidden or spam; reason=
+thread_unhidden = _events.signal("thread-unhidden")
+thread_closed = _events.signal("thread-closed")  # reason= the close reason's code
+thread_reopened = _events.signal("thread-reopened")
+thread_locked = _events.signal("thread-locked")
+thread_unlocked = _events.signal("thread-unlocked")
+thread_moved = _events.signal("thread-moved")  # from_category_id=
+urgency_changed = _events.signal("urgency-changed")  # urgent= True or False
+post_created = _events.signal("post-created")  # held= a reason when the post waits for review
 post_edited = _events.signal("post-edited")
 post_deleted = _events.signal("post-deleted")
-answer_accepted = _events.signal("answer-accepted")  # post=None when un-accepted
+post_restored = _events.signal("post-restored")
+post_hidden = _events.signal("post-hidden")  # state=, reason=
+post_unhidden = _events.signal("post-unhidden")
+answer_accepted = _events.signal("answer-accepted")  # sender: the thread; post= the accepted answer
+answer_unaccepted = _events.signal("answer-unaccepted")  # sender: the thread; post= the answer it had
+vote_cast = _events.signal("vote-cast")  # sender: the post; value=, previous=
 categories_changed = _events.signal("categories-changed")  # a category created, edited or deleted
+
+# Every forum event that changes what a thread page, a list or a search document shows.
+THREAD_CHANGES = (
+    thread_created, thread_deleted, thread_restored, thread_hidden, thread_unhidden, thread_closed,
+    thread_reopened, thread_locked, thread_unlocked, thread_moved, urgency_changed, post_created,
+    post_edited, post_deleted, post_restored, post_hidden, post_unhidden, answer_accepted,
+    answer_unaccepted,
+)
 
 # kb (sender: the article, or its id once deleted; source_thread_id= the thread it was promoted from)
 article_saved = _events.signal("article-saved")  # created, edited or restored

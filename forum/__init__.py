@@ -17,16 +17,15 @@ def _profile_section(user, **_extra):
 
 def init_app(app: Flask) -> None:
     from forum import rendering, search_documents
-    from forum.cli import demo_cli, import_cli
+    from forum.cli import demo_cli, history_cli, import_cli
     from forum.views import bp
 
     app.register_blueprint(bp)
     app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block)
     app.cli.add_command(demo_cli)
     app.cli.add_command(import_cli)
+    app.cli.add_command(history_cli)
     signals.profile_sections.connect(_profile_section, weak=False)
-    for event in (signals.thread_created, signals.thread_deleted, signals.thread_closed, signals.post_created,
-                  signals.post_edited, signals.post_deleted, signals.answer_accepted,
-                  signals.categories_changed):
+    for event in (*signals.THREAD_CHANGES, signals.categories_changed):
         event.connect(pagecache.bump_version, weak=False)
     search_documents.init_app()

@@ -1,4 +1,4 @@
-"""`flask demo load` and `flask import stackexchange PATH`."""
+"""`flask demo load`, `flask import stackexchange PATH` and `flask history check`."""
 
 from pathlib import Path
 
@@ -6,10 +6,24 @@ import click
 from flask.cli import AppGroup
 
 from core.errors import Invalid
-from forum import demo, importer
+from forum import demo, history, importer
 
 demo_cli = AppGroup("demo", help="The demo community.")
 import_cli = AppGroup("import", help="Import communities from elsewhere.")
+history_cli = AppGroup("history", help="The threads' history of events.")
+
+
+@history_cli.command("check")
+@click.option("--limit", default=50, show_default=True, help="How many disagreements to print at most.")
+def check_history_command(limit):
+    """Replay every thread's history and report threads whose columns disagree with it."""
+    found = history.check()
+    for disagreement in found[:limit]:
+        click.echo(str(disagreement))
+    if found:
+        threads = len({d.thread_id for d in found})
+        raise click.ClickException(f"{len(found)} disagreements in {threads} threads.")
+    click.echo("Every thread's columns agree with its history.")
 
 
 @demo_cli.command("load")

@@ -12,7 +12,7 @@ from accounts.models import User
 from accounts.services import username_key
 from core import clock, markup
 from core.extensions import db
-from forum import reputation
+from forum import history, reputation
 from forum.models import ANSWER, QUESTION, Category, Post, Subscription, Tag, Thread, Vote
 from forum.services import refresh_thread_stats
 
@@ -52,6 +52,10 @@ def load(path: Path = DATA) -> dict[str, int]:
                         view_count=7 + 3 * len(spec["answers"]) + int(spec["days_ago"]) * 2)
         db.session.add(thread)
         db.session.add(_post(thread, author, QUESTION, spec["body"], asked))
+        db.session.flush()
+        history.record(thread, history.CREATED, author, at=asked)
+        if thread.is_urgent:
+            history.record(thread, history.URGENT_RAISED, author, at=asked)
         followers = {author.id}
         answers = []
         for answer in spec["answers"]:
@@ -73,6 +77,9 @@ def load(path: Path = DATA) -> dict[str, int]:
             thread.accepted_post_id, thread.accepted_by_id = accepted.id, accepter.id
             thread.solved_at = min(accepted.created_at + timedelta(hours=2), now - timedelta(minutes=1))
         refresh_thread_stats(thread)
+        if thread.accepted_post_id is not None:
+            history.record(thread, history.ACCEPTED, accepter, post_id=thread.accepted_post_id,
+                           at=thread.solved_at)
         db.session.add_all(Subscription(thread_id=thread.id, user_id=uid) for uid in followers)
         counts["threads"] += 1
         counts["answers"] += len(answers)

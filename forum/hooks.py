@@ -8,15 +8,40 @@ The forum imports none of them: they register here in their `init_app`, and the 
   picker); they get `thread` and the form's textarea id as `reply_field_id`.
 - `category_uses`: functions `(category) -> str | None`, saying why the category cannot be
   deleted yet (e.g. "it holds 3 knowledge-base articles"), or None.
+- `post_checks`: functions `(Draft) -> str | None`, asked before a question or answer is written:
+  return a reason to hold the post for review (it is saved as held), or raise
+  `core.errors.Invalid`/`Forbidden` with a message to refuse it (nothing is saved). Moderation's
+  new-member and spam rules plug in here.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from markupsafe import Markup
 
 thread_notices: list[Callable[..., list[Markup]]] = []
 reply_tools: list[str] = []
 category_uses: list[Callable[..., str | None]] = []
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A post about to be written: a question (thread_id None, with its title) or an answer."""
+
+    actor: object
+    category_id: int
+    body: str
+    title: str | None = None
+    thread_id: int | None = None
+
+
+post_checks: list[Callable[[Draft], str | None]] = []
+
+
+def check_post(draft: Draft) -> str | None:
+    """Every check in turn (any may raise to refuse): the first reason to hold, or None."""
+    reasons = [reason for check in post_checks if (reason := check(draft))]
+    return reasons[0] if reasons else None
 
 
 def notices_for(thread) -> list[Markup]:

@@ -24,7 +24,7 @@ from core import markup
 from core.clock import as_utc
 from core.errors import Invalid
 from core.extensions import db
-from forum import reputation
+from forum import history, reputation
 from forum.models import ANSWER, QUESTION, TAG_MAX, Category, Post, Tag, Thread
 from forum.services import refresh_thread_stats
 
@@ -115,6 +115,8 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
         threads_by_se_id[row["Id"]] = thread
         report.threads += 1
     db.session.flush()
+    for thread in threads_by_se_id.values():
+        history.record(thread, history.CREATED, thread.author, at=thread.created_at)
 
     for row in rows:
         if row.get("PostTypeId") != ANSWER_TYPE or row["Id"] in existing_posts:
@@ -147,6 +149,7 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
         # Dumps do not say when an answer was accepted; the answer's own time is the earliest it can be.
         thread.accepted_post_id, thread.accepted_by_id = answer.id, thread.author_id
         thread.solved_at = answer.created_at
+        history.record(thread, history.ACCEPTED, thread.author, post_id=answer.id, at=answer.created_at)
         report.accepted += 1
         touched.add(thread.id)
     for thread in threads_by_se_id.values():

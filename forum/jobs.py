@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from accounts.models import User
 from core import clock, mail, signals
 from core.extensions import db, end_transaction
-from forum import reputation, viewcounts
+from forum import history, reputation, viewcounts, visibility
 from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def _followers(thread_id: int, exclude: int | None, since) -> list[int]:
 def notify_new_post(post_id: int) -> None:
     """Tell everyone following the thread (but the author) about a new post."""
     post = db.session.get(Post, post_id)
-    if post is None or not post.is_visible or post.thread.deleted_at is not None:
+    if post is None or not post.is_visible or not post.thread.is_visible:
         return
     _notify(_followers(post.thread_id, post.author_id, post.created_at), post.thread_id, post.id,
             "answer")
@@ -115,9 +115,11 @@ def send_notification_mail(notification_id: int) -> None:
         return
     user = db.session.get(User, notice.user_id)
     thread = notice.thread
-    if user is None or not user.is_active or thread.deleted_at is not None:
+    if user is None or not user.is_active or not thread.is_visible:
         return
     post = db.session.get(Post, notice.post_id) if notice.post_id else None
+    if post is not None and not post.is_visible:
+        return  # hidden or deleted since: the notice stays in the app, the mail goes unsent
     subscription_id = db.session.scalar(sa.select(Subscription.id).where(
         Subscription.thread_id == thread.id, Subscription.user_id == user.id))
     anchor = f"post-{post.id}" if post is not None and not post.is_question else None
@@ -145,7 +147,7 @@ def remind_askers() -> None:
         rows = db.session.execute(
             sa.select(Thread.id, Thread.author_id, Post.id)
             .join(Post, sa.and_(Post.thread_id == Thread.id, Post.kind == QUESTION))
-            .where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),
+            .where(visibility.counted_threads(), Thread.solved_at.is_(None),
                    Thread.closed_at.is_(None), Thread.first_reply_at.is_not(None),
                    Thread.reminders_sent == stage,
                    Thread.first_reply_at <= now - timedelta(days=after))
@@ -159,20 +161,25 @@ def remind_askers() -> None:
             db.session.commit()
 
 
+def _abandoned():
+    """Answered, unsolved, open, visible threads that are not urgent. Never a thread nobody answered:
+    it stays in the unanswered backlog (METRICS.md), and an urgent one waits for staff."""
+    return sa.and_(visibility.counted_threads(), Thread.solved_at.is_(None), Thread.closed_at.is_(None),
+                   Thread.first_reply_post_id.is_not(None), Thread.is_urgent.is_(False))
+
+
 def close_abandoned_threads() -> None:
-    """Close unsolved threads with no activity for PEERLINE_ABANDON_AFTER_DAYS."""
+    """Close abandoned threads with no activity for PEERLINE_ABANDON_AFTER_DAYS, as the system, each
+    with its history event (reason: abandoned)."""
     cutoff = clock.now() - timedelta(days=current_app.config["PEERLINE_ABANDON_AFTER_DAYS"])
-    ids = list(db.session.scalars(
-        sa.select(Thread.id).where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),
-                                   Thread.closed_at.is_(None), Thread.last_activity_at < cutoff)
-        .limit(1000)
-    ))
-    if not ids:
-        return
-    db.session.execute(sa.update(Thread).where(Thread.id.in_(ids), Thread.closed_at.is_(None))
-                       .values(closed_at=clock.now(), close_reason=CLOSED_ABANDONED))
-    for thread in db.session.scalars(sa.select(Thread).where(Thread.id.in_(ids))):
-        signals.thread_closed.send(thread)
+    threads = db.session.scalars(
+        sa.select(Thread).where(_abandoned(), Thread.last_activity_at < cutoff)
+        .order_by(Thread.id).limit(1000).with_for_update()
+    ).all()
+    for thread in threads:  # locked and read as they are now: a reply or an accept may have won
+        thread.closed_at, thread.close_reason, thread.closed_by_id = clock.now(), CLOSED_ABANDONED, None
+        history.record(thread, history.CLOSED, None, reason=CLOSED_ABANDONED)
+        signals.thread_closed.send(thread, actor=None, reason=CLOSED_ABANDONED)
     db.session.commit()
 
 

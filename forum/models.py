@@ -17,7 +17,23 @@ TAG_MAX = 30
 TAGS_PER_THREAD = 5
 
 QUESTION, ANSWER = "question", "answer"
-CLOSED_ABANDONED, CLOSED_BY_STAFF = "abandoned", "staff"
+
+# The one moderation state of a thread or a post (who may see it: forum.visibility).
+VISIBLE, HELD, HIDDEN, SPAM, DELETED = "visible", "held", "hidden", "spam", "deleted"
+STATES = (VISIBLE, HELD, HIDDEN, SPAM, DELETED)
+STATE_MAX = 10
+REASON_MAX = 500
+
+# Why a thread was closed: the reason's code, and how the thread page says it.
+CLOSED_ABANDONED = "abandoned"
+CLOSE_REASONS = {
+    "duplicate": "a duplicate of another question",
+    "answered-elsewhere": "answered elsewhere",
+    "off-topic": "off-topic here",
+    "outdated": "no longer relevant",
+    CLOSED_ABANDONED: "abandoned: answered, but no answer was accepted after several reminders",
+    "other": "closed by staff",
+}
 
 thread_tags = sa.Table(
     "thread_tags",
@@ -61,7 +77,7 @@ class ThreadStates:
     __slots__ = ()
     accepted_post_id: int | None
     closed_at: datetime | None
-    deleted_at: datetime | None
+    state: str
 
     @property
     def is_solved(self) -> bool:
@@ -73,7 +89,11 @@ class ThreadStates:
 
     @property
     def is_deleted(self) -> bool:
-        return self.deleted_at is not None
+        return self.state == DELETED
+
+    @property
+    def is_visible(self) -> bool:
+        return self.state == VISIBLE
 
 
 class Thread(ThreadStates, db.Model):
@@ -102,17 +122,28 @@ class Thread(ThreadStates, db.Model):
         sa.ForeignKey("posts.id", use_alter=True, ondelete="SET NULL"), index=True
     )
     first_staff_reply_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    first_staff_reply_post_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("posts.id", use_alter=True, ondelete="SET NULL"), index=True
+    )
     accepted_post_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("posts.id", use_alter=True, ondelete="SET NULL"), index=True
     )
     accepted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     solved_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
-    close_reason: Mapped[str | None] = mapped_column(sa.String(20))
+    close_reason: Mapped[str | None] = mapped_column(sa.String(20))  # a key of CLOSE_REASONS
+    close_note: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     is_locked: Mapped[bool] = mapped_column(default=False)
     reminders_sent: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(sa.String(STATE_MAX), default=VISIBLE, server_default=VISIBLE)
     deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The last hold, hide or spam decision: kept while the thread is deleted, so a restore brings
+    # back what was hidden as hidden. Cleared when it is unhidden.
+    hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    hidden_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    hidden_reason: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")
     import_source: Mapped[str | None] = mapped_column(sa.String(40))
     import_id: Mapped[str | None] = mapped_column(sa.String(40))
 
@@ -124,10 +155,10 @@ class Thread(ThreadStates, db.Model):
     __table_args__ = (
         sa.UniqueConstraint("import_source", "import_id"),
         sa.Index("ix_threads_category_id_last_activity_at", "category_id", "last_activity_at"),
-        # Lists filter out deleted threads and sort by activity (or age): one index serves both,
-        # where an index on deleted_at alone made SQLite sort every thread on each page view.
-        sa.Index("ix_threads_deleted_at_last_activity_at", "deleted_at", "last_activity_at"),
-        sa.Index("ix_threads_deleted_at_created_at", "deleted_at", "created_at"),
+        # Lists keep visible threads and sort by activity (or age): one index serves both, where
+        # an index on the state alone made SQLite sort every thread on each page view.
+        sa.Index("ix_threads_state_last_activity_at", "state", "last_activity_at"),
+        sa.Index("ix_threads_state_created_at", "state", "created_at"),
     )
 
 
@@ -150,9 +181,12 @@ class Post(db.Model):
     edited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # No index of their own: nearly every post has both empty, and SQLite, without statistics, let
     # such an index drive queries that should start from the thread or the author.
+    state: Mapped[str] = mapped_column(sa.String(STATE_MAX), default=VISIBLE, server_default=VISIBLE)
     deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))  # as on Thread
+    hidden_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    hidden_reason: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")
     import_source: Mapped[str | None] = mapped_column(sa.String(40))
     import_id: Mapped[str | None] = mapped_column(sa.String(40))
 
@@ -174,7 +208,8 @@ class Post(db.Model):
 
     @property
     def is_visible(self) -> bool:
-        return self.deleted_at is None and self.hidden_at is None
+        """This post's own state; whether a reader may see it is forum.visibility's question."""
+        return self.state == VISIBLE
 
 
 class PostRevision(db.Model):
@@ -193,6 +228,37 @@ class PostRevision(db.Model):
     editor: Mapped[User] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("post_id", "number"),)
+
+
+class ThreadEvent(db.Model):
+    """One change of a thread's state, appended in the transaction of the change and never edited
+    (forum.history). The metrics read periods from these; the thread's columns are the current-state
+    cache. Packages above the forum add their own kinds (escalated, resolved) through the same table.
+    """
+
+    __tablename__ = "thread_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    # Who did it (None: the system, e.g. the abandoned-thread job), and their role at that moment.
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_role: Mapped[str | None] = mapped_column(sa.String(10))
+    # The thread's category when it happened (for a move: the new one; from_category_id the old).
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id", ondelete="SET NULL"))
+    from_category_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("categories.id", ondelete="SET NULL"))
+    post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(sa.String(30))
+    note: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")
+
+    actor: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.Index("ix_thread_events_thread_id_at", "thread_id", "at"),
+        sa.Index("ix_thread_events_kind_at", "kind", "at"),
+    )
 
 
 class Vote(db.Model):

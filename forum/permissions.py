@@ -7,20 +7,16 @@ def _signed_in(user) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.is_active)
 
 
-def can_see_thread(user, thread) -> bool:
-    """Deleted threads are kept for moderators only."""
-    return thread.deleted_at is None or is_staff(user)
-
-
 def can_ask(user) -> bool:
     return _signed_in(user)
 
 
 def can_reply(user, thread) -> bool:
-    """Anyone signed in, unless the thread is deleted or locked (staff may still post)."""
-    if not _signed_in(user) or thread.deleted_at is not None:
+    """Anyone signed in, in a visible thread that is neither closed nor locked; staff may still
+    post in a closed or locked one (to say why, or to point to the answer)."""
+    if not _signed_in(user) or thread.state != "visible":
         return False
-    return not thread.is_locked or is_staff(user)
+    return not (thread.is_locked or thread.closed_at is not None) or is_staff(user)
 
 
 def can_edit_post(user, post) -> bool:

@@ -17,13 +17,14 @@ from flask import url_for
 
 import search
 from accounts.models import User
-from accounts.permissions import is_staff
 from core import pagecache
 from core.extensions import db, read
-from forum import reputation
+from forum import reputation, visibility
 from forum.models import (
     ANSWER,
+    CLOSE_REASONS,
     QUESTION,
+    VISIBLE,
     AskFlow,
     Category,
     Post,
@@ -163,7 +164,7 @@ def _list_statement(which: str, by_category: bool, by_tag: bool, by_author: bool
 
 
 def _scope(statement, by_category: bool, by_tag: bool, by_author: bool):
-    statement = statement.where(Thread.deleted_at.is_(None))
+    statement = statement.where(visibility.counted_threads())
     if by_category:
         statement = statement.where(Thread.category_id.in_(sa.bindparam("category_ids", expanding=True)))
     if by_tag:
@@ -235,31 +236,44 @@ class ThreadView(ThreadStates):
     accepted_post_id: int | None
     closed_at: datetime | None
     is_locked: bool
+    state: str
     deleted_at: datetime | None
+    hidden_reason: str
+    close_reason: str | None
+    close_note: str
+    closed_by: str | None  # the display name of whoever closed it; None for the system
     tags: list[TagRef]
 
+    @property
+    def close_reason_text(self) -> str:
+        return CLOSE_REASONS.get(self.close_reason or "", "closed")
 
+
+_CLOSER = sa.orm.aliased(User)
 _THREAD_VIEW = (
     sa.select(
         Thread.id, Thread.title, Thread.author_id, Thread.category_id, Category.slug, Category.name,
         Thread.is_urgent, Thread.urgent_reason, Thread.reply_count, Thread.view_count,
-        Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.deleted_at, _tag_names(),
+        Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.state, Thread.deleted_at,
+        Thread.hidden_reason, Thread.close_reason, Thread.close_note, _CLOSER.display_name, _tag_names(),
     )
     .join(Category, Category.id == Thread.category_id)
+    .outerjoin(_CLOSER, _CLOSER.id == Thread.closed_by_id)
     .where(Thread.id == sa.bindparam("thread_id"))
 )
 
 
 def thread_view(thread_id: int) -> ThreadView | None:
-    """The thread with its category and tags in one query, or None. Deleted threads are returned
-    too: whether the viewer may see one is `forum.permissions.can_see_thread`."""
+    """The thread with its category and tags in one query, or None. Threads of every state are
+    returned: whether the viewer may see one is `forum.visibility.can_see_thread`."""
     r = read(_THREAD_VIEW, {"thread_id": thread_id}).first()
     if r is None:
         return None
     return ThreadView(id=r[0], title=r[1], author_id=r[2], category_id=r[3], category=CategoryRef(r[4], r[5]),
                       is_urgent=r[6], urgent_reason=r[7], reply_count=r[8], view_count=r[9],
-                      accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], deleted_at=r[13],
-                      tags=_tag_refs(r[14]))
+                      accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], state=r[13],
+                      deleted_at=r[14], hidden_reason=r[15], close_reason=r[16], close_note=r[17],
+                      closed_by=r[18], tags=_tag_refs(r[19]))
 
 
 @dataclass(slots=True)
@@ -276,7 +290,8 @@ class PostRow:
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
-    hidden_at: datetime | None
+    state: str
+    hidden_reason: str
     author: AuthorRef
 
     @property
@@ -289,12 +304,14 @@ class PostRow:
 
     @property
     def is_visible(self) -> bool:
-        return self.deleted_at is None and self.hidden_at is None
+        return self.state == VISIBLE
+
+    @property
+    def badge(self) -> str | None:
+        return visibility.badge(self.state)
 
 
-def _visible_posts(staff: bool) -> list:
-    """Staff also see deleted and hidden posts."""
-    return [] if staff else [Post.deleted_at.is_(None), Post.hidden_at.is_(None)]
+_VIEWER_ID = sa.bindparam("viewer_id", type_=sa.Integer)
 
 
 def _posts_select():
@@ -305,8 +322,8 @@ def _posts_select():
               .correlate(Post).scalar_subquery())
     return (
         sa.select(Post.id, Post.kind, Post.author_id, Post.author_role, Post.body_html, Post.score,
-                  Post.created_at, Post.edited_at, Post.deleted_at, Post.hidden_at, User.username,
-                  User.display_name, sa.func.coalesce(points, 0))
+                  Post.created_at, Post.edited_at, Post.deleted_at, Post.state, Post.hidden_reason,
+                  User.username, User.display_name, sa.func.coalesce(points, 0))
         .join(User, User.id == Post.author_id)
     )
 
@@ -315,10 +332,13 @@ _ACCEPTED_ID = sa.bindparam("accepted_id", type_=sa.Integer)  # None when the th
 
 
 @functools.cache
-def _thread_posts_statements(staff: bool):
-    """For a viewer who is staff or not: (the question, the accepted answer and one page of the
-    other answers, in one query; that page alone; how many other answers there are)."""
-    visible = _visible_posts(staff)
+def _thread_posts_statements(audience: str):
+    """For an audience (visibility.STAFF, MEMBER or ANONYMOUS; a member's id is the `viewer_id`
+    parameter): (the question, the accepted answer and one page of the other answers, in one
+    query; that page alone; how many other answers there are). The question is the thread's and
+    shown whenever the thread is."""
+    shown = visibility.shown_posts_clause(audience, _VIEWER_ID)
+    visible = [] if shown is None else [shown]
     firsts = _posts_select().where(
         Post.thread_id == sa.bindparam("thread_id"),
         sa.or_(Post.kind == QUESTION, sa.and_(Post.id == _ACCEPTED_ID, *visible)))
@@ -351,9 +371,11 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
     """The question, the accepted answer (shown first) and one page of the other answers, as PostRows,
     with their authors' reputation: one query (two for staff, one more for a signed-in viewer's
     votes, one more for a page past the end)."""
-    staff = is_staff(viewer)
-    everything_statement, answers_statement, count_statement = _thread_posts_statements(staff)
+    audience = visibility.audience(viewer)
+    everything_statement, answers_statement, count_statement = _thread_posts_statements(audience)
     params = {"thread_id": thread.id, "accepted_id": thread.accepted_post_id}
+    if audience == visibility.MEMBER:
+        params["viewer_id"] = viewer.id
     reputation: dict[int, int] = {}
 
     def rows(result) -> list[PostRow]:
@@ -361,8 +383,8 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
         for r in result:
             out.append(PostRow(id=r[0], thread=thread, kind=r[1], author_id=r[2], author_role=r[3],
                                body_html=r[4], score=r[5], created_at=r[6], edited_at=r[7], deleted_at=r[8],
-                               hidden_at=r[9], author=AuthorRef(r[10], r[11])))
-            reputation[r[2]] = int(r[12])
+                               state=r[9], hidden_reason=r[10], author=AuthorRef(r[11], r[12])))
+            reputation[r[2]] = int(r[13])
         return out
 
     question = accepted = None
@@ -375,8 +397,8 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
         else:
             answers.append(post)
     answers.sort(key=lambda post: (post.created_at, post.id))  # a union keeps no order
-    if staff:  # staff also see deleted and hidden answers, which reply_count leaves out
-        total = read(count_statement, params).scalar_one()
+    if audience != visibility.ANONYMOUS:  # staff see removed answers, members their own held ones,
+        total = read(count_statement, params).scalar_one()  # which reply_count leaves out
     else:  # reply_count is every visible answer, kept by the services
         total = max(0, thread.reply_count - (1 if accepted is not None else 0))
     last_page = max(1, math.ceil(total / per_page))
@@ -417,8 +439,8 @@ def answer_record(user: User) -> tuple[int, int, list[TagRecord]]:
         sa.select(Post.id.label("post_id"), Post.thread_id,
                   sa.case((Thread.accepted_post_id == Post.id, 1), else_=0).label("accepted"))
         .join(Thread, Thread.id == Post.thread_id)
-        .where(Post.author_id == user.id, Post.kind == ANSWER, Post.deleted_at.is_(None),
-               Thread.deleted_at.is_(None), Thread.author_id != user.id)
+        .where(Post.author_id == user.id, Post.kind == ANSWER, visibility.counted_posts(),
+               visibility.counted_threads(), Thread.author_id != user.id)
         .subquery()
     )
     totals = db.session.execute(
@@ -455,7 +477,7 @@ def similar_solved_threads(title: str, limit: int = 5) -> list[Thread]:
     # One shared word is noise once the customer has typed several ("invoice" is everywhere).
     needed = 1 if len(words) == 1 else 2
     statement = (
-        sa.select(Thread).where(Thread.deleted_at.is_(None), Thread.accepted_post_id.is_not(None),
+        sa.select(Thread).where(visibility.counted_threads(), Thread.accepted_post_id.is_not(None),
                                 matches >= needed)
         .order_by(matches.desc(), Thread.last_activity_at.desc()).limit(limit)
     )

@@ -31,7 +31,7 @@ def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
     key = (
         post.id, post.kind, post.body_html, post.score, post.author_role, post.author.username,
         post.author.display_name, _when(post.created_at), _when(post.edited_at), _when(post.deleted_at),
-        post.hidden_at is None, thread.id, accepted, mine, reputation, may, can_accept, can_moderate,
+        post.state, post.hidden_reason, thread.id, accepted, mine, reputation, may, can_accept, can_moderate,
     )
     # Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes every
     # second: it fills the template's slots after the fragment, so fragments are shared by viewers

@@ -1,7 +1,7 @@
 """Reputation, kept per person in `reputations` as votes and acceptances happen.
 
-Points: +10 for each up-vote and -2 for each down-vote on a live answer, +15 for each live answer
-accepted in someone else's live thread. Services add the difference each event makes, in their
+Points: +10 for each up-vote and -2 for each down-vote on a visible answer, +15 for each visible answer
+accepted in someone else's visible thread. Services add the difference each event makes, in their
 own transaction and as SQL arithmetic, so two votes at once both count; `recompute` sums it all
 again from the votes and threads (after an import, and as a periodic repair).
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.extensions import db
-from forum.models import ANSWER, Post, Reputation, Thread, Vote
+from forum.models import ANSWER, VISIBLE, Post, Reputation, Thread, Vote
 
 UPVOTE_POINTS, DOWNVOTE_POINTS, ACCEPTED_POINTS = 10, -2, 15
 
@@ -22,7 +22,7 @@ def vote_points(value: int) -> int:
 
 def acceptance_points(thread: Thread, post: Post | None) -> int:
     """What having `post` accepted in `thread` is worth to its author (nothing for self-answers)."""
-    if post is None or thread.deleted_at is not None or post.author_id == thread.author_id:
+    if post is None or thread.state != VISIBLE or post.author_id == thread.author_id:
         return 0
     return ACCEPTED_POINTS
 
@@ -62,13 +62,13 @@ def computed(user_ids=None) -> dict[int, int]:
     accepted = (
         sa.select(Post.author_id.label("user_id"), (sa.func.count() * ACCEPTED_POINTS).label("points"))
         .select_from(Thread).join(Post, Post.id == Thread.accepted_post_id)
-        .where(Thread.deleted_at.is_(None), Thread.author_id != Post.author_id, Post.deleted_at.is_(None))
+        .where(Thread.state == VISIBLE, Thread.author_id != Post.author_id, Post.state == VISIBLE)
         .group_by(Post.author_id)
     )
     voted = (
         sa.select(Post.author_id.label("user_id"), sa.func.sum(points).label("points"))
         .select_from(Vote).join(Post, Post.id == Vote.post_id)
-        .where(Post.deleted_at.is_(None), Post.kind == ANSWER)
+        .where(Post.state == VISIBLE, Post.kind == ANSWER)
         .group_by(Post.author_id)
     )
     if user_ids is not None:

@@ -6,7 +6,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from core import signals
 from core.extensions import db
-from forum.models import Post, Thread
+from forum import visibility
+from forum.models import Post, Thread, ThreadEvent
 from search import THREAD, Document, make_doc_id, register_type
 from search.jobs import enqueue_index
 
@@ -14,18 +15,23 @@ BODY_LIMIT = 20_000  # characters of question and answers per thread: small stor
 
 
 def _updated_at():
-    """A thread's version for the index: its last activity, or a later edit or deletion of a post."""
+    """A thread's version for the index: the latest of its posts' writes and edits and of its
+    history's events (every hide, unhide, delete, restore, move and close is one), so that
+    reconcile sees any change a missed index job left out."""
     moment = sa.DateTime(timezone=True)
     latest_post_change = (
-        sa.select(sa.func.max(sa.func.coalesce(Post.deleted_at, Post.edited_at, Post.created_at,
-                                               type_=moment), type_=moment))
+        sa.select(sa.func.max(sa.func.coalesce(Post.edited_at, Post.created_at, type_=moment), type_=moment))
         .where(Post.thread_id == Thread.id).scalar_subquery()
     )
-    return sa.func.coalesce(latest_post_change, Thread.last_activity_at, type_=moment)
+    latest_event = (sa.select(sa.func.max(ThreadEvent.at)).where(ThreadEvent.thread_id == Thread.id)
+                    .scalar_subquery())
+    latest = sa.func.max if db.engine.dialect.name == "sqlite" else sa.func.greatest
+    return latest(sa.func.coalesce(latest_post_change, Thread.last_activity_at, type_=moment),
+                  sa.func.coalesce(latest_event, Thread.last_activity_at, type_=moment), type_=moment)
 
 
 def _searchable():
-    return Thread.deleted_at.is_(None)
+    return visibility.counted_threads()
 
 
 def load(keys) -> list[Document]:
@@ -39,7 +45,7 @@ def load(keys) -> list[Document]:
     bodies: dict[int, list[str]] = {}
     for thread_id, body in db.session.execute(
         sa.select(Post.thread_id, Post.body).where(
-            Post.thread_id.in_([t.id for t in threads]), Post.deleted_at.is_(None), Post.hidden_at.is_(None))
+            Post.thread_id.in_([t.id for t in threads]), visibility.counted_posts())
         .order_by(Post.thread_id, Post.created_at, Post.id)
     ):
         bodies.setdefault(thread_id, []).append(body)
@@ -72,6 +78,5 @@ def _reindex_thread(sender, **_extra) -> None:
 def init_app() -> None:
     """Register threads with the search engine and re-index a thread whenever it changes."""
     register_type(THREAD, load=load, all_ids=all_ids, count=count)
-    for signal in (signals.thread_created, signals.thread_deleted, signals.thread_closed,
-                   signals.post_created, signals.post_edited, signals.post_deleted, signals.answer_accepted):
+    for signal in signals.THREAD_CHANGES:
         signal.connect(_reindex_thread, weak=False)

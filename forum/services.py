@@ -1,8 +1,9 @@
-"""Forum rules: ask, answer, edit, delete, accept, vote, tags; staff lock, close and reopen.
+"""Forum rules for writing: ask, answer, edit, accept, vote, tags, and the thread statistics they keep.
+(Deleting, hiding, locking, closing and moving are in forum.states.)
 
-Each service sends its domain event before it commits: subscribers (the search index, the page
-cache) add their rows and jobs to the same transaction, so a change and its follow-ups are saved
-together or not at all."""
+Each service writes the thread's history and sends its domain event (with the actor) before it
+commits: subscribers (the search index, the page cache, packages above) add their rows and jobs to
+the same transaction, so a change and its follow-ups are saved together or not at all."""
 
 import re
 
@@ -15,25 +16,27 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
 from core.text import clean_line, required_text
+from forum import history, hooks, reputation, visibility
 from forum import jobs as forum_jobs
 from forum import permissions as can
-from forum import reputation
 from forum.askflows import ask_flow_is_theirs, record_posted
 from forum.categories import get_category
 from forum.models import (
     ANSWER,
     BODY_MAX,
     CLOSED_ABANDONED,
-    CLOSED_BY_STAFF,
+    HELD,
     QUESTION,
     TAG_MAX,
     TAGS_PER_THREAD,
     TITLE_MAX,
     URGENT_REASON_MAX,
+    VISIBLE,
     Post,
     PostRevision,
     Tag,
     Thread,
+    ThreadEvent,
     Vote,
 )
 from forum.notices import follow
@@ -88,22 +91,20 @@ def resolve_tags(actor, names) -> list[Tag]:
 
 
 def get_thread(actor, thread_id: int) -> Thread:
-    """Raises NotFound for a missing thread, or a deleted one the actor may not see."""
+    """Raises NotFound for a missing thread, or one the actor may not see (forum.visibility)."""
     thread_id = possible_id(thread_id)
     thread = db.session.get(Thread, thread_id) if thread_id is not None else None
-    if thread is None or not can.can_see_thread(actor, thread):
+    if thread is None or not visibility.can_see_thread(actor, thread):
         raise NotFound("There is no such thread. It may have been deleted.")
     return thread
 
 
 def get_post(actor, post_id: int) -> Post:
-    """Raises NotFound for a missing post, or a deleted one the actor may not see."""
+    """Raises NotFound for a missing post, or one the actor may not see (forum.visibility)."""
     post_id = possible_id(post_id)
     post = db.session.get(Post, post_id) if post_id is not None else None
-    if post is None or not can.can_see_thread(actor, post.thread):
-        raise NotFound("There is no such post.")
-    if post.deleted_at is not None and not can.can_moderate(actor):
-        raise NotFound("That post was deleted.")
+    if post is None or not visibility.can_see_post(actor, post):
+        raise NotFound("There is no such post. It may have been deleted.")
     return post
 
 
@@ -125,9 +126,12 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     if len(urgent_reason) > URGENT_REASON_MAX:
         raise Invalid(f"Keep the reason under {URGENT_REASON_MAX} characters.", field="urgent_reason")
     tag_rows = resolve_tags(actor, tags)
+    held = hooks.check_post(hooks.Draft(actor=actor, category_id=category.id, body=body, title=title))
     now = clock.now()
     thread = Thread(category=category, author=actor, title=title, is_urgent=bool(urgent),
-                    urgent_reason=urgent_reason, created_at=now, last_activity_at=now, tags=tag_rows)
+                    urgent_reason=urgent_reason, created_at=now, last_activity_at=now, tags=tag_rows,
+                    state=HELD if held else VISIBLE, hidden_at=now if held else None,
+                    hidden_reason=held or "")
     question = Post(thread=thread, author=actor, author_role=actor.role, kind=QUESTION, body=body,
                     body_html=str(markup.render(body)), created_at=now)
     db.session.add_all([thread, question])
@@ -136,37 +140,55 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     follow(actor.id, thread.id)
     if ask_flow_is_theirs(actor, ask_flow):
         record_posted(actor, ask_flow, thread, now)
-    signals.thread_created.send(thread)
+    history.record(thread, history.CREATED, actor, at=now, post_id=question.id)
+    if urgent:
+        history.record(thread, history.URGENT_RAISED, actor, at=now)
+    if held:
+        history.record(thread, history.HELD_EVENT, None, at=now, note=held)
+    signals.thread_created.send(thread, actor=actor, held=held)
     db.session.commit()
     return thread
 
 
-# --- the ask flow ------------------------------------------------------------------------------------
+def check_can_reply(actor: User, thread: Thread) -> None:
+    """Nothing if `actor` may answer in `thread`; raises Forbidden saying why not."""
+    if can.can_reply(actor, thread):
+        return
+    if not thread.is_visible:
+        raise Forbidden("This thread was deleted; it takes no new posts." if thread.is_deleted
+                        else "This thread is not open to answers while staff review it.")
+    if thread.is_closed:
+        raise Forbidden("This thread is closed, so it takes no new answers. "
+                        "If you have the same problem, ask a new question.")
+    if thread.is_locked:
+        raise Forbidden("This thread is locked: staff closed it to new posts.")
+    raise Forbidden("Sign in to answer.")
 
 
 def create_post(actor: User, thread: Thread, body: str) -> Post:
-    """Answer or follow up in a thread. Raises Forbidden (locked, deleted) or Invalid."""
-    if not can.can_reply(actor, thread):
-        if thread.deleted_at is not None:
-            raise Forbidden("This thread was deleted; it takes no new posts.")
-        if thread.is_locked:
-            raise Forbidden("This thread is locked: staff closed it to new posts.")
-        raise Forbidden("Sign in to answer.")
+    """Answer or follow up in a thread. Raises Forbidden (closed, locked, removed) or Invalid; a
+    check of a package above may hold the post for review (it is saved, waiting) or refuse it."""
+    check_can_reply(actor, thread)
     body = clean_body(body)
-    _lock_row(thread)  # reply_count and the first-reply times are counted below
+    lock_row(thread)  # reply_count and the first-reply times are counted below
+    check_can_reply(actor, thread)  # as it is now that no one else can change it
+    held = hooks.check_post(hooks.Draft(actor=actor, category_id=thread.category_id, body=body,
+                                        thread_id=thread.id))
     now = clock.now()
     post = Post(thread=thread, author=actor, author_role=actor.role, kind=ANSWER, body=body,
-                body_html=str(markup.render(body)), created_at=now)
+                body_html=str(markup.render(body)), created_at=now, state=HELD if held else VISIBLE,
+                hidden_at=now if held else None, hidden_reason=held or "")
     db.session.add(post)
-    if thread.close_reason == CLOSED_ABANDONED:
-        # New activity brings an abandoned thread back.
-        thread.closed_at, thread.close_reason = None, None
     db.session.flush()
     _record_revision(post, actor)
-    refresh_thread_stats(thread)
+    if held:
+        history.record(thread, history.REPLY_HIDDEN, None, at=now, post_id=post.id, reason=HELD,
+                       note=held)
+    refresh_thread_stats(thread, actor)
     follow(actor.id, thread.id)
-    jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
-    signals.post_created.send(post)
+    if not held:
+        jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
+    signals.post_created.send(post, actor=actor, held=held)
     db.session.commit()
     return post
 
@@ -222,152 +244,57 @@ def revisions(post: Post) -> list[PostRevision]:
     ))
 
 
-# --- deleting -----------------------------------------------------------------------------------------
-
-
-def delete_post(actor: User, post: Post) -> Post:
-    """Soft-delete an answer (or, for the question, the whole thread). Raises Forbidden."""
-    if post.is_question:
-        delete_thread(actor, post.thread)
-        return post
-    if post.deleted_at is not None:
-        return post
-    if not can.can_delete_post(actor, post):
-        if post.author_id == actor.id:
-            raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
-        raise Forbidden("You can only delete your own posts.")
-    thread = _lock_row(post.thread)
-    _lock_row(post)
-    if post.deleted_at is not None:
-        return post
-    lost = reputation.votes_worth(post.id)
-    if thread.accepted_post_id == post.id:
-        lost += reputation.acceptance_points(thread, post)
-    reputation.add(post.author_id, -lost)
-    post.deleted_at, post.deleted_by_id = clock.now(), actor.id
-    if thread.accepted_post_id == post.id:
-        _clear_acceptance(thread)
-    refresh_thread_stats(thread)
-    signals.post_deleted.send(post)
-    db.session.commit()
-    return post
-
-
-def delete_thread(actor: User, thread: Thread) -> Thread:
-    """Soft-delete a thread: the asker before any answer, staff always. Raises Forbidden."""
-    question = _question_of(thread)
-    if not can.can_delete_post(actor, question):
-        if thread.author_id == actor.id:
-            raise Forbidden("This question has answers now, so it stays; ask staff if it must go.")
-        raise Forbidden("You can only delete your own questions.")
-    _lock_row(thread)
-    if thread.deleted_at is None:
-        reputation.add(*_accepted_author_points(thread, sign=-1))
-        thread.deleted_at, thread.deleted_by_id = clock.now(), actor.id
-        signals.thread_deleted.send(thread)
-        db.session.commit()
-    return thread
-
-
-def restore_thread(actor: User, thread: Thread) -> Thread:
-    """Bring back a deleted thread. Raises Forbidden."""
-    if not can.can_moderate(actor):
-        raise Forbidden("Only staff restore deleted threads.")
-    if _lock_row(thread).deleted_at is None:
-        return thread
-    thread.deleted_at, thread.deleted_by_id = None, None
-    reputation.add(*_accepted_author_points(thread, sign=1))
-    signals.thread_created.send(thread)
-    db.session.commit()
-    return thread
-
-
-def restore_post(actor: User, post: Post) -> Post:
-    """Bring back a deleted answer. Raises Forbidden."""
-    if not can.can_moderate(actor):
-        raise Forbidden("Only staff restore deleted posts.")
-    _lock_row(post.thread)
-    if _lock_row(post).deleted_at is None:
-        return post
-    post.deleted_at, post.deleted_by_id = None, None
-    if not post.is_question:
-        reputation.add(post.author_id, reputation.votes_worth(post.id))
-    refresh_thread_stats(post.thread)
-    signals.post_edited.send(post)
-    db.session.commit()
-    return post
-
-
-def _lock_row(row):
-    """Lock `row` for the rest of the transaction and read it afresh (PostgreSQL: SELECT ... FOR
-    UPDATE; SQLite's write transactions are exclusive already). The services that change a
-    thread's answers, acceptance or votes, and the reputation they carry, decide from what they
-    read after this, so two requests at once apply one after the other."""
-    model = type(row)
-    return db.session.execute(sa.select(model).where(model.id == row.id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one()
-
-
-def _accepted_author_points(thread: Thread, sign: int) -> tuple[int, int]:
-    """(author of the accepted answer, points) for a live thread; (0, 0) when there is none."""
-    if thread.accepted_post_id is None:
-        return 0, 0
-    post = db.session.get(Post, thread.accepted_post_id)
-    if post is None or post.deleted_at is not None:
-        return 0, 0
-    return post.author_id, sign * reputation.acceptance_points(thread, post)
-
-
-def _question_of(thread: Thread) -> Post:
-    return db.session.scalar(
-        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION)
-    )
-
-
 # --- accepting and voting ---------------------------------------------------------------------------
 
 
 def accept_answer(actor: User, post: Post) -> Thread:
-    """Mark `post` as the thread's solution (replacing any other). Raises Forbidden or Invalid."""
+    """Mark `post` as the thread's solution (replacing any other). Raises Forbidden or Invalid.
+    Accepting in a thread closed as abandoned reopens it (its asker came back)."""
     thread = post.thread
     if not can.can_accept(actor, thread):
         raise Forbidden("Only the person who asked (or staff) can accept an answer.")
     if post.is_question or not post.is_visible:
         raise Invalid("Only a visible answer can be accepted.")
-    _lock_row(thread)
-    if thread.deleted_at is not None:
-        raise Forbidden("This thread was deleted.")
-    if _lock_row(post).deleted_at is not None:
+    lock_row(thread)
+    if not thread.is_visible:
+        raise Forbidden("This thread was removed.")
+    if not lock_row(post).is_visible:
         raise Invalid("Only a visible answer can be accepted.")
     if thread.accepted_post_id == post.id:
         return thread
-    reputation.add(*_accepted_author_points(thread, sign=-1))
+    reputation.add(*accepted_author_points(thread, sign=-1))
     reputation.add(post.author_id, reputation.acceptance_points(thread, post))
     now = clock.now()
-    thread.accepted_post_id, thread.accepted_by_id, thread.solved_at = post.id, actor.id, now
     if thread.close_reason == CLOSED_ABANDONED:
-        thread.closed_at, thread.close_reason = None, None
+        thread.closed_at, thread.close_reason, thread.closed_by_id, thread.close_note = None, None, None, ""
+        history.record(thread, history.REOPENED, actor, at=now)
+        signals.thread_reopened.send(thread, actor=actor)
+    thread.accepted_post_id, thread.accepted_by_id, thread.solved_at = post.id, actor.id, now
     thread.last_activity_at = now
+    history.record(thread, history.ACCEPTED, actor, at=now, post_id=post.id)
     jobs.enqueue(forum_jobs.notify_accepted, thread.id, post.id, queue="mail")
-    signals.answer_accepted.send(thread, post=post)
+    signals.answer_accepted.send(thread, actor=actor, post=post)
     db.session.commit()
     return thread
 
 
 def unaccept_answer(actor: User, thread: Thread) -> Thread:
-    """Take back the accepted answer; the thread is unsolved again. Raises Forbidden."""
+    """Take back the accepted answer; the thread is unsolved again. Raises Forbidden or Conflict."""
     if not can.can_accept(actor, thread):
         raise Forbidden("Only the person who asked (or staff) can change the accepted answer.")
-    if _lock_row(thread).accepted_post_id is None:
-        return thread
-    reputation.add(*_accepted_author_points(thread, sign=-1))
-    _clear_acceptance(thread)
-    signals.answer_accepted.send(thread, post=None)
+    if lock_row(thread).accepted_post_id is None:
+        raise Conflict("No answer is accepted in this thread.")
+    previous = db.session.get(Post, thread.accepted_post_id)
+    reputation.add(*accepted_author_points(thread, sign=-1))
+    clear_acceptance(thread, actor)
+    signals.answer_unaccepted.send(thread, actor=actor, post=previous)
     db.session.commit()
     return thread
 
 
-def _clear_acceptance(thread: Thread) -> None:
+def clear_acceptance(thread: Thread, actor: User | None, reason: str | None = None) -> None:
+    """The thread has no accepted answer any more (un-accepted, or the answer was removed)."""
+    history.record(thread, history.UNACCEPTED, actor, post_id=thread.accepted_post_id, reason=reason)
     thread.accepted_post_id = thread.accepted_by_id = thread.solved_at = None
 
 
@@ -380,7 +307,8 @@ def vote(actor: User, post: Post, value: int) -> Post:
         if getattr(actor, "id", None) == post.author_id:
             raise Forbidden("You cannot vote on your own post.")
         raise Forbidden("Votes are for answers, by signed-in members.")
-    if not _lock_row(post).is_visible:  # votes on one answer apply one after the other
+    # Votes on one answer apply one after the other.
+    if not lock_row(post).is_visible or not post.thread.is_visible:
         raise Invalid("That post is not visible any more.")
     existing = db.session.scalar(
         sa.select(Vote).where(Vote.post_id == post.id, Vote.user_id == actor.id)
@@ -388,6 +316,8 @@ def vote(actor: User, post: Post, value: int) -> Post:
     old = existing.value if existing else 0
     if value != 0 and old == value:
         raise Conflict("You have already " + ("up" if value > 0 else "down") + "-voted this answer.")
+    if value == 0 and old == 0:
+        raise Conflict("You have not voted on this answer.")
     if existing and value == 0:
         db.session.delete(existing)
     elif existing:
@@ -398,12 +328,40 @@ def vote(actor: User, post: Post, value: int) -> Post:
     db.session.execute(sa.update(Post).where(Post.id == post.id).values(score=Post.score + value - old))
     reputation.add(post.author_id, reputation.vote_points(value) - reputation.vote_points(old))
     try:
+        db.session.flush()
+        signals.vote_cast.send(post, actor=actor, value=value, previous=old)
         db.session.commit()
     except sa.exc.IntegrityError as exc:  # a double click raced the first vote
         db.session.rollback()
         raise Conflict("You have already voted on this answer.") from exc
     db.session.refresh(post)
     return post
+
+
+def lock_row(row):
+    """Lock `row` for the rest of the transaction and read it afresh (PostgreSQL: SELECT ... FOR
+    UPDATE; SQLite's write transactions are exclusive already). The services that change a
+    thread's answers, acceptance, state or votes, and the reputation they carry, decide from what
+    they read after this, so two requests at once apply one after the other."""
+    model = type(row)
+    return db.session.execute(sa.select(model).where(model.id == row.id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
+def accepted_author_points(thread: Thread, sign: int) -> tuple[int, int]:
+    """(author of the accepted answer, points) for a live thread; (0, 0) when there is none."""
+    if thread.accepted_post_id is None:
+        return 0, 0
+    post = db.session.get(Post, thread.accepted_post_id)
+    if post is None or not post.is_visible:
+        return 0, 0
+    return post.author_id, sign * reputation.acceptance_points(thread, post)
+
+
+def question_of(thread: Thread) -> Post:
+    return db.session.scalar(
+        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == QUESTION)
+    )
 
 
 # --- derived thread fields -----------------------------------------------------------------------------
@@ -414,74 +372,48 @@ def _reply_filter(thread: Thread):
     return sa.and_(
         Post.thread_id == thread.id,
         Post.kind == ANSWER,
-        Post.deleted_at.is_(None),
-        Post.hidden_at.is_(None),
+        visibility.counted_posts(),
         Post.author_id != thread.author_id,
     )
 
 
-def refresh_thread_stats(thread: Thread) -> None:
-    """Recompute reply count, first reply, first staff reply and last activity from the posts."""
+def _record_first(thread: Thread, kind: str, first, cached_id: int | None, actor: User | None) -> None:
+    """A new first (staff) reply goes into the history once per post: at the reply's own time, or,
+    when it takes the place of one removed since, at the moment it does."""
+    if first is None or first.id == cached_id:
+        return
+    recorded = db.session.scalar(sa.select(ThreadEvent.id).where(
+        ThreadEvent.thread_id == thread.id, ThreadEvent.kind == kind, ThreadEvent.post_id == first.id
+    ).limit(1))
+    if recorded is None:
+        history.record(thread, kind, actor, post_id=first.id,
+                       at=None if cached_id is not None else as_utc(first.created_at))
+
+
+def refresh_thread_stats(thread: Thread, actor: User | None = None) -> None:
+    """Recompute reply count, first reply, first staff reply and last activity from the visible
+    posts; a new first reply or first staff reply goes into the history (by `actor`)."""
     db.session.flush()
     reply = _reply_filter(thread)
     first = db.session.execute(
         sa.select(Post.id, Post.created_at).where(reply).order_by(Post.created_at, Post.id).limit(1)
     ).first()
+    first_staff = db.session.execute(
+        sa.select(Post.id, Post.created_at).where(reply, Post.author_role.in_(STAFF_ROLES))
+        .order_by(Post.created_at, Post.id).limit(1)
+    ).first()
+    _record_first(thread, history.FIRST_REPLY, first, thread.first_reply_post_id, actor)
+    _record_first(thread, history.FIRST_STAFF_REPLY, first_staff, thread.first_staff_reply_post_id, actor)
     thread.first_reply_post_id = first.id if first else None
     thread.first_reply_at = first.created_at if first else None
-    thread.first_staff_reply_at = db.session.scalar(
-        sa.select(sa.func.min(Post.created_at)).where(reply, Post.author_role.in_(STAFF_ROLES))
-    )
+    thread.first_staff_reply_post_id = first_staff.id if first_staff else None
+    thread.first_staff_reply_at = first_staff.created_at if first_staff else None
     thread.reply_count = db.session.scalar(
         sa.select(sa.func.count()).select_from(Post).where(
-            Post.thread_id == thread.id, Post.kind == ANSWER, Post.deleted_at.is_(None),
-            Post.hidden_at.is_(None))
+            Post.thread_id == thread.id, Post.kind == ANSWER, visibility.counted_posts())
     )
     latest = db.session.scalar(
         sa.select(sa.func.max(Post.created_at)).where(
-            Post.thread_id == thread.id, Post.deleted_at.is_(None))
+            Post.thread_id == thread.id, visibility.counted_posts())
     )
     thread.last_activity_at = max(as_utc(t) for t in (latest, thread.solved_at, thread.created_at) if t)
-
-
-# --- following -------------------------------------------------------------------------------------------
-
-
-# --- staff: lock, close, reopen -------------------------------------------------------------------------
-
-
-def set_locked(actor: User, thread: Thread, locked: bool) -> Thread:
-    """Lock (no new posts except staff) or unlock a thread. Raises Forbidden."""
-    if not can.can_moderate(actor):
-        raise Forbidden("Only staff lock threads.")
-    thread.is_locked = locked
-    db.session.commit()
-    return thread
-
-
-def close_thread(actor: User, thread: Thread) -> Thread:
-    """Close a thread without an accepted answer. Raises Forbidden."""
-    if not can.can_moderate(actor):
-        raise Forbidden("Only staff close threads.")
-    if thread.closed_at is None:
-        thread.closed_at, thread.close_reason = clock.now(), CLOSED_BY_STAFF
-        signals.thread_closed.send(thread)
-        db.session.commit()
-    return thread
-
-
-def reopen_thread(actor: User, thread: Thread) -> Thread:
-    """Reopen a closed thread. Raises Forbidden."""
-    if not can.can_moderate(actor):
-        raise Forbidden("Only staff reopen threads.")
-    thread.closed_at = thread.close_reason = None
-    db.session.commit()
-    return thread
-
-
-# --- categories -------------------------------------------------------------------------------------------
-
-
-# --- notifications -------------------------------------------------------------------------------------
-
-

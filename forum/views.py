@@ -21,18 +21,18 @@ from core.extensions import csrf, db
 from core.forms import invalid_status, show_error
 from core.pagecache import cached_for_anonymous
 from core.paging import requested_page
-from forum import askflows, categories, forms, hooks, notices, queries, services, viewcounts
+from forum import askflows, categories, forms, hooks, notices, queries, services, states, viewcounts
 from forum import jobs as forum_jobs
-from forum.models import Category, Notification, Tag
+from forum.models import CLOSE_REASONS, Category, Notification, Tag
 from forum.permissions import (
     can_accept,
     can_delete_post,
     can_edit_post,
     can_moderate,
     can_reply,
-    can_see_thread,
     can_vote,
 )
+from forum.visibility import can_see_thread
 
 bp = Blueprint("forum", __name__)
 
@@ -180,14 +180,18 @@ def _render_thread(thread, reply_form=None, status=200):
         # Only when it is shown: a form puts a CSRF token in the session, and an anonymous
         # page that touches the session cannot be cached.
         reply_form = forms.ReplyForm()
+    moderating = can_moderate(current_user)
     return render_template(
         "forum/thread.html", view=view, thread=thread, reply_form=reply_form,
         following=notices.is_following(current_user, thread),
         can_reply=replying, can_accept=can_accept(current_user, thread),
         actions=_post_actions(view), no_actions=_NO_ACTIONS,
-        can_moderate=can_moderate(current_user),
+        can_moderate=moderating,
         notices=hooks.notices_for(thread),
-        reply_tools=hooks.reply_tools if can_moderate(current_user) else (),
+        reply_tools=hooks.reply_tools if moderating else (),
+        close_reasons=CLOSE_REASONS if moderating else {},
+        move_to=_category_choices()[1:] if moderating else [],
+        sees_urgent_reason=moderating or getattr(current_user, "id", None) == thread.author_id,
     ), status
 
 
@@ -270,7 +274,7 @@ def post_revisions(post_id):
 @login_required
 def delete_post(post_id):
     post = _post_or_404(post_id)
-    services.delete_post(current_user, post)
+    states.delete_post(current_user, post, request.form.get("reason", ""))
     if post.is_question:
         flash("The question is deleted.", "success")
         return redirect(url_for("forum.index"))
@@ -282,11 +286,27 @@ def delete_post(post_id):
 @staff_required
 def restore_post(post_id):
     post = _post_or_404(post_id)
-    if post.is_question:
-        services.restore_thread(current_user, post.thread)
-    else:
-        services.restore_post(current_user, post)
+    states.restore_post(current_user, post)
     flash("Restored.", "success")
+    return _back_to(post)
+
+
+@bp.route("/posts/<int:post_id>/hide", methods=["POST"])
+@staff_required
+def hide_post(post_id):
+    post = _post_or_404(post_id)
+    states.hide_post(current_user, post, request.form.get("reason", ""))
+    flash("Hidden: only staff see it now." if not post.is_question
+          else "The thread is hidden: only staff see it now.", "success")
+    return _back_to(post)
+
+
+@bp.route("/posts/<int:post_id>/unhide", methods=["POST"])
+@staff_required
+def unhide_post(post_id):
+    post = _post_or_404(post_id)
+    states.unhide_post(current_user, post)
+    flash("Visible to everyone again.", "success")
     return _back_to(post)
 
 
@@ -343,7 +363,8 @@ def unsubscribe(token):
     return render_template("forum/unsubscribe.html", token=token)
 
 
-def _staff_thread_action(thread_id, service, message):
+def _thread_action(thread_id, service, message):
+    """A POST that changes a thread's state; a refusal is the service's message with its status."""
     thread = _thread_or_404(thread_id)
     service(current_user, thread)
     flash(message, "success")
@@ -354,20 +375,37 @@ def _staff_thread_action(thread_id, service, message):
 @staff_required
 def lock_thread(thread_id):
     locked = request.form.get("locked") == "1"
-    return _staff_thread_action(thread_id, lambda u, t: services.set_locked(u, t, locked),
-                                "Thread locked." if locked else "Thread unlocked.")
+    return _thread_action(thread_id, lambda u, t: states.set_locked(u, t, locked),
+                          "Thread locked." if locked else "Thread unlocked.")
 
 
 @bp.route("/t/<int:thread_id>/close", methods=["POST"])
 @staff_required
 def close_thread(thread_id):
-    return _staff_thread_action(thread_id, services.close_thread, "Thread closed.")
+    reason, note = request.form.get("reason", ""), request.form.get("note", "")
+    return _thread_action(thread_id, lambda u, t: states.close_thread(u, t, reason, note), "Thread closed.")
 
 
 @bp.route("/t/<int:thread_id>/reopen", methods=["POST"])
 @staff_required
 def reopen_thread(thread_id):
-    return _staff_thread_action(thread_id, services.reopen_thread, "Thread reopened.")
+    return _thread_action(thread_id, states.reopen_thread, "Thread reopened.")
+
+
+@bp.route("/t/<int:thread_id>/move", methods=["POST"])
+@staff_required
+def move_thread(thread_id):
+    category_id = request.form.get("category_id", "")
+    return _thread_action(thread_id, lambda u, t: states.move_thread(u, t, category_id), "Thread moved.")
+
+
+@bp.route("/t/<int:thread_id>/urgency", methods=["POST"])
+@login_required
+def set_urgency(thread_id):
+    urgent = request.form.get("urgent") == "1"
+    reason = request.form.get("urgent_reason", "")
+    return _thread_action(thread_id, lambda u, t: states.set_urgent(u, t, urgent, reason),
+                          "Marked urgent: staff will see it first." if urgent else "No longer marked urgent.")
 
 
 # --- notifications ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def thread_notices(thread) -> list[Markup]:
                     .format(found.status, link, found.title)]
         return []
     allowed = {thread.category_id} if found.advocates_in_thread_category else set()
-    if (thread.accepted_post_id is not None and thread.deleted_at is None
+    if (thread.accepted_post_id is not None and thread.is_visible
             and can.can_write_in(current_user, thread.category_id, allowed)):
         link = url_for("kb.promote_thread", thread_id=thread.id)
         return [Markup('This thread is solved. <a href="{}">Promote it to a knowledge-base article</a>')

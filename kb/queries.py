@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from core.extensions import db, read
+from forum import visibility
 from forum.models import Category, Thread, thread_tags
 from forum.queries import Page, category_ids
 from kb.models import PUBLISHED, Article, KbCategorySetting, article_tags
@@ -97,7 +98,7 @@ def related(article: Article, limit: int = RELATED_LIMIT) -> Related:
                                            article.category_id)
     threads = list(db.session.scalars(
         sa.select(Thread)
-        .where(Thread.deleted_at.is_(None), Thread.accepted_post_id.is_not(None),
+        .where(visibility.counted_threads(), Thread.accepted_post_id.is_not(None),
                Thread.id != (article.source_thread_id or 0), thread_near)
         .order_by(thread_score.desc(), Thread.view_count.desc(), Thread.id.desc()).limit(limit)
     ))

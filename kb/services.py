@@ -479,7 +479,7 @@ class Promotion:
 def promotion_for(actor, thread: Thread) -> Promotion:
     """The draft that promoting `thread` would create: the question and the accepted answer.
     Raises NotFound (deleted), Forbidden, Invalid (not solved, too long) or Conflict (promoted)."""
-    if thread.deleted_at is not None:
+    if not thread.is_visible:
         raise NotFound("There is no such thread. It may have been deleted.")
     _require_writer(actor, thread.category_id, advocate_category_ids(actor))
     if thread.accepted_post_id is None:

@@ -217,9 +217,10 @@ def test_only_admins_change_roles_and_each_change_is_audited(app):
             services.change_role(actor, target, "advocate")
     assert target.role == "member"
     services.change_role(admin, target, "advocate", "answers well in billing")
-    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.user_id == target.id))
-    assert (entry.actor_id, entry.old_value, entry.new_value, entry.reason) == (
-        admin.id, "member", "advocate", "answers well in billing")
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.subject_type == "user",
+                                                          AuditEntry.subject_id == target.id))
+    assert (entry.actor_id, entry.actor_role, entry.action, entry.before, entry.after, entry.reason) == (
+        admin.id, "admin", "role", {"role": "member"}, {"role": "advocate"}, "answers well in billing")
 
 
 def test_unknown_role_is_invalid(app):

@@ -224,8 +224,8 @@ def test_role_change_by_admin_through_the_page(client, auth):
     assert response.status_code == 302
     db.session.refresh(target)
     assert target.role == "advocate"
-    assert db.session.scalar(sa.select(AuditEntry.reason).where(AuditEntry.user_id == target.id)) == (
-        "great answers")
+    assert db.session.scalar(sa.select(AuditEntry.reason).where(
+        AuditEntry.subject_type == "user", AuditEntry.subject_id == target.id)) == "great answers"
 
 
 @pytest.mark.parametrize("role", ["member", "advocate", "staff"])

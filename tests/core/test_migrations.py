@@ -76,7 +76,7 @@ def test_a_batch_migration_on_sqlite_keeps_rows_that_refer_to_the_rebuilt_table(
         upgrade(directory=str(directory), revision=head)
         user = make_user(username="ada")
         user.identities.append(ExternalIdentity(kind="github", value="ada-gh"))
-        db.session.add(AuditEntry(actor_id=user.id, user_id=user.id, action="test"))
+        db.session.add(AuditEntry(actor_id=user.id, subject_type="user", subject_id=user.id, action="test"))
         db.session.commit()
         upgrade(directory=str(directory))
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ExternalIdentity)) == 1

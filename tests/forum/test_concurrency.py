@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from accounts.models import User
 from core.extensions import db
-from forum import reputation, services
+from forum import reputation, services, states
 from forum.models import Post, Reputation
 from tests.factories import make_answer, make_thread, make_user
 
@@ -86,6 +86,6 @@ def test_a_vote_landing_while_staff_delete_the_answer(make_app):
         answer = make_answer(make_thread(), make_user())
         ids = voter.id, staff.id, answer.id
     errors = run_together(app, acting(ids[0], ids[2], lambda actor, post: services.vote(actor, post, 1)),
-                          acting(ids[1], ids[2], services.delete_post))
+                          acting(ids[1], ids[2], states.delete_post))
     assert all(type(e).__name__ == "Invalid" for e in errors)  # the vote may find the answer gone
     assert_reputation_matches_a_recount(app)

@@ -247,6 +247,9 @@ def test_cli_import_prints_the_counts_and_the_thread_page_shows_the_answer(app, 
             f"{len(dump.accepted)} accepted answers, {users_added} authors, "
             f"{len(dump.tag_names)} new tags") in result.output
     assert count(Thread) == len(dump.questions)
+    checked = runner.invoke(args=["history", "check"])  # accepted at the answer's own time
+    assert checked.exit_code == 0, checked.output
+    assert "agree" in checked.output
 
     # User 2 asks questions in the sample: the ids given on the command line reach the importer.
     by_user_2 = [se_id for se_id, row in dump.questions.items() if row.get("OwnerUserId") == "2"]

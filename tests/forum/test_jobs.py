@@ -2,14 +2,16 @@
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from core import clock, jobs
+from core.errors import Forbidden
 from core.extensions import db
 from forum import jobs as forum_jobs
 from forum import notices as forum_notices
 from forum import services, viewcounts
-from forum.models import Notification, Thread
+from forum.models import Notification, Post, Thread
 from tests.conftest import outbox_messages
 from tests.factories import make_answer, make_thread, make_user
 
@@ -107,19 +109,26 @@ def test_solved_threads_get_no_reminder(app):
     assert not [k for k in notices(asker) if k.startswith("reminder")]
 
 
-def test_quiet_unsolved_threads_close_as_abandoned_and_reopen_when_the_asker_replies(app):
+def test_quiet_answered_threads_close_as_abandoned_but_never_unanswered_or_urgent_ones(app):
     asker = make_user()
     quiet, solved, busy = make_thread(asker), make_thread(asker), make_thread(asker)
+    unanswered, urgent = make_thread(asker), make_thread(asker, urgent=True, urgent_reason="Outage")
+    for thread in (quiet, busy, urgent):
+        make_answer(thread)
     services.accept_answer(asker, make_answer(solved))
     old = clock.now() - timedelta(days=45)
-    db.session.execute(sa.update(Thread).where(Thread.id.in_([quiet.id, solved.id]))
+    db.session.execute(sa.update(Thread).where(Thread.id.in_([quiet.id, solved.id, unanswered.id, urgent.id]))
                        .values(last_activity_at=old))
     db.session.commit()
     forum_jobs.close_abandoned_threads()
     db.session.expire_all()
-    assert (quiet.close_reason, solved.closed_at, busy.closed_at) == ("abandoned", None, None)
-    make_answer(quiet, asker, "Still broken, here are the logs")
-    assert quiet.closed_at is None and quiet.close_reason is None
+    assert quiet.close_reason == "abandoned" and quiet.closed_by_id is None
+    assert [t.closed_at for t in (solved, busy, unanswered, urgent)] == [None] * 4
+    with pytest.raises(Forbidden, match="closed"):
+        make_answer(quiet, asker, "Still broken, here are the logs")
+    services.accept_answer(asker, db.session.scalar(sa.select(Post).where(
+        Post.thread_id == quiet.id, Post.kind == "answer")))
+    assert quiet.closed_at is None and quiet.is_solved  # the asker came back: solved, not abandoned
 
 
 def test_views_are_counted_without_a_write_per_view(app, client):

@@ -2,7 +2,7 @@
 
 import search
 from core import jobs
-from forum import services
+from forum import states
 from tests.factories import make_answer, make_thread, make_user
 
 
@@ -22,7 +22,7 @@ def test_a_deleted_thread_leaves_the_index(app):
     thread = make_thread(title="Recurring invoice skipped February")
     jobs.wait_idle()
     assert hit_ids("february") == [f"thread:{thread.id}"]
-    services.delete_thread(make_user("staff"), thread)
+    states.delete_thread(make_user("staff"), thread)
     jobs.wait_idle()
     assert hit_ids("february") == []
 

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from forum import categories, notices, permissions, queries, reputation, services
+from forum import categories, notices, permissions, queries, reputation, services, states
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -109,7 +109,7 @@ def test_deleting_the_first_reply_moves_first_reply_to_the_next(app):
     thread = make_thread()
     first = make_answer(thread)
     second = make_answer(thread)
-    services.delete_post(make_user("staff"), first)
+    states.delete_post(make_user("staff"), first)
     assert thread.first_reply_post_id == second.id
     assert thread.reply_count == 1
 
@@ -205,7 +205,7 @@ def test_authors_may_not_edit_in_a_locked_thread_but_staff_may(app):
     thread = make_thread(asker, title="Old title", body="Old body")
     question = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id))
     answer = make_answer(thread, helper, "Original answer")
-    services.set_locked(staff, thread, True)
+    states.set_locked(staff, thread, True)
     for author, post in ((asker, question), (helper, answer)):
         assert not permissions.can_edit_post(author, post)
         with pytest.raises(Forbidden, match="This thread is locked: its posts can no longer be edited."):
@@ -217,7 +217,7 @@ def test_authors_may_not_edit_in_a_locked_thread_but_staff_may(app):
         services.edit_post(make_user(), answer, "Vandalised")
     assert permissions.can_edit_post(staff, answer)
     services.edit_post(staff, answer, "Staff fixed a typo")
-    services.set_locked(staff, thread, False)
+    states.set_locked(staff, thread, False)
     services.edit_post(helper, answer, "Edited again once unlocked")
     assert answer.body == "Edited again once unlocked"
 
@@ -225,20 +225,20 @@ def test_authors_may_not_edit_in_a_locked_thread_but_staff_may(app):
 def test_askers_delete_their_thread_only_before_answers(app):
     asker = make_user()
     lonely = make_thread(asker)
-    services.delete_thread(asker, lonely)
+    states.delete_thread(asker, lonely)
     assert lonely.is_deleted
     answered = make_thread(asker)
     make_answer(answered)
     with pytest.raises(Forbidden, match="has answers now"):
-        services.delete_thread(asker, answered)
-    services.delete_thread(make_user("staff"), answered)
+        states.delete_thread(asker, answered)
+    states.delete_thread(make_user("staff"), answered)
     assert answered.is_deleted
 
 
 def test_deleted_content_leaves_lists_but_staff_still_see_it(app):
     staff = make_user("staff")
     thread = make_thread()
-    services.delete_thread(staff, thread)
+    states.delete_thread(staff, thread)
     page, counts = queries.list_threads("latest")
     assert page.items == [] and counts["latest"] == 0
     assert services.get_thread(staff, thread.id) is thread
@@ -249,11 +249,11 @@ def test_deleted_content_leaves_lists_but_staff_still_see_it(app):
 def test_posting_into_a_locked_or_deleted_thread_is_refused(app):
     staff = make_user("staff")
     thread = make_thread()
-    services.set_locked(staff, thread, True)
+    states.set_locked(staff, thread, True)
     with pytest.raises(Forbidden, match="locked"):
         services.create_post(make_user(), thread, "Let me in")
     make_answer(thread, staff, "Staff may still post")
-    services.delete_thread(staff, thread)
+    states.delete_thread(staff, thread)
     with pytest.raises(Forbidden, match="deleted"):
         services.create_post(staff, thread, "Too late")
 
@@ -264,8 +264,8 @@ def test_the_accepted_answer_cannot_be_deleted_by_its_author(app):
     answer = make_answer(thread, helper)
     services.accept_answer(asker, answer)
     with pytest.raises(Forbidden, match="accepted answer"):
-        services.delete_post(helper, answer)
-    services.delete_post(make_user("staff"), answer)
+        states.delete_post(helper, answer)
+    states.delete_post(make_user("staff"), answer)
     assert not thread.is_solved
 
 
@@ -308,7 +308,7 @@ def test_a_thread_page_puts_the_accepted_answer_first_and_pages_the_rest(app):
     solution = make_answer(thread, helper, body="The solution")
     services.vote(asker, solution, 1)
     services.accept_answer(asker, solution)
-    services.delete_post(staff, answers[0])
+    states.delete_post(staff, answers[0])
 
     view = queries.thread_view(thread.id)
     assert [tag.name for tag in view.tags] == ["api", "billing"]
@@ -414,16 +414,16 @@ def test_stored_reputation_follows_every_event_and_matches_a_full_recount(app):
     assert points(other) == 0
     services.accept_answer(asker, second)
     staff = make_user(role="staff")
-    services.delete_thread(staff, thread)
+    states.delete_thread(staff, thread)
     assert points(other) == 0
-    services.restore_thread(staff, thread)
-    services.restore_thread(staff, thread)  # twice changes nothing
+    states.restore_thread(staff, thread)
+    states.restore_thread(staff, thread)  # twice changes nothing
     assert points(other) == reputation.ACCEPTED_POINTS
-    services.delete_post(staff, first)
+    states.delete_post(staff, first)
     assert points(helper) == 0
-    services.restore_post(staff, first)
+    states.restore_post(staff, first)
     assert points(helper) == reputation.UPVOTE_POINTS
-    services.delete_post(staff, second)  # the accepted answer: acceptance and points go
+    states.delete_post(staff, second)  # the accepted answer: acceptance and points go
     assert points(other) == 0
     assert reputation.computed([helper.id, other.id]) == {helper.id: reputation.UPVOTE_POINTS}
     assert reputation.recompute() == 0  # nothing drifted

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.extensions import db
-from forum import categories, services
+from forum import categories, services, states
 from forum.models import Category, Post, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -77,7 +77,7 @@ def test_answering_and_its_errors(client, auth):
 
 def test_posting_into_a_locked_thread_is_403(client, auth):
     thread = make_thread()
-    services.set_locked(make_user("staff"), thread, True)
+    states.set_locked(make_user("staff"), thread, True)
     auth.as_role("member")
     response = client.post(f"/t/{thread.id}/reply", data={"body": "Let me in"})
     assert response.status_code == 403
@@ -87,7 +87,7 @@ def test_posting_into_a_locked_thread_is_403(client, auth):
 
 def test_deleted_threads_are_gone_for_members_but_kept_for_staff(client, auth):
     thread = make_thread(title="A deleted question")
-    services.delete_thread(make_user("staff"), thread)
+    states.delete_thread(make_user("staff"), thread)
     auth.as_role("member")
     assert client.get(f"/t/{thread.id}").status_code == 404
     assert client.post(f"/t/{thread.id}/reply", data={"body": "Hi"}).status_code == 404
@@ -150,7 +150,7 @@ def test_a_locked_thread_offers_authors_no_edit_and_refuses_it_with_a_message(cl
     question = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id))
     edit_link = f'href="/posts/{question.id}/edit"'
     assert edit_link in client.get(f"/t/{thread.id}").text
-    services.set_locked(make_user("staff"), thread, True)
+    states.set_locked(make_user("staff"), thread, True)
     assert edit_link not in client.get(f"/t/{thread.id}").text
     for response in (client.get(f"/posts/{question.id}/edit"),
                      client.post(f"/posts/{question.id}/edit",

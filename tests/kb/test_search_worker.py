@@ -3,7 +3,7 @@ separate worker process writes the index."""
 
 import search
 from core.extensions import db
-from forum import services
+from forum import services, states
 from tests.conftest import run_worker
 from tests.factories import make_answer, make_thread, make_user
 
@@ -27,7 +27,7 @@ def test_a_worker_indexes_new_edited_and_deleted_threads(redis_app):
     assert hit_ids("shifts") == [f"thread:{thread.id}"]
     assert hit_ids("title:overtime") == []
 
-    services.delete_thread(make_user("staff"), thread)
+    states.delete_thread(make_user("staff"), thread)
     run_worker(redis_app, "search")
     assert hit_ids("shifts") == [] and hit_ids("quokka") == []
 

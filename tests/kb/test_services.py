@@ -6,8 +6,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
-from forum import categories
-from forum import services as forum_services
+from forum import categories, states
 from forum.models import Tag
 from kb import queries, services
 from kb.models import Article, ArticleFeedback, ArticleRevision
@@ -361,7 +360,7 @@ def test_promotion_needs_a_solved_live_thread_and_a_writer(app):
     article = services.promote_thread(make_user("advocate"), solved)
     assert article.source_thread_id == solved.id
     gone = make_solved_thread(category=category)
-    forum_services.delete_thread(make_user("staff"), gone)
+    states.delete_thread(make_user("staff"), gone)
     with pytest.raises(NotFound):
         services.promote_thread(make_user("staff"), gone)
     assert count(Article) == 1

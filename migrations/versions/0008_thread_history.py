@@ -114,11 +114,18 @@ _AUDIT = sa.table(
 _KEYS = {'role': 'role', 'crm-id': 'crm'}
 
 
+_ACCOUNT_AUDIT = sa.table(
+    'account_audit', sa.column('id', sa.Integer), sa.column('actor_id', sa.Integer), sa.column('user_id', sa.Integer),
+    sa.column('action', sa.String), sa.column('old_value', sa.String), sa.column('new_value', sa.String),
+    sa.column('reason', sa.String), sa.column('created_at', sa.DateTime(timezone=True)),
+)
+
+
 def _copy_account_audit():
     connection = op.get_bind()
-    rows = connection.execute(sa.text(
-        'SELECT actor_id, user_id, action, old_value, new_value, reason, created_at FROM account_audit ORDER BY id'
-    )).all()
+    old = _ACCOUNT_AUDIT.c
+    rows = connection.execute(sa.select(old.actor_id, old.user_id, old.action, old.old_value, old.new_value,
+                                        old.reason, old.created_at).order_by(old.id)).all()
     for actor_id, user_id, action, old, new, reason, created_at in rows:
         key = _KEYS.get(action)
         connection.execute(_AUDIT.insert().values(
@@ -222,7 +229,7 @@ def downgrade():
     sa.Column('old_value', sa.VARCHAR(length=200), nullable=True),
     sa.Column('new_value', sa.VARCHAR(length=200), nullable=True),
     sa.Column('reason', sa.VARCHAR(length=500), nullable=False),
-    sa.Column('created_at', sa.DATETIME(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_account_audit_actor_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_account_audit_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account_audit'))
@@ -239,15 +246,11 @@ def downgrade():
 
     op.drop_table('thread_events')
     connection = op.get_bind()
-    account_audit = sa.table(
-        'account_audit', sa.column('actor_id', sa.Integer), sa.column('user_id', sa.Integer),
-        sa.column('action', sa.String), sa.column('old_value', sa.String), sa.column('new_value', sa.String),
-        sa.column('reason', sa.String), sa.column('created_at', sa.DateTime))
     for actor_id, action, subject_id, before, after, reason, created_at in connection.execute(
             sa.select(_AUDIT.c.actor_id, _AUDIT.c.action, _AUDIT.c.subject_id, _AUDIT.c.before, _AUDIT.c.after,
                       _AUDIT.c.reason, _AUDIT.c.created_at).where(_AUDIT.c.subject_type == 'user')).all():
         key = _KEYS.get(action)
-        connection.execute(account_audit.insert().values(
+        connection.execute(_ACCOUNT_AUDIT.insert().values(
             actor_id=actor_id, user_id=subject_id, action=action, reason=reason or '', created_at=created_at,
             old_value=(before or {}).get(key) if key else None, new_value=(after or {}).get(key) if key else None))
     with op.batch_alter_table('audit_log', schema=None) as batch_op:

@@ -150,3 +150,70 @@ def test_the_skeleton_migration_fills_the_users_already_there(empty_database_url
         assert "username_skeleton" not in {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_the_history_migration_writes_the_history_the_columns_tell(empty_database_url, tmp_path):
+    """0008 gives existing threads their states and history, and moves the account audit trail."""
+    from accounts.models import AuditEntry
+    from forum import history
+    from forum.models import Post, Thread
+
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0007_sessions_and_jobs")
+        t0 = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        with db.engine.begin() as conn:
+            def run(sql, **params):
+                conn.execute(sa.text(sql), {"t0": t0, **params})
+            for uid, role in ((1, "member"), (2, "member"), (3, "staff")):
+                run("INSERT INTO users (id, email, username, username_key, username_skeleton, display_name, "
+                    "bio, role, password_hash, is_active_account, created_at) VALUES (:id, :email, :name, "
+                    ":name, :name, '', '', :role, '', true, :t0)",
+                    id=uid, email=f"u{uid}@example.com", name=f"u{uid}", role=role)
+            run("INSERT INTO categories (id, name, slug, description, position, created_at) "
+                "VALUES (1, 'Help', 'help', '', 0, :t0)")
+            # 1: answered by a peer and staff, accepted; 2: closed by staff, locked, urgent;
+            # 3: deleted; answer 7 of thread 1 deleted, answer 8 hidden.
+            shapes = ((1, False, False, None), (2, True, True, None), (3, False, False, t0))
+            for tid, urgent, locked, deleted in shapes:
+                run("INSERT INTO threads (id, category_id, author_id, title, is_urgent, urgent_reason, "
+                    "created_at, last_activity_at, reply_count, view_count, is_locked, reminders_sent, "
+                    "deleted_at, deleted_by_id) VALUES (:id, 1, 1, 'Q', :urgent, '', :t0, :t0, 0, 0, "
+                    ":locked, 0, :deleted, :by)", id=tid, urgent=urgent, locked=locked, deleted=deleted,
+                    by=3 if deleted else None)
+            posts = ((1, 1, 1, "member", "question", None, None), (2, 2, 1, "member", "question", None, None),
+                     (3, 3, 1, "member", "question", None, None), (4, 1, 2, "member", "answer", None, None),
+                     (5, 1, 3, "staff", "answer", None, None), (7, 1, 2, "member", "answer", t0, None),
+                     (8, 1, 2, "member", "answer", None, t0))
+            for pid, tid, author, role, kind, deleted, hidden in posts:
+                run("INSERT INTO posts (id, thread_id, author_id, author_role, kind, body, body_html, score, "
+                    "created_at, deleted_at, deleted_by_id, hidden_at) VALUES (:pid, :tid, :author, :role, "
+                    ":kind, 'b', 'b', 0, :t0, :deleted, :by, :hidden)", pid=pid, tid=tid, author=author,
+                    role=role, kind=kind, deleted=deleted, by=author if deleted else None, hidden=hidden)
+            run("UPDATE threads SET first_reply_post_id = 4, first_reply_at = :t0, "
+                "first_staff_reply_at = :t0, accepted_post_id = 4, accepted_by_id = 1, solved_at = :t0, reply_count = 2 WHERE id = 1")
+            run("UPDATE threads SET closed_at = :t0, close_reason = 'staff' WHERE id = 2")
+            run("INSERT INTO account_audit (actor_id, user_id, action, old_value, new_value, reason, "
+                "created_at) VALUES (3, 2, 'role', 'member', 'advocate', 'helpful', :t0)")
+        upgrade()
+        states = dict(db.session.execute(sa.select(Thread.id, Thread.state)).all())
+        assert states == {1: "visible", 2: "visible", 3: "deleted"}
+        removed = db.session.execute(sa.select(Post.id, Post.state).where(Post.id.in_([7, 8]))).all()
+        assert dict(removed) == {7: "deleted", 8: "hidden"}
+        first = db.session.get(Thread, 1)
+        assert first.first_staff_reply_post_id == 5
+        assert db.session.get(Thread, 2).close_reason == "other"
+        assert [e.kind for e in history.events_for(1)] == [
+            "created", "first_reply", "first_staff_reply", "accepted", "reply_deleted", "reply_hidden"]
+        assert sorted(e.kind for e in history.events_for(2)) == ["closed", "created", "locked", "urgent_raised"]
+        assert [e.kind for e in history.events_for(3)] == ["created", "deleted"]
+        assert history.check() == []
+        entry = db.session.scalar(sa.select(AuditEntry))
+        assert (entry.subject_type, entry.subject_id, entry.before, entry.after, entry.reason) == (
+            "user", 2, {"role": "member"}, {"role": "advocate"}, "helpful")
+        db.session.remove()
+        downgrade(revision="0007_sessions_and_jobs")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT old_value, new_value FROM account_audit")).all() == [
+                ("member", "advocate")]
+        db.engine.dispose()

@@ -191,7 +191,8 @@ def test_the_history_migration_writes_the_history_the_columns_tell(empty_databas
                     ":kind, 'b', 'b', 0, :t0, :deleted, :by, :hidden)", pid=pid, tid=tid, author=author,
                     role=role, kind=kind, deleted=deleted, by=author if deleted else None, hidden=hidden)
             run("UPDATE threads SET first_reply_post_id = 4, first_reply_at = :t0, "
-                "first_staff_reply_at = :t0, accepted_post_id = 4, accepted_by_id = 1, solved_at = :t0, reply_count = 2 WHERE id = 1")
+                "first_staff_reply_at = :t0, accepted_post_id = 4, accepted_by_id = 1, solved_at = :t0, "
+                "reply_count = 2 WHERE id = 1")
             run("UPDATE threads SET closed_at = :t0, close_reason = 'staff' WHERE id = 2")
             run("INSERT INTO account_audit (actor_id, user_id, action, old_value, new_value, reason, "
                 "created_at) VALUES (3, 2, 'role', 'member', 'advocate', 'helpful', :t0)")
@@ -205,7 +206,8 @@ def test_the_history_migration_writes_the_history_the_columns_tell(empty_databas
         assert db.session.get(Thread, 2).close_reason == "other"
         assert [e.kind for e in history.events_for(1)] == [
             "created", "first_reply", "first_staff_reply", "accepted", "reply_deleted", "reply_hidden"]
-        assert sorted(e.kind for e in history.events_for(2)) == ["closed", "created", "locked", "urgent_raised"]
+        assert sorted(e.kind for e in history.events_for(2)) == [
+            "closed", "created", "locked", "urgent_raised"]
         assert [e.kind for e in history.events_for(3)] == ["created", "deleted"]
         assert history.check() == []
         entry = db.session.scalar(sa.select(AuditEntry))

@@ -199,11 +199,12 @@ def _create_user(email: str, username: str, display_name: str, password: str, ro
     )
     db.session.add(user)
     try:
+        db.session.flush()
+        signals.user_signed_up.send(user, actor=user)  # before the commit, like every event
         db.session.commit()
     except sa.exc.IntegrityError as exc:  # lost a race with a simultaneous sign-up
         db.session.rollback()
         raise Conflict("That email or username was just taken; choose another.") from exc
-    signals.user_signed_up.send(user)
     return user
 
 
@@ -506,8 +507,8 @@ def _apply_role(actor: User | None, user: User, new_role: str, reason: str) -> U
     user.role = new_role
     audit.record(actor, "role", audit.USER, user.id, before={"role": old_role}, after={"role": new_role},
                  reason=reason)
-    db.session.commit()
     signals.user_role_changed.send(user, old_role=old_role, new_role=new_role, actor=actor)
+    db.session.commit()
     return user
 
 

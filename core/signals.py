@@ -41,7 +41,7 @@ THREAD_CHANGES = (
     answer_unaccepted,
 )
 
-# kb (sender: the article, or its id once deleted; source_thread_id= the thread it was promoted from)
+# kb (sender: the article, or its id once deleted; actor=; source_thread_id= the thread it was promoted from)
 article_saved = _events.signal("article-saved")  # created, edited or restored
 article_status_changed = _events.signal("article-status-changed")  # previous=the status it had
 article_deleted = _events.signal("article-deleted")

@@ -63,7 +63,7 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
     category.name, category.slug, category.description = name, slug, description
     category.position, category.parent = position, parent
     db.session.flush()
-    signals.categories_changed.send(category)
+    signals.categories_changed.send(category, actor=actor)
     db.session.commit()
     return category
 
@@ -93,5 +93,5 @@ def delete_category(actor: User, category: Category) -> None:
         if reason:
             raise Conflict(f"This category {reason}; move them before deleting it.")
     db.session.delete(category)
-    signals.categories_changed.send(category)
+    signals.categories_changed.send(category, actor=actor)
     db.session.commit()

@@ -25,6 +25,7 @@ from forum.models import (
     ANSWER,
     BODY_MAX,
     CLOSED_ABANDONED,
+    DELETED,
     HELD,
     QUESTION,
     TAG_MAX,
@@ -206,7 +207,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     """Change a post (and, for the question, the title and tags), keeping a revision.
     Raises Forbidden or Invalid."""
     check_can_edit_post(actor, post)
-    if post.deleted_at is not None or post.thread.deleted_at is not None:
+    if post.state == DELETED or post.thread.is_deleted:
         raise Forbidden("Deleted posts cannot be edited.")
     body = clean_body(body)
     thread = post.thread
@@ -223,7 +224,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     if new_title is not None:
         thread.title = new_title
     _record_revision(post, actor, title=thread.title if post.is_question else None)
-    signals.post_edited.send(post)
+    signals.post_edited.send(post, actor=actor)
     db.session.commit()
     return post
 

@@ -306,7 +306,7 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
         raise Conflict("Another article took that address a moment ago; save again.", field="slug") from exc
     _record_revision(article, actor, note)
     search_documents.enqueue(article.id)
-    signals.article_saved.send(article, source_thread_id=source_thread.id if source_thread else None)
+    signals.article_saved.send(article, actor=actor, source_thread_id=source_thread.id if source_thread else None)
     _commit("Another article took that address a moment ago; save again.")
     return article
 
@@ -340,7 +340,7 @@ def edit_article(actor: User, article: Article, *, title: str, body: str, catego
     if text_changed:
         _record_revision(article, actor)
     search_documents.enqueue(article.id)
-    signals.article_saved.send(article, source_thread_id=article.source_thread_id)
+    signals.article_saved.send(article, actor=actor, source_thread_id=article.source_thread_id)
     _commit("Another article took that address a moment ago; choose another.")
     return article
 
@@ -356,7 +356,7 @@ def restore_revision(actor: User, article: Article, revision_id) -> ArticleRevis
     article.updated_at = clock.now()
     revision = _record_revision(article, actor, note=f"Restored version {old.number}")
     search_documents.enqueue(article.id)
-    signals.article_saved.send(article, source_thread_id=article.source_thread_id)
+    signals.article_saved.send(article, actor=actor, source_thread_id=article.source_thread_id)
     db.session.commit()
     return revision
 
@@ -372,7 +372,7 @@ def set_status(actor: User, article: Article, status: str) -> Article:
     if status == PUBLISHED:
         article.published_at = now
     search_documents.enqueue(article.id)  # indexes a published article, removes any other
-    signals.article_status_changed.send(article, source_thread_id=article.source_thread_id,
+    signals.article_status_changed.send(article, actor=actor, source_thread_id=article.source_thread_id,
                                         previous=previous)
     db.session.commit()
     return article
@@ -385,7 +385,7 @@ def delete_article(actor: User, article: Article) -> None:
     article_id, source_thread_id = article.id, article.source_thread_id
     search_documents.enqueue_removal(article_id)
     db.session.delete(article)
-    signals.article_deleted.send(article_id, source_thread_id=source_thread_id)
+    signals.article_deleted.send(article_id, actor=actor, source_thread_id=source_thread_id)
     db.session.commit()
 
 

@@ -306,7 +306,8 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
         raise Conflict("Another article took that address a moment ago; save again.", field="slug") from exc
     _record_revision(article, actor, note)
     search_documents.enqueue(article.id)
-    signals.article_saved.send(article, actor=actor, source_thread_id=source_thread.id if source_thread else None)
+    signals.article_saved.send(article, actor=actor,
+                               source_thread_id=source_thread.id if source_thread else None)
     _commit("Another article took that address a moment ago; save again.")
     return article
 

@@ -100,11 +100,11 @@ def samples(database_url: str, seed: int = 1) -> tuple[list[int], list[int]]:
     try:
         with engine.connect() as conn:
             threads = list(conn.scalars(sa.text(
-                "SELECT id FROM threads WHERE deleted_at IS NULL AND reply_count BETWEEN :low AND :high "
+                "SELECT id FROM threads WHERE state = 'visible' AND reply_count BETWEEN :low AND :high "
                 "ORDER BY id"), {"low": low, "high": high}))
             if len(threads) < SAMPLE_SIZE:
                 threads = list(conn.scalars(sa.text(
-                    "SELECT id FROM threads WHERE deleted_at IS NULL "
+                    "SELECT id FROM threads WHERE state = 'visible' "
                     "ORDER BY abs(reply_count - :mid), id LIMIT :n"),
                     {"mid": (low + high) // 2, "n": SAMPLE_SIZE}))
             users = list(conn.scalars(sa.text("SELECT id FROM users ORDER BY id")))

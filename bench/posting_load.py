@@ -298,7 +298,7 @@ def create_people(count: int) -> None:
         raise SystemExit(f"the app was imported from {app.root_path}, not from {ROOT}")
     rng = random.Random(count)
     with app.app_context():
-        latest = list(db.session.scalars(sa.select(Thread).where(Thread.deleted_at.is_(None))
+        latest = list(db.session.scalars(sa.select(Thread).where(Thread.state == "visible")
                                          .order_by(Thread.last_activity_at.desc()).limit(RECENT)))
         for n in range(count):
             user = sign_up(f"{username(n)}@{PEOPLE_DOMAIN}", username(n), PASSWORD)
@@ -922,7 +922,7 @@ def latest_threads(site: Site) -> list[int]:
     try:
         with engine.connect() as conn:
             return list(conn.scalars(sa.text(
-                "SELECT id FROM threads WHERE deleted_at IS NULL AND NOT is_locked "
+                "SELECT id FROM threads WHERE state = 'visible' AND closed_at IS NULL AND NOT is_locked "
                 "ORDER BY last_activity_at DESC, id DESC LIMIT :n"), {"n": RECENT}))
     finally:
         engine.dispose()

@@ -242,7 +242,7 @@ def execute(record_id: int) -> list[int]:
         args = [_merged(job_args[0] for _, job_args in batch)]
     db.session.commit()
     ids = [job_id for job_id, _ in batch]
-    heartbeat = dispatcher(current_app).heartbeat
+    heartbeat = app_heartbeat(current_app)
     try:
         with heartbeat.beating(ids):
             func(*args)
@@ -450,11 +450,9 @@ class Dispatcher:
     request still holds its connection.
     """
 
-    def __init__(self, app: Flask, table: dict[str, Periodic]):
+    def __init__(self, app: Flask):
         self.app = app
-        self.table = table
         self.redis_url = app.config.get("REDIS_URL")
-        self.heartbeat = Heartbeat(app)
         self._redis = None
         self._redis_down_until = 0.0
         self._runners: dict[str, InlineRunner] = {}
@@ -749,7 +747,7 @@ def status() -> JobsStatus:
     )
     runs = {run.id: run for run in db.session.scalars(sa.select(PeriodicRun))}
     periodic = []
-    for entry in disp.table.values():
+    for entry in cron_table(current_app).values():
         run = runs.get(entry.id)
         started = as_utc(run.last_started_at) if run else None
         periodic.append({
@@ -782,7 +780,12 @@ def dispatcher(app: Flask) -> Dispatcher:
 
 
 def cron_table(app: Flask) -> dict[str, Periodic]:
-    return dispatcher(app).table
+    return app.extensions["peerline_cron_table"]
+
+
+def app_heartbeat(app: Flask) -> Heartbeat:
+    """The heartbeat of the jobs this app runs in this process."""
+    return app.extensions["peerline_job_heartbeat"]
 
 
 def wait_idle(timeout: float = 30.0, app: Flask | None = None) -> None:
@@ -807,7 +810,9 @@ def init_app(app: Flask, table: Sequence[Periodic]) -> None:
     for entry in table:
         function_path(entry.func)
     _install_session_listeners()
-    app.extensions["peerline_jobs"] = Dispatcher(app, {entry.id: entry for entry in table})
+    app.extensions["peerline_cron_table"] = {entry.id: entry for entry in table}
+    app.extensions["peerline_job_heartbeat"] = Heartbeat(app)
+    app.extensions["peerline_jobs"] = Dispatcher(app)
     if not app.config.get("REDIS_URL") and app.config.get("PEERLINE_TICKER"):
         lock, tickers = threading.Lock(), []
 

@@ -36,19 +36,29 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from core import clock
 from core.clock import as_utc
 from core.extensions import db, rolled_back_whole
+from core.jobs.models import (
+    DONE,
+    FAILED,
+    MAX_ATTEMPTS,
+    PENDING,
+    QUEUED,
+    QUEUES,
+    RQ_RETRY_INTERVALS,
+    RUNNING,
+    STATUSES,
+    JobRecord,
+    Periodic,
+    PeriodicRun,
+    rq_job_id,
+)
 
 log = logging.getLogger(__name__)
 
-PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
-STATUSES = (PENDING, QUEUED, RUNNING, DONE, FAILED)
-QUEUES = ("default", "mail", "search")
-MAX_ATTEMPTS = 3
-RQ_RETRY_INTERVALS = (30, 120, 600)
 # RQ stops a job after this long: a mail job may mail every follower of a thread, one by one.
 RQ_TIMEOUTS = {"default": 600, "mail": 3600, "search": 600}
 RESEND_AFTER = timedelta(seconds=30)
@@ -56,62 +66,6 @@ KEEP_DONE_FOR = timedelta(days=14)
 BATCH_MAX = 500  # waiting jobs one run of a @batched function takes with it
 REDIS_RETRY_AFTER = 10.0  # seconds without trying Redis after it failed: posting must not wait on it
 _SESSION_KEY = "peerline_jobs"
-
-
-class JobRecord(db.Model):
-    """One enqueued call: the outbox row that makes a job survive a lost queue."""
-
-    __tablename__ = "job_outbox"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    func: Mapped[str] = mapped_column(sa.String(200))
-    args: Mapped[str] = mapped_column(sa.Text, default="[]")
-    queue: Mapped[str] = mapped_column(sa.String(40), default="default")
-    status: Mapped[str] = mapped_column(sa.String(10), default=PENDING)
-    attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
-    dispatched_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    # Renewed while the job runs: a `running` row whose heartbeat stopped belonged to a worker that died.
-    heartbeat_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-
-    __table_args__ = (
-        sa.Index("ix_job_outbox_status_created_at", "status", "created_at"),
-        sa.Index("ix_job_outbox_func_status", "func", "status"),
-    )
-
-    @property
-    def rq_id(self) -> str:
-        return rq_job_id(self.id)
-
-
-class PeriodicRun(db.Model):
-    """When each periodic job last ran, and how it ended."""
-
-    __tablename__ = "periodic_runs"
-
-    id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    last_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    last_finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    last_status: Mapped[str | None] = mapped_column(sa.String(10))
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    runs: Mapped[int] = mapped_column(default=0)
-
-
-@dataclass(frozen=True)
-class Periodic:
-    """One line of the cron table: a job function run every `every` seconds."""
-
-    id: str
-    func: Callable[[], object]
-    every: int
-    queue: str = "default"
-
-
-def rq_job_id(record_id: int) -> str:
-    return f"peerline-job-{record_id}"
 
 
 def function_path(func: Callable) -> str:

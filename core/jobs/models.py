@@ -1,8 +1,10 @@
 """The outbox's tables and the cron table's line: `JobRecord` (one enqueued call), `PeriodicRun` (how
-each periodic job last ran), `Periodic`, and the states and queues a job goes through."""
+each periodic job last ran), `Periodic`, the states and queues a job goes through, and the
+`module:qualname` path by which a row names its function."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,3 +76,15 @@ class Periodic:
 
 def rq_job_id(record_id: int) -> str:
     return f"peerline-job-{record_id}"
+def function_path(func: Callable) -> str:
+    """`module:qualname` of a module-level function, refusing anything a worker cannot import."""
+    qualname = getattr(func, "__qualname__", "")
+    module = getattr(func, "__module__", None)
+    if not module or not qualname or "<" in qualname or "." in qualname:
+        raise ValueError(f"jobs must be module-level functions, not {func!r}")
+    return f"{module}:{qualname}"
+
+
+def resolve(path: str) -> Callable:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -24,7 +24,7 @@ The package's modules, each needing only those before it:
 - `dispatch`: `enqueue`, the session hooks that hand jobs on after the commit, the `Dispatcher`
   (RQ or the in-process runner threads) and the in-process ticker;
 - `relay`: `relay_outbox`, which hands on again what was lost;
-- `report`: `status`, what `flask jobs status` shows.
+- `report`: `status`, what `flask jobs status` shows; `cli`: the `flask jobs` commands.
 
 Callers use this package's names (`jobs.enqueue`, `jobs.batched`, `jobs.Periodic`...), not the
 modules'.

@@ -25,7 +25,12 @@ from accounts.models import (
     new_session_token,
     session_token_hash,
 )
-from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_profile
+from accounts.permissions import (
+    can_change_role,
+    can_edit_crm_id,
+    can_edit_profile,
+    can_see_private_identities,
+)
 from accounts.reset_links import new_reset_nonce, read_reset_link
 from core import clock, jobs, signals
 from core.clock import as_utc
@@ -458,8 +463,6 @@ def set_crm_id(actor: User, user: User, value: str) -> User:
 
 
 def visible_identities(viewer, user: User) -> list[ExternalIdentity]:
-    from accounts.permissions import can_see_private_identities
-
     if can_see_private_identities(viewer, user):
         return list(user.identities)
     return [i for i in user.identities if i.is_public]

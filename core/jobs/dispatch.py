@@ -83,6 +83,8 @@ _listeners_installed = False
 
 
 def install_session_listeners() -> None:
+    """Hook enqueue into every session, once per process: a transaction's jobs are handed on when it
+    commits, and forgotten when it rolls back."""
     global _listeners_installed
     if _listeners_installed:
         return
@@ -281,6 +283,7 @@ class Ticker:
 
 
 def dispatcher(app: Flask) -> Dispatcher:
+    """The app's dispatcher, made by core.jobs.init_app."""
     return app.extensions["peerline_jobs"]
 
 

@@ -18,7 +18,7 @@ from core import jobs, ratelimit, security, templating
 from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
 from core.ids import IdConverter
-from core.jobs_cli import jobs_cli
+from core.jobs.cli import jobs_cli
 from forum import jobs as forum_jobs
 from kb import jobs as kb_jobs
 from search import jobs as search_jobs

@@ -1,25 +1,19 @@
 """Account jobs: the password-reset mail, and the purge of old reset requests and sign-in sessions."""
 
-import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from accounts.models import PasswordResetToken, User, UserSession
+from accounts.reset_links import reset_link_token
 from core import clock, mail
 from core.extensions import db, end_transaction
-
-
-def new_reset_nonce() -> str:
-    return secrets.token_urlsafe(24)
 
 
 def send_password_reset(email: str, nonce: str) -> None:
     """Mail a reset link if an account has `email`. The nonce names this one request, so a
     second run finds the request it made the first time and mails nothing twice."""
-    from accounts.services import reset_link_token  # services enqueue this job
-
     user = db.session.scalar(sa.select(User).where(User.email == email))
     if user is None or not user.is_active:
         return

@@ -7,7 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts import audit
@@ -26,7 +26,13 @@ from accounts.models import (
     new_session_token,
     session_token_hash,
 )
-from accounts.permissions import can_change_role, can_edit_crm_id, can_edit_profile
+from accounts.permissions import (
+    can_change_role,
+    can_edit_crm_id,
+    can_edit_profile,
+    can_see_private_identities,
+)
+from accounts.reset_links import new_reset_nonce, read_reset_link
 from core import clock, jobs, signals
 from core.clock import as_utc
 from core.confusables import name_skeleton
@@ -247,15 +253,6 @@ def authenticate(login: str, password: str) -> User:
 # --- password reset ---------------------------------------------------------------------------------
 
 
-def _reset_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="peerline-password-reset")
-
-
-def reset_link_token(token: PasswordResetToken) -> str:
-    """The opaque string mailed to the user for this reset request."""
-    return _reset_serializer().dumps([token.id, token.nonce])
-
-
 def request_password_reset(email: str) -> None:
     """Mail a reset link if an account has this email; say nothing either way.
 
@@ -266,7 +263,7 @@ def request_password_reset(email: str) -> None:
         email = normalise_email(email)
     except Invalid:
         return
-    jobs.enqueue(account_jobs.send_password_reset, email, account_jobs.new_reset_nonce(), queue="mail")
+    jobs.enqueue(account_jobs.send_password_reset, email, new_reset_nonce(), queue="mail")
     db.session.commit()
 
 
@@ -276,7 +273,7 @@ _RESET_EXPIRED = "This reset link has expired or has already been used. Ask for 
 def reset_token_for(link_token: str) -> PasswordResetToken:
     """The live reset request behind a mailed link. Raises Invalid if expired, used or forged."""
     try:
-        token_id, nonce = _reset_serializer().loads(link_token or "")
+        token_id, nonce = read_reset_link(link_token or "")
     except (BadSignature, ValueError, TypeError) as exc:
         raise Invalid(_RESET_EXPIRED) from exc
     token = db.session.get(PasswordResetToken, token_id) if isinstance(token_id, int) else None
@@ -466,8 +463,6 @@ def set_crm_id(actor: User, user: User, value: str) -> User:
 
 
 def visible_identities(viewer, user: User) -> list[ExternalIdentity]:
-    from accounts.permissions import can_see_private_identities
-
     if can_see_private_identities(viewer, user):
         return list(user.identities)
     return [i for i in user.identities if i.is_public]

@@ -5,7 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from accounts import services
+from accounts import reset_links, services
 from accounts.models import AuditEntry, PasswordResetToken, User
 from core import jobs
 from core.errors import Conflict, Forbidden, Invalid
@@ -166,7 +166,7 @@ def _reset_token_for(user) -> str:
         sa.select(PasswordResetToken).where(PasswordResetToken.user_id == user.id)
         .order_by(PasswordResetToken.id.desc())
     )
-    return services.reset_link_token(token)
+    return reset_links.reset_link_token(token)
 
 
 def test_reset_token_works_once(app):

@@ -5,7 +5,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from accounts import services
+from accounts import reset_links, services
 from accounts.models import AuditEntry, User
 from core import jobs
 from core.extensions import db
@@ -186,7 +186,7 @@ def test_a_session_ends_when_the_password_is_reset_elsewhere(app, client, auth):
     services.request_password_reset(user.email)
     jobs.wait_idle()
     row = db.session.scalar(sa.select(PasswordResetToken))
-    services.reset_password(services.reset_link_token(row), "a completely new passphrase")
+    services.reset_password(reset_links.reset_link_token(row), "a completely new passphrase")
     assert client.get("/settings/profile").status_code == 302  # signed out
 
 

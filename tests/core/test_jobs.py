@@ -71,7 +71,7 @@ def test_a_job_abandoned_by_a_dead_worker_is_run_again_by_the_relay(app, tmp_pat
     record.status, record.started_at, record.attempts = "running", clock.now() - timedelta(hours=2), 1
     # Committed through the dispatcher's back door: handed to the in-process runner now, the
     # abandoned row could be claimed by it before the relay looks.
-    db.session.info.pop(jobs._SESSION_KEY, None)
+    db.session.info.pop(jobs.dispatch._SESSION_KEY, None)
     db.session.commit()
     assert jobs.relay_outbox()["abandoned"] == 1
     jobs.wait_idle()

@@ -108,7 +108,7 @@ def cron_command():
         raise click.ClickException("REDIS_URL is not set: the web process runs periodic jobs.")
     _warn_about_eviction(disp.redis())
     scheduler = CronScheduler(connection=disp.redis())
-    for entry in disp.table.values():
+    for entry in jobs.cron_table(current_app).values():
         scheduler.register(
             jobs.run_periodic, queue_name=entry.queue, args=(entry.id,), interval=entry.every,
             name=entry.id,

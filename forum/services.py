@@ -91,6 +91,17 @@ def resolve_tags(actor, names) -> list[Tag]:
     return [found[name] for name in wanted]
 
 
+def clean_urgent_reason(urgent: bool, reason: str | None) -> str:
+    """Why an urgent thread is urgent (required); "" for one that is not. Raises Invalid."""
+    reason = clean_line(reason) if urgent else ""
+    if urgent and not reason:
+        raise Invalid("Say in a few words why this is urgent (an outage, billing, security...).",
+                      field="urgent_reason")
+    if len(reason) > URGENT_REASON_MAX:
+        raise Invalid(f"Keep the reason under {URGENT_REASON_MAX} characters.", field="urgent_reason")
+    return reason
+
+
 def get_thread(actor, thread_id: int) -> Thread:
     """Raises NotFound for a missing thread, or one the actor may not see (forum.visibility)."""
     thread_id = possible_id(thread_id)
@@ -120,12 +131,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
         raise Forbidden("Sign in to ask a question.")
     title, body = clean_title(title), clean_body(body)
     category = get_category(category_id)
-    urgent_reason = clean_line(urgent_reason) if urgent else ""
-    if urgent and not urgent_reason:
-        raise Invalid("Say in a few words why this is urgent (an outage, billing, security...).",
-                      field="urgent_reason")
-    if len(urgent_reason) > URGENT_REASON_MAX:
-        raise Invalid(f"Keep the reason under {URGENT_REASON_MAX} characters.", field="urgent_reason")
+    urgent_reason = clean_urgent_reason(urgent, urgent_reason)
     tag_rows = resolve_tags(actor, tags)
     held = hooks.check_post(hooks.Draft(actor=actor, category_id=category.id, body=body, title=title))
     now = clock.now()

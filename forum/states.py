@@ -14,7 +14,7 @@ from accounts.permissions import is_staff
 from core import clock, signals
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from core.text import clean_line, clean_text
+from core.text import clean_text
 from forum import history, reputation
 from forum import permissions as can
 from forum.categories import get_category
@@ -25,7 +25,6 @@ from forum.models import (
     HIDDEN,
     REASON_MAX,
     SPAM,
-    URGENT_REASON_MAX,
     VISIBLE,
     Post,
     Thread,
@@ -33,6 +32,7 @@ from forum.models import (
 )
 from forum.services import (
     accepted_author_points,
+    clean_urgent_reason,
     clear_acceptance,
     lock_row,
     question_of,
@@ -356,12 +356,7 @@ def set_urgent(actor: User, thread: Thread, urgent: bool, reason: str = "") -> T
     Raises Forbidden, Invalid or Conflict."""
     if not can.can_accept(actor, thread):  # the asker, or staff on their behalf
         raise Forbidden("Only the person who asked (or staff) can change whether it is urgent.")
-    reason = clean_line(reason) if urgent else ""
-    if urgent and not reason:
-        raise Invalid("Say in a few words why this is urgent (an outage, billing, security...).",
-                      field="urgent_reason")
-    if len(reason) > URGENT_REASON_MAX:
-        raise Invalid(f"Keep the reason under {URGENT_REASON_MAX} characters.", field="urgent_reason")
+    reason = clean_urgent_reason(urgent, reason)
     if lock_row(thread).is_urgent == bool(urgent):
         raise Conflict("This thread is already " + ("urgent." if urgent else "not urgent."))
     thread.is_urgent, thread.urgent_reason = bool(urgent), reason

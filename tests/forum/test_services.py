@@ -417,7 +417,13 @@ def test_stored_reputation_follows_every_event_and_matches_a_full_recount(app):
     states.delete_thread(staff, thread)
     assert points(other) == 0
     states.restore_thread(staff, thread)
-    states.restore_thread(staff, thread)  # twice changes nothing
+    with pytest.raises(Conflict, match="not deleted"):  # twice is refused and changes nothing
+        states.restore_thread(staff, thread)
+    db.session.rollback()
+    assert points(other) == reputation.ACCEPTED_POINTS
+    states.hide_thread(staff, thread, "Checking")  # hiding takes the acceptance points; unhiding returns them
+    assert points(other) == 0
+    states.unhide_thread(staff, thread)
     assert points(other) == reputation.ACCEPTED_POINTS
     states.delete_post(staff, first)
     assert points(helper) == 0

@@ -138,23 +138,27 @@ def send_notification_mail(notification_id: int) -> None:
 
 
 def remind_askers() -> None:
-    """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week)."""
+    """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week).
+
+    A thread gets at most one reminder per run, of the latest stage it is due for: one whose
+    first answer is older than a week when the job first sees it (loaded, imported, or the job
+    was not running in between) is reminded once, not once per stage in the same second."""
     days = current_app.config["PEERLINE_REMINDER_DAYS"]
     now = clock.now()
-    for stage, after in enumerate(days):
+    for stage in reversed(range(len(days))):
         rows = db.session.execute(
             sa.select(Thread.id, Thread.author_id, Post.id)
             .join(Post, sa.and_(Post.thread_id == Thread.id, Post.kind == QUESTION))
             .where(Thread.deleted_at.is_(None), Thread.solved_at.is_(None),
                    Thread.closed_at.is_(None), Thread.first_reply_at.is_not(None),
-                   Thread.reminders_sent == stage,
-                   Thread.first_reply_at <= now - timedelta(days=after))
+                   Thread.reminders_sent <= stage,
+                   Thread.first_reply_at <= now - timedelta(days=days[stage]))
             .limit(500)
         ).all()
         for thread_id, author_id, question_id in rows:
             _notify([author_id], thread_id, question_id, f"reminder-{stage + 1}")
             db.session.execute(sa.update(Thread).where(Thread.id == thread_id,
-                                                      Thread.reminders_sent == stage)
+                                                      Thread.reminders_sent <= stage)
                                .values(reminders_sent=stage + 1))
             db.session.commit()
 

@@ -21,7 +21,9 @@ def notices(user) -> list[str]:
 
 def reminders(user) -> list[str]:
     """The stages of the reminders `user` was sent, in order ("1", "2")."""
-    return [kind.removeprefix("reminder-") for kind in notices(user) if kind.startswith("reminder-")]
+    return [key.rsplit(":", 1)[1] for key in db.session.scalars(
+        sa.select(Notification.dedupe_key).where(Notification.user_id == user.id,
+                                                 Notification.kind == "reminder").order_by(Notification.id))]
 
 
 def test_followers_hear_of_new_answers_in_app_and_by_mail(app):
@@ -141,8 +143,9 @@ def test_the_demo_community_mails_each_asker_one_reminder_per_thread(app):
     assert mails, "the demo community has askers to remind"
     pairs = [(m["To"], m["Subject"]) for m in mails]
     assert len(pairs) == len(set(pairs)), sorted(pairs)
-    threads = list(db.session.scalars(sa.select(Notification.thread_id)
-                                      .where(Notification.kind.like("reminder-%"))))
+    keys = list(db.session.scalars(sa.select(Notification.dedupe_key)
+                                   .where(Notification.kind == "reminder")))
+    threads = [key.split(":")[1] for key in keys]
     assert len(threads) == len(set(threads)) == len(mails)
 
 

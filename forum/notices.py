@@ -228,6 +228,29 @@ def notifications_for(user: User, limit: int = 50) -> list[NoticeLine]:
     return lines
 
 
+def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:
+    """How many unread notices `user` has, and how many of those are about `thread_id`: one query,
+    so that a thread page knows whether it has any to mark read without writing."""
+    about_thread = (sa.func.count(sa.case((Notification.thread_id == thread_id, 1)))
+                    if thread_id is not None else sa.literal(0))
+    total, here = db.session.execute(
+        sa.select(sa.func.count(), about_thread)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    ).one()
+    return total, here
+
+
+def mark_thread_read(user: User, thread_id: int) -> int:
+    """Mark read the notices of `user` about one thread (they opened it); returns how many."""
+    count = db.session.execute(
+        sa.update(Notification).where(Notification.user_id == user.id, Notification.thread_id == thread_id,
+                                      Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+    ).rowcount
+    db.session.commit()
+    return count
+
+
 def mark_notifications_read(user: User) -> int:
     """Mark every unread notice of `user` read; returns how many."""
     count = db.session.execute(

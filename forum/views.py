@@ -1,11 +1,13 @@
 """Forum pages: lists, threads, asking, answering, editing, accepting, voting, following."""
 
+import logging
 from dataclasses import dataclass
 
 from flask import (
     Blueprint,
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -13,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
 from core import ratelimit
@@ -35,6 +38,7 @@ from forum.permissions import (
 )
 
 bp = Blueprint("forum", __name__)
+log = logging.getLogger(__name__)
 
 
 def _render_list(which: str, title: str, endpoint: str, **scope):
@@ -204,7 +208,22 @@ def _cached_thread(thread_id):
     thread = queries.thread_view(thread_id)
     if thread is None or not can_see_thread(current_user, thread):
         abort(404)
-    return _render_thread(thread)
+    # Opening a thread reads the viewer's notices about it. One query counts their unread notices
+    # and this thread's (the header shows what will be left), so a view writes only when there is
+    # something to mark read; it does so once the page is rendered, as the commit expires the
+    # signed-in person, whom the page would otherwise load again.
+    here = 0
+    if current_user.is_authenticated:
+        unread, here = notices.unread_counts(current_user, thread.id)
+        g.unread_notifications = unread - here
+    page = _render_thread(thread)
+    if here:
+        try:
+            notices.mark_thread_read(current_user, thread.id)
+        except SQLAlchemyError:  # the page is worth more than the mark: the next view tries again
+            db.session.rollback()
+            log.warning("could not mark notices of thread %s read", thread.id, exc_info=True)
+    return page
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["POST"])
@@ -438,6 +457,8 @@ def _unread_notifications():
     def unread() -> int:
         if not current_user.is_authenticated:
             return 0
+        if "unread_notifications" in g:  # counted already (a thread page)
+            return g.unread_notifications
         return db.session.scalar(
             db.select(db.func.count()).select_from(Notification).where(
                 Notification.user_id == current_user.id, Notification.read_at.is_(None)))

@@ -1,5 +1,7 @@
 """Notices: a registry of kinds, created once per person and event (with or without a thread or
-post), listed and mailed in their kind's words."""
+post), listed and mailed in their kind's words, and read when their recipient opens the thread."""
+
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -112,3 +114,56 @@ def test_the_list_shows_each_kind_in_its_words_escaped_and_an_unknown_kind_plain
     assert f'<a href="/t/{thread.id}">A notice</a>' in page
     forum_jobs.send_notification_mail(_notices(person)[-1].id)  # an unknown kind is not mailed
     assert len(outbox_messages(app)) == 1
+
+
+def unread_in_header(page: str) -> int:
+    found = re.search(r'<span class="count" aria-label="(\d+) unread">', page)
+    return int(found.group(1)) if found else 0
+
+
+def _statements(client, url):
+    statements = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()))
+
+    db.session.commit()
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = client.get(url)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    return response.text, [s for s in statements if s.upper().startswith("UPDATE NOTIFICATIONS")]
+
+
+def test_opening_a_thread_reads_its_notices_and_only_its_own(app, client, auth):
+    asker = auth.as_role("member")
+    read_here, elsewhere = make_thread(asker), make_thread(asker)
+    answers = [make_answer(thread) for thread in (read_here, read_here, elsewhere)]
+    jobs.wait_idle()
+    bystander = make_user()
+    forum_jobs.notify("answer", [bystander.id], read_here.id, answers[0].id)
+    assert unread_in_header(client.get("/notifications").text) == 3
+
+    page, updates = _statements(client, f"/t/{read_here.id}")
+    assert len(updates) == 1  # one UPDATE, because there was something to read
+    assert unread_in_header(page) == 1  # the header already counts what is left
+    read = {n.thread_id: n.read_at is not None for n in _notices(asker)}
+    assert read == {read_here.id: True, elsewhere.id: False}
+    assert all(n.read_at is None for n in _notices(bystander))  # someone else's stay unread
+
+    _page, updates = _statements(client, f"/t/{read_here.id}")
+    assert updates == []  # nothing left to read: no write at all
+    _page, updates = _statements(client, f"/t/{elsewhere.id}")
+    assert len(updates) == 1 and all(n.read_at is not None for n in _notices(asker))
+
+
+def test_a_notice_with_no_thread_is_read_from_the_list_only(app, client, auth, digest_kind):
+    person = auth.as_role("member")
+    forum_jobs.notify("weekly-digest", [person.id], None, None, "w1")
+    thread = make_thread()
+    client.get(f"/t/{thread.id}")
+    assert _notices(person)[0].read_at is None
+    assert client.post("/notifications").status_code == 302
+    assert _notices(person)[0].read_at is not None

@@ -213,15 +213,20 @@ class Vote(db.Model):
 
 
 class AskFlow(db.Model):
-    """One person's visit to the ask form: which suggestions they opened, and whether they then
-    posted. A flow with a suggestion opened and no thread is a deflection (METRICS.md)."""
+    """One visit to the ask form: which suggestions were opened, and whether a question followed.
+    A flow with a suggestion opened and no thread, and no event for an hour, is a deflection
+    (METRICS.md). Visitors who are not signed in have flows too: `user_id` is then None, and
+    nothing but the random token says whose it is."""
 
     __tablename__ = "ask_flows"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id", ondelete="SET NULL"))
     started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    # The latest open or the question: a flow with an event in the last hour is still in progress.
+    last_event_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     first_opened_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
     opened_count: Mapped[int] = mapped_column(default=0)
     last_opened_doc: Mapped[str | None] = mapped_column(sa.String(80))

@@ -203,3 +203,40 @@ def test_the_notices_migration_keys_the_notices_already_there(empty_database_url
         assert kinds == ["answer", "reminder-1", "reminder-2", "accepted"]
         downgrade(revision="base")
         db.engine.dispose()
+
+
+def test_the_flows_migration_dates_the_flows_already_there(empty_database_url, tmp_path):
+    """0009 gives each saved flow its latest known event; back at 0007, anonymous flows go."""
+    from datetime import timedelta
+
+    from core.clock import as_utc
+    from forum.models import AskFlow
+
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0007_sessions_and_jobs")
+        start = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        hour = timedelta(hours=1)
+        with db.engine.begin() as conn:
+            _forum_rows_at_0007(conn, start)
+            for fid, opened, thread, posted in ((1, start + hour, 1, start + 2 * hour),
+                                                (2, start + hour, "NULL", None), (3, None, "NULL", None)):
+                conn.execute(sa.text(
+                    f"INSERT INTO ask_flows (id, token, user_id, started_at, first_opened_at, opened_count, "
+                    f"thread_id, posted_at) "
+                    f"VALUES ({fid}, 't{fid}', 1, :start, :opened, 1, {thread}, :posted)"),
+                    {"start": start, "opened": opened, "posted": posted})
+        upgrade()
+        stored = {row.id: (as_utc(row.last_event_at), row.category_id) for row in db.session.scalars(
+            sa.select(AskFlow))}
+        assert stored == {1: (start + 2 * hour, None), 2: (start + hour, None), 3: (start, None)}
+        # Explicit ids above leave PostgreSQL's sequence behind: this one says its own.
+        db.session.add(AskFlow(id=4, token="anonymous", user_id=None, opened_count=1, category_id=1))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0007_sessions_and_jobs")
+        with db.engine.connect() as conn:
+            tokens = conn.execute(sa.text("SELECT token FROM ask_flows ORDER BY id")).scalars().all()
+        assert tokens == ["t1", "t2", "t3"]
+        downgrade(revision="base")
+        db.engine.dispose()

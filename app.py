@@ -14,7 +14,7 @@ import kb
 import search
 from accounts import jobs as account_jobs
 from core import config as core_config
-from core import jobs, ratelimit, security, templating
+from core import jobs, mail, ratelimit, security, templating
 from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
 from core.ids import IdConverter
@@ -75,6 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     ratelimit.init_app(app)
     security.init_app(app)
+    mail.init_app(app)
     jobs.init_app(app, CRON_TABLE)
 
     accounts.init_app(app)

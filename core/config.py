@@ -88,7 +88,8 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_OUTBOX_DIR": env("MAIL_OUTBOX_DIR") or str(instance_path / "mail-outbox"),
         "PEERLINE_TIMEZONE": env("PEERLINE_TIMEZONE") or "UTC",
         "PEERLINE_SITE_NAME": env("PEERLINE_SITE_NAME") or "Peerline",
-        "PEERLINE_BASE_URL": (env("PEERLINE_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        # Unset (""): links in mail follow the address served (core.mail.base_url).
+        "PEERLINE_BASE_URL": (env("PEERLINE_BASE_URL") or "").strip().rstrip("/"),
         "PEERLINE_HTTPS": https,
         "PEERLINE_PROXY_COUNT": _int("PEERLINE_PROXY_COUNT", 0),
         "PEERLINE_RESET_TOKEN_MAX_AGE": _int("PEERLINE_RESET_TOKEN_MAX_AGE", 3600),

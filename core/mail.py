@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid, parsedate_to_datetime
 from pathlib import Path
 
-from flask import current_app, url_for
+from flask import Flask, current_app, request, url_for
 
 from core import clock
 
@@ -24,10 +24,51 @@ class OutboxMail:
     sensitive: bool
 
 
+FALLBACK_BASE_URL = "http://127.0.0.1:5000"
+_SERVED = "peerline_served_url"
+_WILDCARDS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - addresses compared with, not bound to
+
+
+def base_url(app: Flask | None = None) -> str:
+    """Where links in mail point: PEERLINE_BASE_URL; unset, the address this process serves on (as
+    the first request it served found it), and before any request, http://127.0.0.1:5000."""
+    app = app or current_app
+    configured = app.config.get("PEERLINE_BASE_URL")
+    return (configured or app.extensions.get(_SERVED) or FALLBACK_BASE_URL).rstrip("/")
+
+
 def external_url(endpoint: str, **values) -> str:
-    """An absolute link for mail, built outside any request from PEERLINE_BASE_URL."""
-    with current_app.test_request_context(base_url=current_app.config["PEERLINE_BASE_URL"]):
+    """An absolute link for mail, built outside any request from base_url()."""
+    with current_app.test_request_context(base_url=base_url()):
         return url_for(endpoint, _external=True, **values)
+
+
+def served_url(environ: dict) -> str:
+    """The scheme, host, port and prefix a request was served on, from the server's own address
+    (SERVER_NAME and SERVER_PORT: werkzeug and gunicorn give the socket they listen on, or what
+    the proxies PEERLINE_PROXY_COUNT trusts forwarded), never from the Host header, which anyone
+    sending a request chooses. An address listening everywhere (0.0.0.0) is shown as 127.0.0.1."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("SERVER_NAME", "")
+    host = "127.0.0.1" if host in _WILDCARDS else host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = str(environ.get("SERVER_PORT", ""))
+    if port and port != {"http": "80", "https": "443"}.get(scheme):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}".rstrip("/")
+
+
+def init_app(app: Flask) -> None:
+    """Without PEERLINE_BASE_URL, remember the address the first request was served on, so that
+    the mail jobs of this process (in-process jobs, as `make run` has them) link to it."""
+    if app.config.get("PEERLINE_BASE_URL"):
+        return
+
+    @app.before_request
+    def _remember_served_url():
+        if _SERVED not in app.extensions:
+            app.extensions[_SERVED] = served_url(request.environ)
 
 
 SENSITIVE_HEADER = "X-Peerline-Sensitive"

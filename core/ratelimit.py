@@ -58,6 +58,8 @@ LIMIT_SETTINGS = {
     "feedback": ("PEERLINE_FEEDBACK_LIMIT",
                  "Thank you: we have many answers from your network already. Try again in {wait}."),
     "ask-opened": ("PEERLINE_ASK_OPENED_LIMIT", "Too many suggestions opened. Try again in {wait}."),
+    "ask-opened-address": ("PEERLINE_ASK_OPENED_LIMIT",
+                           "Too many suggestions opened from your network. Try again in {wait}."),
 }
 REDIS_RETRY_AFTER = 30.0  # seconds on the in-memory counts after Redis failed, before trying it again
 

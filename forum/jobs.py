@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from accounts.models import User
 from core import clock, mail, signals
 from core.extensions import db, end_transaction
-from forum import history, reputation, viewcounts, visibility
+from forum import history, notices, reputation, viewcounts, visibility
 from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
 
 log = logging.getLogger(__name__)
@@ -34,23 +34,18 @@ def subscription_id_from(token: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
-    """Create the notices that do not exist yet, then mail every notice of this event not mailed
-    yet, all in this one job: a reply to a thread with 300 followers is one job, not 301."""
-    if not user_ids:
-        return
-    already = set(db.session.scalars(
-        sa.select(Notification.user_id).where(
-            Notification.thread_id == thread_id, Notification.post_id == post_id,
-            Notification.kind == kind, Notification.user_id.in_(user_ids))
-    ))
-    db.session.add_all([Notification(user_id=uid, thread_id=thread_id, post_id=post_id, kind=kind)
-                        for uid in user_ids if uid not in already])
+def notify(kind: str, user_ids: list[int], thread_id: int | None = None, post_id: int | None = None,
+           key: str | None = None) -> None:
+    """Give each person the notice of this event (once; `forum.notices.add_notices`), then mail
+    every notice of it not mailed yet, all in this one job: a reply to a thread with 300 followers
+    is one job, not 301. Packages above the forum enqueue it for their own kinds.
+    Raises ValueError for an unknown kind (see add_notices)."""
+    ids = notices.add_notices(kind, user_ids or (), thread_id=thread_id, post_id=post_id, key=key)
     db.session.commit()
+    if not ids or not notices.kind_of(kind).mailed:
+        return
     unmailed = list(db.session.scalars(
-        sa.select(Notification.id).where(
-            Notification.thread_id == thread_id, Notification.post_id == post_id,
-            Notification.kind == kind, Notification.user_id.in_(user_ids), Notification.mailed_at.is_(None))
+        sa.select(Notification.id).where(Notification.id.in_(ids), Notification.mailed_at.is_(None))
         .order_by(Notification.id)
     ))
     # One address the mail server refuses must not keep the others from their mail: each is tried,
@@ -66,6 +61,10 @@ def _notify(user_ids, thread_id: int, post_id: int, kind: str) -> None:
             failed.append(notification_id)
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(unmailed)} notices could not be mailed: {failed[:20]}")
+
+
+def _notify(user_ids, thread_id: int, post_id: int, kind: str, key: str | None = None) -> None:
+    notify(kind, user_ids, thread_id, post_id, key)
 
 
 def _followers(thread_id: int, exclude: int | None, since) -> list[int]:
@@ -96,42 +95,35 @@ def notify_accepted(thread_id: int, post_id: int) -> None:
             "accepted")
 
 
-_MAIL_TEXT = {
-    "answer": ("New answer in “{title}”",
-               "{author} answered a thread you follow:\n\n{excerpt}\n\nRead it: {link}"),
-    "accepted": ("“{title}” is solved",
-                 "An answer was accepted in a thread you follow:\n\n{excerpt}\n\nRead it: {link}"),
-    "reminder": ("Did an answer solve “{title}”?",
-                 "Your question has answers. If one of them solved it, please accept it so that "
-                 "others with the same problem find it. If something is still missing, reply "
-                 "and say what:\n\n{link}"),
-}
-
-
 def send_notification_mail(notification_id: int) -> None:
-    """Mail one notice to its recipient, once."""
+    """Mail one notice to its recipient, once, in the words of its kind (forum.notices)."""
     notice = db.session.get(Notification, notification_id)
     if notice is None or notice.mailed_at is not None:
         return
+    kind = notices.KINDS.get(notice.kind)
     user = db.session.get(User, notice.user_id)
     thread = notice.thread
-    if user is None or not user.is_active or not thread.is_visible:
+    if kind is None:  # its package is gone: the notice stays in the list, unmailed
+        log.warning("notice %s is of the unknown kind %r; not mailed", notice.id, notice.kind)
+        return
+    if user is None or not user.is_active or (thread is not None and not thread.is_visible):
         return
     post = db.session.get(Post, notice.post_id) if notice.post_id else None
     if post is not None and not post.is_visible:
         return  # hidden or deleted since: the notice stays in the app, the mail goes unsent
     subscription_id = db.session.scalar(sa.select(Subscription.id).where(
-        Subscription.thread_id == thread.id, Subscription.user_id == user.id))
-    anchor = f"post-{post.id}" if post is not None and not post.is_question else None
-    link = mail.external_url("forum.view_thread", thread_id=thread.id, _anchor=anchor)
+        Subscription.thread_id == thread.id, Subscription.user_id == user.id)) if thread is not None else None
+    target = notices.notice_target(notice)
+    link = mail.external_url(target[0], **target[1]) if target else ""
     unsubscribe = (mail.external_url("forum.unsubscribe", token=unsubscribe_token(subscription_id))
                    if subscription_id else None)
-    subject, text = _MAIL_TEXT[notice.kind.split("-")[0]]
     excerpt = (post.body[:600] + ("…" if len(post.body) > 600 else "")) if post else ""
-    body = text.format(author=post.author.display_name if post else "", excerpt=excerpt, link=link)
+    values = {"author": post.author.display_name if post else "", "excerpt": excerpt, "link": link}
+    subject = notices.notice_text(notice, kind.subject or kind.summary, **values)
+    body = notices.notice_text(notice, kind.mail_text, **values)
     if unsubscribe:
         body += f"\n\n--\nStop mail about this thread: {unsubscribe}\n"
-    to, subject = user.email, subject.format(title=thread.title)
+    to = user.email
     end_transaction()  # no transaction stays open across the network call
     mail.send(to, subject, body, unsubscribe_url=unsubscribe)
     db.session.execute(sa.update(Notification).where(Notification.id == notification_id)
@@ -140,23 +132,27 @@ def send_notification_mail(notification_id: int) -> None:
 
 
 def remind_askers() -> None:
-    """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week)."""
+    """Nudge askers whose threads have answers but none accepted (after 3 days, then 1 week).
+
+    A thread gets at most one reminder per run, of the latest stage it is due for: one whose
+    first answer is older than a week when the job first sees it (loaded, imported, or the job
+    was not running in between) is reminded once, not once per stage in the same second."""
     days = current_app.config["PEERLINE_REMINDER_DAYS"]
     now = clock.now()
-    for stage, after in enumerate(days):
+    for stage in reversed(range(len(days))):
         rows = db.session.execute(
             sa.select(Thread.id, Thread.author_id, Post.id)
             .join(Post, sa.and_(Post.thread_id == Thread.id, Post.kind == QUESTION))
             .where(visibility.counted_threads(), Thread.solved_at.is_(None),
                    Thread.closed_at.is_(None), Thread.first_reply_at.is_not(None),
-                   Thread.reminders_sent == stage,
-                   Thread.first_reply_at <= now - timedelta(days=after))
+                   Thread.reminders_sent <= stage,
+                   Thread.first_reply_at <= now - timedelta(days=days[stage]))
             .limit(500)
         ).all()
         for thread_id, author_id, question_id in rows:
-            _notify([author_id], thread_id, question_id, f"reminder-{stage + 1}")
+            _notify([author_id], thread_id, question_id, notices.REMINDER.name, key=str(stage + 1))
             db.session.execute(sa.update(Thread).where(Thread.id == thread_id,
-                                                      Thread.reminders_sent == stage)
+                                                      Thread.reminders_sent <= stage)
                                .values(reminders_sent=stage + 1))
             db.session.commit()
 

@@ -279,15 +279,20 @@ class Vote(db.Model):
 
 
 class AskFlow(db.Model):
-    """One person's visit to the ask form: which suggestions they opened, and whether they then
-    posted. A flow with a suggestion opened and no thread is a deflection (METRICS.md)."""
+    """One visit to the ask form: which suggestions were opened, and whether a question followed.
+    A flow with a suggestion opened and no thread, and no event for an hour, is a deflection
+    (METRICS.md). Visitors who are not signed in have flows too: `user_id` is then None, and
+    nothing but the random token says whose it is."""
 
     __tablename__ = "ask_flows"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id", ondelete="SET NULL"))
     started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    # The latest open or the question: a flow with an event in the last hour is still in progress.
+    last_event_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     first_opened_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
     opened_count: Mapped[int] = mapped_column(default=0)
     last_opened_doc: Mapped[str | None] = mapped_column(sa.String(80))
@@ -324,22 +329,27 @@ class Subscription(db.Model):
 
 
 class Notification(db.Model):
-    """An in-app notice: a new answer, an accepted answer, a reminder to accept."""
+    """An in-app notice of a registered kind (`forum.notices`): a new answer, an accepted answer,
+    a reminder to accept, and the kinds of the packages above the forum. The thread is optional."""
 
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    thread_id: Mapped[int] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    thread_id: Mapped[int | None] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
     post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(20))
+    # Which event this notice is of (kind, thread, post and the creator's key; forum.notices): never
+    # NULL, because NULLs are distinct in a unique constraint and a notice with no post would
+    # otherwise be made again by a job that runs twice.
+    dedupe_key: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now, index=True)
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     mailed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
-    thread: Mapped[Thread] = relationship()
+    thread: Mapped[Thread | None] = relationship()
 
     __table_args__ = (
-        # One notice per person, post and kind: a job that runs twice notifies once.
-        sa.UniqueConstraint("user_id", "thread_id", "post_id", "kind"),
+        # One notice per person and event: a job that runs twice notifies once.
+        sa.UniqueConstraint("user_id", "dedupe_key"),
     )

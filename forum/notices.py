@@ -1,12 +1,131 @@
-"""Following threads and the in-app notices that following brings."""
+"""Following threads, and notices: the registry of their kinds, creating them once, reading them.
+
+A kind says how its notices read in the list and in mail, and whether it needs a thread. The
+forum registers its own kinds here (`answer`, `accepted`, `reminder`); the packages above it
+(escalation, moderation) call `register_kind` from their `init_app`, since the forum imports
+none of them. A notice of an unknown kind is refused.
+"""
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app, url_for
+from sqlalchemy.dialects import postgresql, sqlite
 
 from accounts.models import User
 from core import clock
 from core.errors import Forbidden, NotFound
 from core.extensions import db
-from forum.models import Notification, Subscription, Thread
+from forum import visibility
+from forum.models import Notification, Post, Subscription, Thread
+
+KIND_RE = re.compile(r"[a-z][a-z0-9_-]{0,19}")  # fits Notification.kind
+KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+
+@dataclass(frozen=True)
+class NoticeKind:
+    """How the notices of one kind read.
+
+    `summary` is the line in the notifications list and `subject` the mail's subject (the summary
+    when empty); `mail_text` is the mail's body. They are format strings over `title` (the
+    thread's), `author` and `excerpt` (the post's, when there is one), `link` (mail only), `site`,
+    and whatever `values(notice)` adds; a name none of those gives reads as "". A kind that
+    `needs_thread` cannot be created without one. Links go to the thread (at the post when
+    `link_to_post`), or where `link(notice)` says: `(endpoint, url values)`, or None for no link.
+    `mailed`: whether its notices are mailed as well as listed.
+    """
+
+    name: str
+    summary: str
+    mail_text: str
+    subject: str = ""
+    needs_thread: bool = True
+    link_to_post: bool = True
+    mailed: bool = True
+    link: Callable[[Notification], tuple[str, dict] | None] | None = None
+    values: Callable[[Notification], dict] | None = None
+
+
+KINDS: dict[str, NoticeKind] = {}
+
+
+def register_kind(kind: NoticeKind) -> NoticeKind:
+    """Add a kind of notice. Registering the same kind again changes nothing (create_app runs
+    once per app); raises ValueError for a malformed name, or another kind under a taken one."""
+    if not isinstance(kind.name, str) or not KIND_RE.fullmatch(kind.name):
+        raise ValueError(f"a notice kind is named with up to 20 lowercase letters, digits, - and _, "
+                         f"not {kind.name!r}")
+    known = KINDS.get(kind.name)
+    if known is not None and known != kind:
+        raise ValueError(f"another notice kind is registered as {kind.name!r} already")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind_of(name: str) -> NoticeKind:
+    """The registered kind `name`. Raises ValueError for a kind nobody registered."""
+    kind = KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise ValueError(f"unknown notice kind {name!r}; the registered kinds are "
+                         f"{', '.join(sorted(KINDS)) or 'none'}")
+    return kind
+
+
+ANSWER = register_kind(NoticeKind(
+    "answer", summary="New answer in “{title}”",
+    mail_text="{author} answered a thread you follow:\n\n{excerpt}\n\nRead it: {link}"))
+ACCEPTED = register_kind(NoticeKind(
+    "accepted", summary="An answer was accepted in “{title}”", subject="“{title}” is solved",
+    mail_text="An answer was accepted in a thread you follow:\n\n{excerpt}\n\nRead it: {link}"))
+REMINDER = register_kind(NoticeKind(
+    "reminder", summary="Did an answer solve “{title}”?", link_to_post=False,
+    mail_text="Your question has answers. If one of them solved it, please accept it so that others "
+              "with the same problem find it. If something is still missing, reply and say what:"
+              "\n\n{link}"))
+
+
+def dedupe_key(kind: str, thread_id: int | None, post_id: int | None, key: str | None) -> str:
+    """What makes a notice of one event unique for its recipient: its kind, thread, post, and the
+    creator's key (a reminder's stage, an escalation's id), with "-" for what it has not."""
+    parts = [kind, "-" if thread_id is None else str(int(thread_id)),
+             "-" if post_id is None else str(int(post_id))]
+    if key is not None:
+        parts.append(key)
+    return ":".join(parts)
+
+
+def add_notices(kind: str, user_ids: Iterable[int], *, thread_id: int | None = None,
+                post_id: int | None = None, key: str | None = None) -> list[int]:
+    """Give each person the notice of this event unless they have it already (also when another
+    job is adding it at this moment); returns the ids of this event's notices for them, oldest
+    first. Writes in the caller's transaction. Raises ValueError: an unknown kind, a kind that
+    needs a thread without one, a malformed key, or an event with neither thread, post nor key
+    (every such notice of the person would be the same one)."""
+    spec = kind_of(kind)
+    if spec.needs_thread and thread_id is None:
+        raise ValueError(f"a {kind!r} notice needs a thread")
+    if key is not None and (not isinstance(key, str) or not KEY_RE.fullmatch(key)):
+        raise ValueError(f"a notice key is up to 100 letters, digits and ._:-, not {key!r}")
+    if thread_id is None and post_id is None and key is None:
+        raise ValueError(f"a {kind!r} notice with no thread and no post needs a key naming its event")
+    people = list(dict.fromkeys(int(uid) for uid in user_ids))
+    if not people:
+        return []
+    event_key = dedupe_key(kind, thread_id, post_id, key)
+    now = clock.now()
+    rows = [{"user_id": uid, "thread_id": thread_id, "post_id": post_id, "kind": kind,
+             "dedupe_key": event_key, "created_at": now} for uid in people]
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+    db.session.execute(insert(Notification).values(rows)
+                       .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"]))
+    return list(db.session.scalars(
+        sa.select(Notification.id).where(Notification.dedupe_key == event_key,
+                                         Notification.user_id.in_(people))
+        .order_by(Notification.id)))
 
 
 def follow(user_id: int, thread_id: int) -> None:
@@ -54,13 +173,94 @@ def is_following(user, thread: Thread) -> bool:
     ))
 
 
-def notifications_for(user: User, limit: int = 50) -> list[Notification]:
-    """A person's newest notices, with their threads, in one query."""
-    return list(db.session.scalars(
-        sa.select(Notification).where(Notification.user_id == user.id)
+class _Blank(dict):
+    def __missing__(self, _name):
+        return ""
+
+
+def notice_text(notice: Notification, template: str, **values) -> str:
+    """`template` (a kind's summary, subject or mail text) filled in for `notice`."""
+    kind = KINDS.get(notice.kind)
+    filled = _Blank(title=notice.thread.title if notice.thread is not None else "",
+                    site=current_app.config["PEERLINE_SITE_NAME"], **values)
+    if kind is not None and kind.values is not None:
+        filled.update(kind.values(notice))
+    return template.format_map(filled)
+
+
+def notice_target(notice: Notification) -> tuple[str, dict] | None:
+    """Where a notice leads: (endpoint, url values), or None."""
+    kind = KINDS.get(notice.kind)
+    if kind is not None and kind.link is not None:
+        return kind.link(notice)
+    if notice.thread_id is None:
+        return None
+    anchor = None
+    if notice.post_id is not None and (kind is None or kind.link_to_post):
+        anchor = f"post-{notice.post_id}"
+    return "forum.view_thread", {"thread_id": notice.thread_id, "_anchor": anchor}
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    """One notice as the notifications page shows it."""
+
+    id: int
+    text: str
+    url: str | None
+    created_at: datetime
+    unread: bool
+
+
+def _about_what_is_visible():
+    """Notices about a thread or post that was hidden or deleted since are no longer shown or
+    counted (forum.visibility): the notice stays, and comes back if the content does."""
+    return sa.and_(
+        sa.or_(Notification.thread_id.is_(None), sa.exists().where(
+            Thread.id == Notification.thread_id, visibility.counted_threads())),
+        sa.or_(Notification.post_id.is_(None), sa.exists().where(
+            Post.id == Notification.post_id, visibility.counted_posts())),
+    )
+
+
+def notifications_for(user: User, limit: int = 50) -> list[NoticeLine]:
+    """A person's newest notices, with their threads, in one query; read in a request."""
+    lines = []
+    for notice in db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == user.id, _about_what_is_visible())
         .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
         .options(sa.orm.joinedload(Notification.thread))
-    ))
+    ):
+        kind = KINDS.get(notice.kind)
+        # A kind whose package is gone (uninstalled) still shows, plainly.
+        text = notice_text(notice, kind.summary) if kind is not None else "A notice"
+        target = notice_target(notice)
+        lines.append(NoticeLine(notice.id, text, url_for(target[0], **target[1]) if target else None,
+                                notice.created_at, notice.read_at is None))
+    return lines
+
+
+def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:
+    """How many unread notices `user` has, and how many of those are about `thread_id`: one query,
+    so that a thread page knows whether it has any to mark read without writing."""
+    about_thread = (sa.func.count(sa.case((Notification.thread_id == thread_id, 1)))
+                    if thread_id is not None else sa.literal(0))
+    total, here = db.session.execute(
+        sa.select(sa.func.count(), about_thread)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None), _about_what_is_visible())
+    ).one()
+    return total, here
+
+
+def mark_thread_read(user: User, thread_id: int) -> int:
+    """Mark read the notices of `user` about one thread (they opened it); returns how many."""
+    count = db.session.execute(
+        sa.update(Notification).where(Notification.user_id == user.id, Notification.thread_id == thread_id,
+                                      Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+    ).rowcount
+    db.session.commit()
+    return count
 
 
 def mark_notifications_read(user: User) -> int:

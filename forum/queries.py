@@ -17,9 +17,9 @@ from flask import url_for
 
 import search
 from accounts.models import User
-from core import pagecache
+from core import clock, pagecache
 from core.extensions import db, read
-from forum import reputation, visibility
+from forum import askflows, reputation, visibility
 from forum.models import (
     ANSWER,
     CLOSE_REASONS,
@@ -537,10 +537,16 @@ def all_tags() -> list[Tag]:
 
 def deflection(start: datetime, end: datetime) -> dict:
     """Of the ask flows whose first suggestion was opened in [start, end), how many ended without
-    a question (METRICS.md: deflection). `rate` is None when no suggestion was opened."""
-    opened, posted = db.session.execute(
-        sa.select(sa.func.count(), sa.func.count(AskFlow.thread_id))
+    a question (METRICS.md: deflection), anonymous askers' too. A flow with no question and an
+    event in the last hour is still in progress: it counts neither way until it ends
+    (`in_progress` says how many). `rate` is None when no ended flow opened a suggestion."""
+    in_progress = sa.and_(AskFlow.thread_id.is_(None),
+                          AskFlow.last_event_at > clock.now() - askflows.IN_PROGRESS)
+    opened, posted, pending = db.session.execute(
+        sa.select(sa.func.count(sa.case((~in_progress, 1))), sa.func.count(AskFlow.thread_id),
+                  sa.func.count(sa.case((in_progress, 1))))
         .where(AskFlow.first_opened_at >= start, AskFlow.first_opened_at < end)
     ).one()
     deflected = opened - posted
-    return {"opened": opened, "deflected": deflected, "rate": deflected / opened if opened else None}
+    return {"opened": opened, "deflected": deflected, "rate": deflected / opened if opened else None,
+            "in_progress": pending}

@@ -1,11 +1,14 @@
 """Forum pages: lists, threads, asking, answering, editing, accepting, voting, following."""
 
+import logging
 from dataclasses import dataclass
 
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -13,17 +16,19 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
 from core import ratelimit
 from core.errors import DomainError, NotFound
-from core.extensions import csrf, db
+from core.extensions import csrf, db, login_manager
 from core.forms import invalid_status, show_error
+from core.ids import possible_id
 from core.pagecache import cached_for_anonymous
 from core.paging import requested_page
 from forum import askflows, categories, forms, hooks, notices, queries, services, states, viewcounts
 from forum import jobs as forum_jobs
-from forum.models import CLOSE_REASONS, Category, Notification, Tag
+from forum.models import CLOSE_REASONS, TITLE_MAX, Category, Notification, Tag
 from forum.permissions import (
     can_accept,
     can_delete_post,
@@ -35,6 +40,7 @@ from forum.permissions import (
 from forum.visibility import can_see_thread
 
 bp = Blueprint("forum", __name__)
+log = logging.getLogger(__name__)
 
 
 def _render_list(which: str, title: str, endpoint: str, **scope):
@@ -102,13 +108,22 @@ def _category_choices():
 
 
 @bp.route("/ask", methods=["GET", "POST"])
-@login_required
+@public
 def ask():
+    """The ask form. Visitors who are not signed in get its first half (the title with its
+    suggestions, and the category) and sign in or up to write the rest, taking their flow along."""
+    if not current_user.is_authenticated:
+        if request.method not in ("GET", "HEAD"):
+            return login_manager.unauthorized()
+        return _ask_anonymously()
     form = forms.AskForm()
     form.category_id.choices = _category_choices()
-    if request.method == "GET" and request.args.get("category"):
-        form.category_id.data = request.args["category"]
-    if not askflows.ask_flow_is_theirs(current_user, form.flow.data):
+    if request.method == "GET":
+        if request.args.get("category"):
+            form.category_id.data = request.args["category"]
+        form.title.data = request.args.get("title", "")[:TITLE_MAX] or None
+        form.flow.data = request.args.get("flow")  # carried through sign-in from the anonymous form
+    if not askflows.may_carry_on(current_user, form.flow.data):
         form.flow.data = askflows.new_ask_flow(current_user)
     if form.validate_on_submit():
         try:
@@ -125,6 +140,37 @@ def ask():
     return render_template("forum/ask.html", form=form), invalid_status(form)
 
 
+def _ask_anonymously():
+    # No CSRF token: it would set a session cookie, and an anonymous flow carries nothing but its
+    # random token. The form goes by GET to ask_continue, which changes nothing.
+    form = forms.AskForm(meta={"csrf": False}, formdata=None)
+    form.category_id.choices = _category_choices()
+    form.category_id.data = request.args.get("category", "")
+    form.title.data = request.args.get("title", "")[:TITLE_MAX] or None
+    form.flow.data = askflows.new_ask_flow(current_user)
+    return render_template("forum/ask.html", form=form, anonymous=True)
+
+
+@bp.route("/ask/continue")
+@public
+def ask_continue():
+    """The anonymous ask form's buttons: sign in (or up), then back to the ask form with the title,
+    the category and the flow."""
+    title = request.args.get("title", "").strip()
+    category = possible_id(request.args.get("category_id"))
+    flow = request.args.get("flow", "")
+    flow = flow if askflows.is_anonymous_flow(flow) else None
+    # Sign-in follows a `next` of up to 2000 characters: a title of 200 emoji is shortened to fit.
+    for length in (TITLE_MAX, 100, 50, 0):
+        back = url_for("forum.ask", title=title[:length] or None, category=category, flow=flow)
+        if len(back) <= 1500:
+            break
+    if current_user.is_authenticated:
+        return redirect(back)
+    endpoint = "accounts.sign_up" if request.args.get("to") == "signup" else "accounts.sign_in"
+    return redirect(url_for(endpoint, next=back))
+
+
 @bp.route("/ask/suggestions")
 @public
 def ask_suggestions():
@@ -132,13 +178,21 @@ def ask_suggestions():
 
 
 @bp.route("/ask/opened", methods=["POST"])
-@login_required
+@public
+@csrf.exempt  # checked below for people signed in; for others the signed flow token is the credential
 def ask_suggestion_opened():
-    """The ask form's script reports an opened suggestion (navigator.sendBeacon): 204, or an error."""
+    """The ask form's script reports an opened suggestion (navigator.sendBeacon): 204, or an error.
+    Counted per account, or per address for people not signed in (the address is not stored)."""
+    if current_user.is_authenticated:
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect()
+        limit = ("ask-opened", current_user.id)
+    else:
+        limit = ("ask-opened-address", ratelimit.client_address())
     try:
-        with ratelimit.charge("ask-opened", current_user.id):
+        with ratelimit.charge(*limit):
             askflows.record_suggestion_opened(current_user, request.form.get("flow", ""),
-                                              request.form.get("doc", ""))
+                                              request.form.get("doc", ""), request.form.get("category", ""))
     except DomainError as error:
         return jsonify(error=error.message), error.status_code
     return "", 204
@@ -208,7 +262,22 @@ def _cached_thread(thread_id):
     thread = queries.thread_view(thread_id)
     if thread is None or not can_see_thread(current_user, thread):
         abort(404)
-    return _render_thread(thread)
+    # Opening a thread reads the viewer's notices about it. One query counts their unread notices
+    # and this thread's (the header shows what will be left), so a view writes only when there is
+    # something to mark read; it does so once the page is rendered, as the commit expires the
+    # signed-in person, whom the page would otherwise load again.
+    here = 0
+    if current_user.is_authenticated:
+        unread, here = notices.unread_counts(current_user, thread.id)
+        g.unread_notifications = unread - here
+    page = _render_thread(thread)
+    if here:
+        try:
+            notices.mark_thread_read(current_user, thread.id)
+        except SQLAlchemyError:  # the page is worth more than the mark: the next view tries again
+            db.session.rollback()
+            log.warning("could not mark notices of thread %s read", thread.id, exc_info=True)
+    return page
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["POST"])
@@ -476,6 +545,8 @@ def _unread_notifications():
     def unread() -> int:
         if not current_user.is_authenticated:
             return 0
+        if "unread_notifications" in g:  # counted already (a thread page)
+            return g.unread_notifications
         return db.session.scalar(
             db.select(db.func.count()).select_from(Notification).where(
                 Notification.user_id == current_user.id, Notification.read_at.is_(None)))

@@ -7,7 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from core import jobs
+from core import jobs, mail
 from core.extensions import db
 
 jobs_cli = AppGroup("jobs", help="Background jobs: status, workers and the cron scheduler.")
@@ -83,6 +83,9 @@ def worker_command(queues, burst):
         raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker needed.")
     redis = disp.redis()
     _warn_about_eviction(redis)
+    if not current_app.config.get("PEERLINE_BASE_URL"):
+        click.echo(f"Warning: PEERLINE_BASE_URL is not set; links in mail sent by this worker point at "
+                   f"{mail.FALLBACK_BASE_URL}. Set it to the address people open the site at.", err=True)
     counts = jobs.relay_outbox()
     click.echo(f"Relay on start: {counts}")
     db.session.remove()

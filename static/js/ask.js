@@ -1,7 +1,8 @@
 // Ask flow: while the title is typed, offer KB articles and solved threads that may already
-// answer it. Opening one is reported (with the form's flow token), so a visit that ends without
-// a question counts as a deflection. Keyboard: Down from the title moves into the list, Up/Down
-// move within it, Escape goes back to the title.
+// answer it. Opening one is reported (with the form's flow token and the category chosen so far),
+// so a visit that ends without a question counts as a deflection; also for people not signed in.
+// Keyboard: Down from the title moves into the list, Up/Down move within it, Escape goes back to
+// the title.
 (function () {
   "use strict";
   var form = document.getElementById("ask-form");
@@ -14,6 +15,7 @@
   var openedUrl = form.getAttribute("data-opened-url");
   var flow = form.querySelector("input[name=flow]");
   var csrf = form.querySelector("input[name=csrf_token]");
+  var category = document.getElementById("category_id");
   var timer = null;
   var lastQuery = "";
 
@@ -29,6 +31,7 @@
     var data = new FormData();
     data.append("flow", flow.value);
     data.append("doc", docId);
+    if (category && category.value) { data.append("category", category.value); }
     if (csrf) { data.append("csrf_token", csrf.value); }
     if (navigator.sendBeacon && navigator.sendBeacon(openedUrl, data)) { return; }
     fetch(openedUrl, { method: "POST", body: data, credentials: "same-origin", keepalive: true })

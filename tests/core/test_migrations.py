@@ -219,3 +219,93 @@ def test_the_history_migration_writes_the_history_the_columns_tell(empty_databas
             assert conn.execute(sa.text("SELECT old_value, new_value FROM account_audit")).all() == [
                 ("member", "advocate")]
         db.engine.dispose()
+
+
+def _forum_rows_at_0007(conn, now) -> None:
+    """Two users, a category, a thread with its question and an answer, as 0007 stores them."""
+    run = lambda sql: conn.execute(sa.text(sql).bindparams(now=now))  # noqa: E731
+    for uid in (1, 2):
+        run(f"INSERT INTO users (id, email, username, username_key, username_skeleton, display_name, bio, "
+            f"role, password_hash, is_active_account, created_at) VALUES ({uid}, 'u{uid}@example.com', "
+            f"'u{uid}', 'u{uid}', 'u{uid}', '', '', 'member', '', true, :now)")
+    run("INSERT INTO categories (id, name, slug, description, position, created_at) "
+        "VALUES (1, 'Help', 'help', '', 0, :now)")
+    run("INSERT INTO threads (id, category_id, author_id, title, is_urgent, urgent_reason, "
+        "created_at, last_activity_at, reply_count, view_count, is_locked, reminders_sent) "
+        "VALUES (1, 1, 1, 'Q', false, '', :now, :now, 1, 0, false, 2)")
+    for pid, author, kind in ((1, 1, "question"), (2, 2, "answer")):
+        run(f"INSERT INTO posts (id, thread_id, author_id, author_role, kind, body, body_html, score, "
+            f"created_at) VALUES ({pid}, 1, {author}, 'member', '{kind}', 'b', 'b', 0, :now)")
+
+
+def test_the_notices_migration_keys_the_notices_already_there(empty_database_url, tmp_path):
+    """0009 gives every saved notice the key the app computes for its event (reminders' stages move
+    from the kind into the key), so a job run after the upgrade does not notify again; and back."""
+    from forum import notices
+    from forum.models import Notification
+
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0007_sessions_and_jobs")
+        now = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        with db.engine.begin() as conn:
+            _forum_rows_at_0007(conn, now)
+            for nid, kind, post in ((1, "answer", 2), (2, "reminder-1", 1), (3, "reminder-2", 1),
+                                    (4, "accepted", "NULL")):
+                conn.execute(sa.text(
+                    f"INSERT INTO notifications (id, user_id, thread_id, post_id, kind, created_at) "
+                    f"VALUES ({nid}, 1, 1, {post}, '{kind}', :now)").bindparams(now=now))
+        upgrade()
+        stored = db.session.execute(sa.select(Notification.id, Notification.kind, Notification.dedupe_key)
+                                    .order_by(Notification.id)).all()
+        assert [tuple(row) for row in stored] == [
+            (1, "answer", "answer:1:2"), (2, "reminder", "reminder:1:1:1"),
+            (3, "reminder", "reminder:1:1:2"), (4, "accepted", "accepted:1:-")]
+        assert notices.add_notices("reminder", [1], thread_id=1, post_id=1, key="2") == [3]
+        assert notices.add_notices("answer", [1], thread_id=1, post_id=2) == [1]
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 4
+        db.session.remove()
+        downgrade(revision="0007_sessions_and_jobs")
+        with db.engine.connect() as conn:
+            kinds = conn.execute(sa.text("SELECT kind FROM notifications ORDER BY id")).scalars().all()
+        assert kinds == ["answer", "reminder-1", "reminder-2", "accepted"]
+        downgrade(revision="base")
+        db.engine.dispose()
+
+
+def test_the_flows_migration_dates_the_flows_already_there(empty_database_url, tmp_path):
+    """0009 gives each saved flow its latest known event; back at 0007, anonymous flows go."""
+    from datetime import timedelta
+
+    from core.clock import as_utc
+    from forum.models import AskFlow
+
+    app = create_app({**base_config(tmp_path), "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0007_sessions_and_jobs")
+        start = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        hour = timedelta(hours=1)
+        with db.engine.begin() as conn:
+            _forum_rows_at_0007(conn, start)
+            for fid, opened, thread, posted in ((1, start + hour, 1, start + 2 * hour),
+                                                (2, start + hour, "NULL", None), (3, None, "NULL", None)):
+                conn.execute(sa.text(
+                    f"INSERT INTO ask_flows (id, token, user_id, started_at, first_opened_at, opened_count, "
+                    f"thread_id, posted_at) "
+                    f"VALUES ({fid}, 't{fid}', 1, :start, :opened, 1, {thread}, :posted)"),
+                    {"start": start, "opened": opened, "posted": posted})
+        upgrade()
+        stored = {row.id: (as_utc(row.last_event_at), row.category_id) for row in db.session.scalars(
+            sa.select(AskFlow))}
+        assert stored == {1: (start + 2 * hour, None), 2: (start + hour, None), 3: (start, None)}
+        # Explicit ids above leave PostgreSQL's sequence behind: this one says its own.
+        db.session.add(AskFlow(id=4, token="anonymous", user_id=None, opened_count=1, category_id=1))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0007_sessions_and_jobs")
+        with db.engine.connect() as conn:
+            tokens = conn.execute(sa.text("SELECT token FROM ask_flows ORDER BY id")).scalars().all()
+        assert tokens == ["t1", "t2", "t3"]
+        downgrade(revision="base")
+        db.engine.dispose()

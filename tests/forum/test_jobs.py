@@ -21,6 +21,13 @@ def notices(user) -> list[str]:
         sa.select(Notification.kind).where(Notification.user_id == user.id).order_by(Notification.id)))
 
 
+def reminders(user) -> list[str]:
+    """The stages of the reminders `user` was sent, in order ("1", "2")."""
+    return [key.rsplit(":", 1)[1] for key in db.session.scalars(
+        sa.select(Notification.dedupe_key).where(Notification.user_id == user.id,
+                                                 Notification.kind == "reminder").order_by(Notification.id))]
+
+
 def test_followers_hear_of_new_answers_in_app_and_by_mail(app):
     asker, first, second = make_user(), make_user(), make_user()
     thread = make_thread(asker, title="Why is my invoice total wrong?")
@@ -87,17 +94,61 @@ def test_askers_are_reminded_after_three_days_and_a_week(app):
     make_answer(thread)
     jobs.wait_idle()
     forum_jobs.remind_askers()
-    assert "reminder-1" not in notices(asker)  # too early
+    assert reminders(asker) == []  # too early
     _age_first_reply(thread, 3.5)
     forum_jobs.remind_askers()
     forum_jobs.remind_askers()  # and not twice
     jobs.wait_idle()
-    assert notices(asker).count("reminder-1") == 1
+    assert reminders(asker) == ["1"]
     _age_first_reply(thread, 8)
     forum_jobs.remind_askers()
     jobs.wait_idle()
-    assert notices(asker)[-1] == "reminder-2"
-    assert any(m["Subject"].startswith("Did an answer solve") for m in outbox_messages(app))
+    assert reminders(asker) == ["1", "2"]
+    subjects = [m["Subject"] for m in outbox_messages(app) if m["To"] == asker.email]
+    assert subjects[-2:] == [f"Did an answer solve “{thread.title}”?"] * 2
+
+
+def test_a_thread_answered_over_a_week_ago_gets_one_reminder_not_one_per_stage(app):
+    """`make run` on the demo community mailed askers twice in the same second: one run of the job
+    sent every stage a thread was due for, the 3-day reminder and straight after it the week's."""
+    asker, other = make_user(), make_user()
+    old, recent = make_thread(asker, title="Answered ten days ago"), make_thread(other)
+    make_answer(old)
+    make_answer(recent)
+    jobs.wait_idle()
+    _age_first_reply(old, 10)
+    _age_first_reply(recent, 4)
+    before = len(outbox_messages(app))
+    for _ in range(2):  # and the ticker's next run adds nothing
+        jobs.run_periodic("forum.remind-askers")
+        jobs.wait_idle()
+    assert reminders(asker) == ["2"] and reminders(other) == ["1"]
+    mails = outbox_messages(app)[before:]
+    assert sorted(m["To"] for m in mails) == sorted([asker.email, other.email])
+    db.session.expire_all()
+    assert (old.reminders_sent, recent.reminders_sent) == (2, 1)
+    _age_first_reply(recent, 8)  # the week's reminder still comes, once
+    forum_jobs.remind_askers()
+    forum_jobs.remind_askers()
+    assert reminders(other) == ["1", "2"] and reminders(asker) == ["2"]
+
+
+def test_the_demo_community_mails_each_asker_one_reminder_per_thread(app):
+    """The situation reported: right after the demo community is loaded, the first run of the
+    reminder job (the ticker's) mails no asker twice about one thread."""
+    from forum import demo
+
+    demo.load()
+    jobs.run_periodic("forum.remind-askers")
+    jobs.wait_idle()
+    mails = outbox_messages(app)
+    assert mails, "the demo community has askers to remind"
+    pairs = [(m["To"], m["Subject"]) for m in mails]
+    assert len(pairs) == len(set(pairs)), sorted(pairs)
+    keys = list(db.session.scalars(sa.select(Notification.dedupe_key)
+                                   .where(Notification.kind == "reminder")))
+    threads = [key.split(":")[1] for key in keys]
+    assert len(threads) == len(set(threads)) == len(mails)
 
 
 def test_solved_threads_get_no_reminder(app):
@@ -106,7 +157,7 @@ def test_solved_threads_get_no_reminder(app):
     services.accept_answer(asker, make_answer(thread))
     _age_first_reply(thread, 10)
     forum_jobs.remind_askers()
-    assert not [k for k in notices(asker) if k.startswith("reminder")]
+    assert reminders(asker) == []
 
 
 def test_quiet_answered_threads_close_as_abandoned_but_never_unanswered_or_urgent_ones(app):

@@ -192,3 +192,24 @@ def test_listing_query_counts_do_not_grow_with_threads(app, client, auth, forum_
         f"{key}: 3 threads:\n{describe(few[key])}\n30 threads:\n{describe(many[key])}" for key in grew)
     too_many = {key: len(s) for key, s in few.items() if len(s) > LISTING_MAX_QUERIES}
     assert not too_many, "\n\n".join(f"{key}:\n{describe(few[key])}" for key in too_many)
+
+
+def test_opening_a_thread_with_unread_notices_costs_one_update_once(app, client, auth, forum_setup):
+    """The thread page marks the viewer's notices of the thread read: one UPDATE more when there
+    are some, found by the query that counts the header's unread notices; none otherwise."""
+    parent, _child = forum_setup
+    person = auth.as_role("member")
+    thread, _posts = thread_with_answers(parent, 5, ["sync", "mobile"])
+    notices.set_following(person, thread, True)
+    _page, before = page_and_queries(client, f"/t/{thread.id}")
+    services.create_post(factories.make_user(), thread, "One more thing to try: sign out and in.")
+    jobs.wait_idle()  # the follower's notice
+    _page, reading = page_and_queries(client, f"/t/{thread.id}")
+    _page, after = page_and_queries(client, f"/t/{thread.id}")
+    print(f"\nthread page ({app.config['PEERLINE_TEST_BACKEND']}): {len(before)} queries, "
+          f"{len(reading)} with a notice to read, {len(after)} after")
+    updates = [s for s in reading if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1 and "notifications" in updates[0], describe(reading)
+    assert len(reading) == len(before) + 1, f"before:\n{describe(before)}\nreading:\n{describe(reading)}"
+    assert len(after) == len(before), describe(after)
+    assert not [s for s in before + after if s.lstrip().upper().startswith("UPDATE")]

@@ -19,7 +19,13 @@ def ask(client, **fields):
 
 
 def test_asking_needs_an_account(client):
-    assert client.get("/ask").status_code == 302
+    """Visitors see the title box and its suggestions, and sign in to write and post."""
+    page = client.get("/ask")
+    assert page.status_code == 200
+    assert "Sign in to post your question" in page.text and 'name="body"' not in page.text
+    response = ask(client)
+    assert response.status_code == 302 and "/signin" in response.headers["Location"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Thread)) == 0
 
 
 def test_asking_shows_the_new_thread(client, auth):

@@ -28,7 +28,7 @@ from core.pagecache import cached_for_anonymous
 from core.paging import requested_page
 from forum import askflows, categories, forms, hooks, notices, queries, services, states, viewcounts
 from forum import jobs as forum_jobs
-from forum.models import CLOSE_REASONS, TITLE_MAX, Category, Notification, Tag
+from forum.models import CLOSE_REASONS, TITLE_MAX, Category, Tag
 from forum.permissions import (
     can_accept,
     can_delete_post,
@@ -547,7 +547,5 @@ def _unread_notifications():
             return 0
         if "unread_notifications" in g:  # counted already (a thread page)
             return g.unread_notifications
-        return db.session.scalar(
-            db.select(db.func.count()).select_from(Notification).where(
-                Notification.user_id == current_user.id, Notification.read_at.is_(None)))
+        return notices.unread_counts(current_user)[0]
     return {"unread_notifications": unread}

@@ -93,3 +93,17 @@ def test_a_hidden_thread_leaves_lists_counts_search_and_mail(app, client, runner
     assert hit_ids("zebracount") == [f"thread:{thread.id}"]
     assert db.session.get(Thread, thread.id).state == "visible"
     assert len(outbox_messages(app)) == before
+
+
+def test_notices_about_a_hidden_answer_are_neither_listed_nor_counted(app, client):
+    asker, staff = make_user(), make_user("staff")
+    thread = make_thread(asker, title="Where did my invoices go?")
+    answer = make_answer(thread, make_user(), "Try the zebralink archive")
+    jobs.wait_idle()
+    sign_in(client, asker)
+    assert "Where did my invoices go?" in client.get("/notifications").text
+    states.hide_post(staff, answer, "Spam link")
+    assert "Where did my invoices go?" not in client.get("/notifications").text
+    assert 'aria-label="1 unread"' not in client.get("/tags").text
+    states.unhide_post(staff, answer)  # back with its content
+    assert "Where did my invoices go?" in client.get("/notifications").text

@@ -1,23 +1,26 @@
 """The ask flow: one visit to the ask form, which suggestions the asker opened, and whether they
 then posted. A flow with a suggestion opened, no thread, and no event for an hour is a deflection
 (METRICS.md). Visitors who are not signed in have flows too, known by their random token alone;
-one who signs in to post carries the flow on, and it becomes theirs."""
+one who signs in to post carries the flow on, and it becomes theirs. Also what the ask form
+suggests while a title is typed, and the deflection measure over the flows."""
 
 import hashlib
 import hmac
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, url_for
 
+import search
 from accounts.models import User
 from core import clock
 from core.errors import Forbidden, Invalid
 from core.extensions import db
 from core.ids import possible_id
 from forum import permissions as can
+from forum import visibility
 from forum.models import AskFlow, Category, Thread
 
 _FLOW_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -158,3 +161,62 @@ def _opened(actor, token: str, doc_id: str, category_id: int | None) -> AskFlow:
                        .values(opened_count=AskFlow.opened_count + 1))
     db.session.commit()
     return flow
+
+
+# --- what the ask form suggests, and what the flows measure ---------------------------------------
+
+
+_WORD_RE = re.compile(r"\w{3,}", re.UNICODE)
+_STOP_WORDS = frozenset(
+    "the and for with how why what when where can cannot does not are was this that from into "
+    "your you have has but any all get got its".split()
+)
+
+
+def similar_solved_threads(title: str, limit: int = 5) -> list[Thread]:
+    """Solved threads whose titles share the most words with `title` (the ask flow's hint)."""
+    words = [w for w in dict.fromkeys(_WORD_RE.findall((title or "").lower()[:200]))
+             if w not in _STOP_WORDS][:8]
+    if not words:
+        return []
+    lowered = sa.func.lower(Thread.title)
+    matches = sum((sa.case((lowered.contains(word, autoescape=True), 1), else_=0) for word in words),
+                  sa.literal(0))
+    # One shared word is noise once the customer has typed several ("invoice" is everywhere).
+    needed = 1 if len(words) == 1 else 2
+    statement = (
+        sa.select(Thread).where(visibility.counted_threads(), Thread.accepted_post_id.is_not(None),
+                                matches >= needed)
+        .order_by(matches.desc(), Thread.last_activity_at.desc()).limit(limit)
+    )
+    return list(db.session.scalars(statement))
+
+
+def ask_suggestions(title: str, limit: int = 6) -> list[dict]:
+    """What the ask form offers while a title is typed: KB articles and solved threads whose titles
+    start like it, from the search index; when that has none (or is being rebuilt), solved threads
+    sharing words with the title. Each is `{doc_id, kind, title, url, solved}`."""
+    title = (title or "")[:300]
+    results = search.suggest(title, limit=limit, solved_only=True)
+    if not results:
+        results = [{"doc_id": search.make_doc_id(search.THREAD, t.id), "kind": search.THREAD,
+                    "title": t.title, "url": url_for("forum.view_thread", thread_id=t.id), "solved": True}
+                   for t in similar_solved_threads(title, limit)]
+    return [{key: r[key] for key in ("doc_id", "kind", "title", "url", "solved")} for r in results]
+
+
+def deflection(start: datetime, end: datetime) -> dict:
+    """Of the ask flows whose first suggestion was opened in [start, end), how many ended without
+    a question (METRICS.md: deflection), anonymous askers' too. A flow with no question and an
+    event in the last hour is still in progress: it counts neither way until it ends
+    (`in_progress` says how many). `rate` is None when no ended flow opened a suggestion."""
+    in_progress = sa.and_(AskFlow.thread_id.is_(None),
+                          AskFlow.last_event_at > clock.now() - IN_PROGRESS)
+    opened, posted, pending = db.session.execute(
+        sa.select(sa.func.count(sa.case((~in_progress, 1))), sa.func.count(AskFlow.thread_id),
+                  sa.func.count(sa.case((in_progress, 1))))
+        .where(AskFlow.first_opened_at >= start, AskFlow.first_opened_at < end)
+    ).one()
+    deflected = opened - posted
+    return {"opened": opened, "deflected": deflected, "rate": deflected / opened if opened else None,
+            "in_progress": pending}

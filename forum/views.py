@@ -174,7 +174,7 @@ def ask_continue():
 @bp.route("/ask/suggestions")
 @public
 def ask_suggestions():
-    return jsonify(results=queries.ask_suggestions(request.args.get("title", "")))
+    return jsonify(results=askflows.ask_suggestions(request.args.get("title", "")))
 
 
 @bp.route("/ask/opened", methods=["POST"])

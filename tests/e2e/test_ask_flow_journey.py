@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from accounts.models import ADMIN
 from core import clock, jobs
 from core.extensions import db
-from forum import categories, queries
+from forum import askflows, categories
 from forum.models import AskFlow
 from kb import services as kb_services
 from tests import factories
@@ -69,9 +69,9 @@ def test_a_suggested_article_is_offered_opened_and_recorded(live_server, browser
         assert flow.thread_id is None
         now = clock.now()
         window = (now - timedelta(hours=1), now + timedelta(minutes=1))
-        assert queries.deflection(*window)["in_progress"] == 1  # they may still ask
+        assert askflows.deflection(*window)["in_progress"] == 1  # they may still ask
         clock.advance(hours=1, minutes=1)
-        assert queries.deflection(*window)["deflected"] == 1
+        assert askflows.deflection(*window)["deflected"] == 1
 
 
 def test_a_visitor_not_signed_in_opens_a_suggestion_then_signs_in_and_posts(live_server, browser_page):
@@ -132,4 +132,4 @@ def test_a_visitor_not_signed_in_opens_a_suggestion_then_signs_in_and_posts(live
         assert flow.thread_id is not None and flow.user_id is not None
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AskFlow)) == 1
         now = clock.now()
-        assert queries.deflection(now - timedelta(hours=1), now + timedelta(minutes=1))["deflected"] == 0
+        assert askflows.deflection(now - timedelta(hours=1), now + timedelta(minutes=1))["deflected"] == 0

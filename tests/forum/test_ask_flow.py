@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from core import clock, jobs
 from core.errors import Invalid
 from core.extensions import db
-from forum import askflows, queries, services
+from forum import askflows, services
 from forum.models import AskFlow
 from tests.factories import PASSWORD, make_answer, make_category, make_thread, make_user
 
@@ -52,10 +52,10 @@ def test_opening_a_suggestion_then_not_posting_is_a_deflection(app):
     now = clock.now()
     window = (now - timedelta(hours=1), now + timedelta(minutes=1))
     # The deflected flow may still end in a question: for an hour it counts neither way.
-    assert queries.deflection(*window) == {"opened": 1, "deflected": 0, "rate": 0.0, "in_progress": 1}
+    assert askflows.deflection(*window) == {"opened": 1, "deflected": 0, "rate": 0.0, "in_progress": 1}
     clock.advance(hours=1, minutes=1)
-    assert queries.deflection(*window) == {"opened": 2, "deflected": 1, "rate": 0.5, "in_progress": 0}
-    assert queries.deflection(now - timedelta(days=2), now - timedelta(days=1))["rate"] is None
+    assert askflows.deflection(*window) == {"opened": 2, "deflected": 1, "rate": 0.5, "in_progress": 0}
+    assert askflows.deflection(now - timedelta(days=2), now - timedelta(days=1))["rate"] is None
 
 
 def test_bad_flow_tokens_and_documents_are_refused_and_record_nothing(app):
@@ -146,7 +146,7 @@ def test_a_visitor_not_signed_in_is_recorded_then_signs_in_and_posts_from_the_sa
     assert flow.user_id == asker.id and flow.thread_id is not None and flow.category_id == category.id
     assert flow.posted_at is not None and flow.last_event_at == flow.posted_at
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AskFlow)) == 1
-    assert queries.deflection(clock.now() - timedelta(hours=1), clock.now())["opened"] == 1
+    assert askflows.deflection(clock.now() - timedelta(hours=1), clock.now())["opened"] == 1
 
 
 def test_the_create_account_button_leads_to_sign_up_and_bad_values_are_left_behind(client):
@@ -222,13 +222,13 @@ def test_a_flow_in_progress_is_not_deflected_until_an_hour_after_its_last_event(
     window = (start - timedelta(minutes=1), start + timedelta(days=1))
     token = askflows.new_ask_flow(anonymous)
     askflows.record_suggestion_opened(anonymous, token, "thread:1")
-    assert queries.deflection(*window) == {"opened": 0, "deflected": 0, "rate": None, "in_progress": 1}
+    assert askflows.deflection(*window) == {"opened": 0, "deflected": 0, "rate": None, "in_progress": 1}
     clock.advance(minutes=50)
     askflows.record_suggestion_opened(anonymous, token, "article:2")  # still reading: a new event
     clock.advance(minutes=50)
-    assert queries.deflection(*window)["in_progress"] == 1  # 100 minutes after it began
+    assert askflows.deflection(*window)["in_progress"] == 1  # 100 minutes after it began
     clock.advance(minutes=11)
-    assert queries.deflection(*window) == {"opened": 1, "deflected": 1, "rate": 1.0, "in_progress": 0}
+    assert askflows.deflection(*window) == {"opened": 1, "deflected": 1, "rate": 1.0, "in_progress": 0}
     flow = _flow(token)
     assert flow.opened_count == 2 and flow.first_opened_at < flow.last_event_at
 

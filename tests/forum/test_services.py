@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
-from forum import categories, notices, permissions, queries, reputation, services, states
+from forum import askflows, categories, notices, permissions, queries, reputation, services, states
 from forum.models import Post, PostRevision, Subscription, Tag, Thread
 from tests.factories import make_answer, make_category, make_thread, make_user
 
@@ -342,10 +342,10 @@ def test_suggestions_offer_solved_threads_sharing_title_words(app):
     solved = make_thread(asker, title="Recurring invoice skipped a month")
     services.accept_answer(asker, make_answer(solved))
     make_thread(asker, title="Recurring invoice question without answer")
-    found = queries.similar_solved_threads("Why did my recurring invoice skip?")
+    found = askflows.similar_solved_threads("Why did my recurring invoice skip?")
     assert [t.id for t in found] == [solved.id]
-    assert queries.similar_solved_threads("") == []
-    assert queries.similar_solved_threads("%_%") == []
+    assert askflows.similar_solved_threads("") == []
+    assert askflows.similar_solved_threads("%_%") == []
 
 
 def test_following_is_automatic_and_unfollowing_sticks(app):

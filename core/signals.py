@@ -23,7 +23,7 @@ thread_unlocked = _events.signal("thread-unlocked")
 thread_moved = _events.signal("thread-moved")  # from_category_id=
 urgency_changed = _events.signal("urgency-changed")  # urgent= True or False
 post_created = _events.signal("post-created")  # held= a reason when the post waits for review
-post_edited = _events.signal("post-edited")
+post_edited = _events.signal("post-edited")  # held= a reason when the edit waits for review
 post_deleted = _events.signal("post-deleted")
 post_restored = _events.signal("post-restored")
 post_hidden = _events.signal("post-hidden")  # state=, reason=

@@ -4,6 +4,7 @@ import re
 
 import sqlalchemy as sa
 
+from accounts import audit
 from accounts.models import User
 from core import signals
 from core.errors import Conflict, Forbidden, Invalid
@@ -12,7 +13,7 @@ from core.ids import possible_id
 from core.text import clean_line
 from forum import hooks
 from forum import permissions as can
-from forum.models import Category, Thread
+from forum.models import Category, Thread, ThreadEvent
 
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -60,12 +61,19 @@ def save_category(actor: User, category: Category | None, *, name: str, slug: st
     if category is None:
         category = Category()
         db.session.add(category)
+    before = _described(category) if category.id is not None else None
     category.name, category.slug, category.description = name, slug, description
     category.position, category.parent = position, parent
     db.session.flush()
+    audit.record(actor, "category-save", "category", category.id, before=before, after=_described(category))
     signals.categories_changed.send(category, actor=actor)
     db.session.commit()
     return category
+
+
+def _described(category: Category) -> dict:
+    return {"name": category.name, "slug": category.slug, "parent_id": category.parent_id,
+            "position": category.position}
 
 
 def _is_within(candidate: Category, category: Category) -> bool:
@@ -88,10 +96,16 @@ def delete_category(actor: User, category: Category) -> None:
     children = db.session.scalar(sa.select(Category.id).where(Category.parent_id == category.id).limit(1))
     if children is not None:
         raise Conflict("This category has sub-categories; move or delete them first.")
+    in_history = db.session.scalar(sa.select(ThreadEvent.id).where(
+        sa.or_(ThreadEvent.category_id == category.id, ThreadEvent.from_category_id == category.id)).limit(1))
+    if in_history is not None:
+        raise Conflict("Threads were in this category once, and their history keeps it (the figures of "
+                       "past weeks count them there). Rename it, or leave it empty, instead.")
     for in_use_by in hooks.category_uses:
         reason = in_use_by(category)
         if reason:
             raise Conflict(f"This category {reason}; move them before deleting it.")
+    audit.record(actor, "category-delete", "category", category.id, before=_described(category))
     db.session.delete(category)
     signals.categories_changed.send(category, actor=actor)
     db.session.commit()

@@ -76,7 +76,7 @@ def load(path: Path = DATA) -> dict[str, int]:
                 p for p in people.values() if p.role == "staff")
             thread.accepted_post_id, thread.accepted_by_id = accepted.id, accepter.id
             thread.solved_at = min(accepted.created_at + timedelta(hours=2), now - timedelta(minutes=1))
-        refresh_thread_stats(thread)
+        refresh_thread_stats(thread, backfill=True)
         if thread.accepted_post_id is not None:
             history.record(thread, history.ACCEPTED, accepter, post_id=thread.accepted_post_id,
                            at=thread.solved_at)

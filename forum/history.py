@@ -43,11 +43,13 @@ _SETS_STATE = {HELD_EVENT: HELD, HIDDEN_EVENT: HIDDEN, SPAM_EVENT: SPAM, UNHIDDE
 
 def record(thread: Thread, kind: str, actor: User | None = None, *, post_id: int | None = None,
            reason: str | None = None, note: str = "", from_category_id: int | None = None,
-           at=None) -> ThreadEvent:
+           at=None, actor_id: int | None = None, actor_role: str | None = None) -> ThreadEvent:
     """Append one event to the current transaction: now (or `at`), by `actor` in the role they have
-    now, in the thread's category as it is now (for a move: after it)."""
+    now (or by `actor_id` in `actor_role`, for a post's author in the role they wrote it in), in
+    the thread's category as it is now (for a move: after it)."""
     event = ThreadEvent(thread_id=thread.id, kind=kind, at=at or clock.now(),
-                        actor_id=getattr(actor, "id", None), actor_role=getattr(actor, "role", None),
+                        actor_id=getattr(actor, "id", actor_id),
+                        actor_role=getattr(actor, "role", actor_role),
                         category_id=thread.category_id, from_category_id=from_category_id,
                         post_id=post_id, reason=reason, note=note or "")
     db.session.add(event)
@@ -139,7 +141,7 @@ def check(thread_ids: Iterable[int] | None = None) -> list[Disagreement]:
         replays = {thread_id: _Replay() for thread_id in batch}
         for event in db.session.scalars(
             sa.select(ThreadEvent).where(ThreadEvent.thread_id.in_(batch))
-            .order_by(ThreadEvent.thread_id, ThreadEvent.at, ThreadEvent.id)
+            .order_by(ThreadEvent.thread_id, ThreadEvent.id)  # as written: clocks of two hosts may differ
         ):
             replays[event.thread_id].apply(event)
         for thread in db.session.scalars(sa.select(Thread).where(Thread.id.in_(batch))):

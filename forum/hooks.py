@@ -8,7 +8,8 @@ The forum imports none of them: they register here in their `init_app`, and the 
   picker); they get `thread` and the form's textarea id as `reply_field_id`.
 - `category_uses`: functions `(category) -> str | None`, saying why the category cannot be
   deleted yet (e.g. "it holds 3 knowledge-base articles"), or None.
-- `post_checks`: functions `(Draft) -> str | None`, asked before a question or answer is written:
+- `post_checks`: functions `(Draft) -> str | None`, asked before a question or answer is written
+  or edited:
   return a reason to hold the post for review (it is saved as held), or raise
   `core.errors.Invalid`/`Forbidden` with a message to refuse it (nothing is saved). Moderation's
   new-member and spam rules plug in here.
@@ -26,13 +27,15 @@ category_uses: list[Callable[..., str | None]] = []
 
 @dataclass(frozen=True)
 class Draft:
-    """A post about to be written: a question (thread_id None, with its title) or an answer."""
+    """A post about to be written: a question (thread_id None, with its title), an answer, or an
+    edit of either (post_id set; title set when the question's title changes)."""
 
     actor: object
     category_id: int
     body: str
     title: str | None = None
     thread_id: int | None = None
+    post_id: int | None = None
 
 
 post_checks: list[Callable[[Draft], str | None]] = []

@@ -157,7 +157,7 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
     for thread_id in sorted(touched):
         thread = db.session.get(Thread, thread_id)
         last_activity = thread.last_activity_at
-        refresh_thread_stats(thread)
+        refresh_thread_stats(thread, backfill=True)
         thread.last_activity_at = max(as_utc(last_activity), as_utc(thread.last_activity_at))
     report.comments = sum(len(v) for v in comments.values()) if report.threads or report.answers else 0
     reputation.recompute()

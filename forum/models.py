@@ -77,6 +77,7 @@ class ThreadStates:
     __slots__ = ()
     accepted_post_id: int | None
     closed_at: datetime | None
+    close_reason: str | None
     state: str
 
     @property
@@ -94,6 +95,10 @@ class ThreadStates:
     @property
     def is_visible(self) -> bool:
         return self.state == VISIBLE
+
+    @property
+    def close_reason_text(self) -> str:
+        return CLOSE_REASONS.get(self.close_reason or "", "closed")
 
 
 class Thread(ThreadStates, db.Model):
@@ -151,6 +156,12 @@ class Thread(ThreadStates, db.Model):
     author: Mapped[User] = relationship(foreign_keys=[author_id])
     tags: Mapped[list[Tag]] = relationship(secondary=thread_tags, order_by=Tag.name)
     accepted_post: Mapped["Post | None"] = relationship(foreign_keys=[accepted_post_id], post_update=True)
+    closer: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+
+    @property
+    def closed_by(self) -> str | None:
+        """The display name of whoever closed the thread (None: the system), as on queries.ThreadView."""
+        return self.closer.display_name if self.closer is not None else None
 
     __table_args__ = (
         sa.UniqueConstraint("import_source", "import_id"),
@@ -246,9 +257,10 @@ class ThreadEvent(db.Model):
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     actor_role: Mapped[str | None] = mapped_column(sa.String(10))
     # The thread's category when it happened (for a move: the new one; from_category_id the old).
-    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id", ondelete="SET NULL"))
-    from_category_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("categories.id", ondelete="SET NULL"))
+    # No ON DELETE: a category in anyone's history is not deleted (forum.categories), or the
+    # database would rewrite closed periods' figures.
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id"))
+    from_category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id"))
     post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="SET NULL"))
     reason: Mapped[str | None] = mapped_column(sa.String(30))
     note: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")

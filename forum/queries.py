@@ -19,7 +19,6 @@ from core.extensions import db, read
 from forum import reputation, visibility
 from forum.models import (
     ANSWER,
-    CLOSE_REASONS,
     QUESTION,
     VISIBLE,
     Category,
@@ -239,10 +238,6 @@ class ThreadView(ThreadStates):
     close_note: str
     closed_by: str | None  # the display name of whoever closed it; None for the system
     tags: list[TagRef]
-
-    @property
-    def close_reason_text(self) -> str:
-        return CLOSE_REASONS.get(self.close_reason or "", "closed")
 
 
 _CLOSER = sa.orm.aliased(User)

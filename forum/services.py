@@ -9,7 +9,9 @@ import re
 
 import sqlalchemy as sa
 
+from accounts import audit
 from accounts.models import STAFF_ROLES, User
+from accounts.permissions import is_staff
 from core import clock, jobs, markup, signals
 from core.clock import as_utc
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -191,7 +193,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     if held:
         history.record(thread, history.REPLY_HIDDEN, None, at=now, post_id=post.id, reason=HELD,
                        note=held)
-    refresh_thread_stats(thread, actor)
+    refresh_thread_stats(thread)
     follow(actor.id, thread.id)
     if not held:
         jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
@@ -225,14 +227,38 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
         changed = True
     if not changed:
         return post
+    held = hooks.check_post(hooks.Draft(actor=actor, category_id=thread.category_id, body=body,
+                                        title=new_title, thread_id=thread.id, post_id=post.id))
     post.body, post.body_html = body, str(markup.render(body))
     post.edited_at, post.edited_by_id = clock.now(), actor.id
     if new_title is not None:
         thread.title = new_title
     _record_revision(post, actor, title=thread.title if post.is_question else None)
-    signals.post_edited.send(post, actor=actor)
+    if actor.id != post.author_id and is_staff(actor):
+        audit.record(actor, "edit", "post", post.id, reason="edited someone else's post")
+    if held:
+        _hold_after_edit(post, thread, held)
+    signals.post_edited.send(post, actor=actor, held=held)
     db.session.commit()
     return post
+
+
+def _hold_after_edit(post: Post, thread: Thread, reason: str) -> None:
+    """An edit a check holds for review (moderation's rules for new members, say): the post, or for
+    the question the thread, waits, as a new post would; staff approve it with unhide."""
+    now = clock.now()
+    if post.is_question:
+        if thread.state == VISIBLE:
+            reputation.add(*accepted_author_points(thread, sign=-1))
+            thread.state, thread.hidden_at, thread.hidden_reason = HELD, now, reason
+            thread.hidden_by_id = None
+            history.record(thread, history.HELD_EVENT, None, at=now, note=reason)
+        return
+    if post.state == VISIBLE:
+        take_away_answer(post, thread, None, reason="held")
+        post.state, post.hidden_at, post.hidden_by_id, post.hidden_reason = HELD, now, None, reason
+        history.record(thread, history.REPLY_HIDDEN, None, at=now, post_id=post.id, reason=HELD, note=reason)
+        refresh_thread_stats(thread)
 
 
 def _record_revision(post: Post, editor: User, title: str | None = None) -> None:
@@ -276,6 +302,8 @@ def accept_answer(actor: User, post: Post) -> Thread:
         thread.closed_at, thread.close_reason, thread.closed_by_id, thread.close_note = None, None, None, ""
         history.record(thread, history.REOPENED, actor, at=now)
         signals.thread_reopened.send(thread, actor=actor)
+    _audit_for_asker(actor, thread, "accept", before={"accepted": thread.accepted_post_id},
+                     after={"accepted": post.id})
     thread.accepted_post_id, thread.accepted_by_id, thread.solved_at = post.id, actor.id, now
     thread.last_activity_at = now
     history.record(thread, history.ACCEPTED, actor, at=now, post_id=post.id)
@@ -291,18 +319,38 @@ def unaccept_answer(actor: User, thread: Thread) -> Thread:
         raise Forbidden("Only the person who asked (or staff) can change the accepted answer.")
     if lock_row(thread).accepted_post_id is None:
         raise Conflict("No answer is accepted in this thread.")
-    previous = db.session.get(Post, thread.accepted_post_id)
     reputation.add(*accepted_author_points(thread, sign=-1))
+    _audit_for_asker(actor, thread, "unaccept", before={"accepted": thread.accepted_post_id},
+                     after={"accepted": None})
     clear_acceptance(thread, actor)
-    signals.answer_unaccepted.send(thread, actor=actor, post=previous)
     db.session.commit()
     return thread
 
 
+def take_away_answer(post: Post, thread: Thread, actor: User | None, reason: str) -> None:
+    """A visible answer leaves the thread: its votes' reputation goes, and so does its acceptance."""
+    if post.state != VISIBLE:
+        return  # already taken away when it was hidden
+    lost = reputation.votes_worth(post.id)
+    if thread.accepted_post_id == post.id:
+        lost += reputation.acceptance_points(thread, post)
+        clear_acceptance(thread, actor, reason=reason)
+    reputation.add(post.author_id, -lost)
+
+
 def clear_acceptance(thread: Thread, actor: User | None, reason: str | None = None) -> None:
-    """The thread has no accepted answer any more (un-accepted, or the answer was removed)."""
+    """The thread has no accepted answer any more (un-accepted, or the answer was removed): its
+    history event, and `answer_unaccepted` with the answer it had."""
+    previous = db.session.get(Post, thread.accepted_post_id)
     history.record(thread, history.UNACCEPTED, actor, post_id=thread.accepted_post_id, reason=reason)
     thread.accepted_post_id = thread.accepted_by_id = thread.solved_at = None
+    signals.answer_unaccepted.send(thread, actor=actor, post=previous)
+
+
+def _audit_for_asker(actor: User, thread: Thread, action: str, **change) -> None:
+    """Staff acting on the asker's behalf (accepting, un-accepting) is a staff action: audited."""
+    if actor.id != thread.author_id and is_staff(actor):
+        audit.record(actor, action, "thread", thread.id, **change)
 
 
 def vote(actor: User, post: Post, value: int) -> Post:
@@ -384,33 +432,39 @@ def _reply_filter(thread: Thread):
     )
 
 
-def _record_first(thread: Thread, kind: str, first, cached_id: int | None, actor: User | None) -> None:
-    """A new first (staff) reply goes into the history once per post: at the reply's own time, or,
-    when it takes the place of one removed since, at the moment it does."""
+def _record_first(thread: Thread, kind: str, first, cached_id: int | None, backfill: bool) -> None:
+    """A new first (staff) reply goes into the history once per post, by the reply's author in the
+    role they wrote it in: now (when it was posted, or approved, or took the place of one removed
+    since), so that no closed period changes; at the reply's own time only when the history of
+    posts written earlier is filled in (the demo, an import)."""
     if first is None or first.id == cached_id:
         return
     recorded = db.session.scalar(sa.select(ThreadEvent.id).where(
         ThreadEvent.thread_id == thread.id, ThreadEvent.kind == kind, ThreadEvent.post_id == first.id
     ).limit(1))
     if recorded is None:
-        history.record(thread, kind, actor, post_id=first.id,
-                       at=None if cached_id is not None else as_utc(first.created_at))
+        history.record(thread, kind, post_id=first.id, actor_id=first.author_id, actor_role=first.author_role,
+                       at=as_utc(first.created_at) if backfill else None)
 
 
-def refresh_thread_stats(thread: Thread, actor: User | None = None) -> None:
+_FIRST_COLUMNS = (Post.id, Post.created_at, Post.author_id, Post.author_role)
+
+
+def refresh_thread_stats(thread: Thread, *, backfill: bool = False) -> None:
     """Recompute reply count, first reply, first staff reply and last activity from the visible
-    posts; a new first reply or first staff reply goes into the history (by `actor`)."""
+    posts; a new first reply or first staff reply goes into the history (`backfill`: at the
+    reply's own time, for posts written before their history was kept)."""
     db.session.flush()
     reply = _reply_filter(thread)
     first = db.session.execute(
-        sa.select(Post.id, Post.created_at).where(reply).order_by(Post.created_at, Post.id).limit(1)
+        sa.select(*_FIRST_COLUMNS).where(reply).order_by(Post.created_at, Post.id).limit(1)
     ).first()
     first_staff = db.session.execute(
-        sa.select(Post.id, Post.created_at).where(reply, Post.author_role.in_(STAFF_ROLES))
+        sa.select(*_FIRST_COLUMNS).where(reply, Post.author_role.in_(STAFF_ROLES))
         .order_by(Post.created_at, Post.id).limit(1)
     ).first()
-    _record_first(thread, history.FIRST_REPLY, first, thread.first_reply_post_id, actor)
-    _record_first(thread, history.FIRST_STAFF_REPLY, first_staff, thread.first_staff_reply_post_id, actor)
+    _record_first(thread, history.FIRST_REPLY, first, thread.first_reply_post_id, backfill)
+    _record_first(thread, history.FIRST_STAFF_REPLY, first_staff, thread.first_staff_reply_post_id, backfill)
     thread.first_reply_post_id = first.id if first else None
     thread.first_reply_at = first.created_at if first else None
     thread.first_staff_reply_post_id = first_staff.id if first_staff else None

@@ -11,15 +11,17 @@ import sqlalchemy as sa
 from accounts import audit
 from accounts.models import User
 from accounts.permissions import is_staff
-from core import clock, signals
+from core import clock, jobs, signals
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
 from core.text import clean_text
 from forum import history, reputation
+from forum import jobs as forum_jobs
 from forum import permissions as can
 from forum.categories import get_category
 from forum.models import (
     CLOSE_REASONS,
+    CLOSED_ABANDONED,
     DELETED,
     HELD,
     HIDDEN,
@@ -33,10 +35,10 @@ from forum.models import (
 from forum.services import (
     accepted_author_points,
     clean_urgent_reason,
-    clear_acceptance,
     lock_row,
     question_of,
     refresh_thread_stats,
+    take_away_answer,
 )
 
 THREAD, POST = "thread", "post"
@@ -82,29 +84,24 @@ def delete_post(actor: User, post: Post, reason: str = "") -> Post:
         raise Conflict("This post is already deleted.")
     reason = _clean_reason(reason, required=False, what="post")
     before = post.state
-    _take_away(post, thread, actor, reason="deleted")
+    take_away_answer(post, thread, actor, reason="deleted")
     post.state, post.deleted_at, post.deleted_by_id = DELETED, clock.now(), actor.id
     history.record(thread, history.REPLY_DELETED, actor, post_id=post.id, note=reason)
-    refresh_thread_stats(thread, actor)
+    refresh_thread_stats(thread)
     _audit(actor, "delete", POST, post.id, before={"state": before}, after={"state": DELETED}, reason=reason)
     signals.post_deleted.send(post, actor=actor)
     db.session.commit()
     return post
 
 
-def _take_away(post: Post, thread: Thread, actor: User, reason: str) -> None:
-    """A visible answer leaves the thread: its votes' reputation goes, and so does its acceptance."""
-    if post.state != VISIBLE:
-        return  # already taken away when it was hidden
-    lost = reputation.votes_worth(post.id)
-    if thread.accepted_post_id == post.id:
-        lost += reputation.acceptance_points(thread, post)
-        clear_acceptance(thread, actor, reason=reason)
-    reputation.add(post.author_id, -lost)
-
-
 def _bring_back(post: Post) -> None:
     reputation.add(post.author_id, reputation.votes_worth(post.id))
+
+
+def _notify_followers(post: Post) -> None:
+    """An answer that becomes visible (approved after a hold, say) reaches the followers it never
+    reached; the notices' keys make sure nobody hears of one answer twice."""
+    jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
 
 
 def delete_thread(actor: User, thread: Thread, reason: str = "") -> Thread:
@@ -138,12 +135,12 @@ def _state_before_deletion(thread_id: int, post_id: int | None, hidden_at) -> st
         kinds = (history.HELD_EVENT, history.HIDDEN_EVENT, history.SPAM_EVENT)
         kind = db.session.scalar(
             sa.select(ThreadEvent.kind).where(ThreadEvent.thread_id == thread_id, ThreadEvent.kind.in_(kinds))
-            .order_by(ThreadEvent.at.desc(), ThreadEvent.id.desc()).limit(1))
+            .order_by(ThreadEvent.id.desc()).limit(1))
         return kind if kind in HIDING_STATES else HIDDEN
     reason = db.session.scalar(
         sa.select(ThreadEvent.reason).where(ThreadEvent.post_id == post_id,
                                             ThreadEvent.kind == history.REPLY_HIDDEN)
-        .order_by(ThreadEvent.at.desc(), ThreadEvent.id.desc()).limit(1))
+        .order_by(ThreadEvent.id.desc()).limit(1))
     return reason if reason in HIDING_STATES else HIDDEN
 
 
@@ -176,8 +173,9 @@ def restore_post(actor: User, post: Post) -> Post:
     post.deleted_at, post.deleted_by_id = None, None
     if post.state == VISIBLE:
         _bring_back(post)
+        _notify_followers(post)
     history.record(thread, history.REPLY_RESTORED, actor, post_id=post.id)
-    refresh_thread_stats(thread, actor)
+    refresh_thread_stats(thread)
     _audit(actor, "restore", POST, post.id, before={"state": DELETED}, after={"state": post.state})
     signals.post_restored.send(post, actor=actor)
     db.session.commit()
@@ -243,10 +241,10 @@ def hide_post(actor: User, post: Post, reason: str, state: str = HIDDEN) -> Post
         raise Conflict("This post is deleted; restore it before hiding it.")
     if current == state:
         raise Conflict(f"This post is already {_state_words(state)}.")
-    _take_away(post, thread, actor, reason="hidden")
+    take_away_answer(post, thread, actor, reason="hidden")
     post.state, post.hidden_at, post.hidden_by_id, post.hidden_reason = state, clock.now(), actor.id, reason
     history.record(thread, history.REPLY_HIDDEN, actor, post_id=post.id, reason=state, note=reason)
-    refresh_thread_stats(thread, actor)
+    refresh_thread_stats(thread)
     _audit(actor, "hide", POST, post.id, before={"state": current}, after={"state": state}, reason=reason)
     signals.post_hidden.send(post, actor=actor, state=state, reason=reason)
     db.session.commit()
@@ -266,8 +264,9 @@ def unhide_post(actor: User, post: Post) -> Post:
                        else "This post is deleted; restore it instead.")
     post.state, post.hidden_at, post.hidden_by_id, post.hidden_reason = VISIBLE, None, None, ""
     _bring_back(post)
+    _notify_followers(post)
     history.record(thread, history.REPLY_UNHIDDEN, actor, post_id=post.id)
-    refresh_thread_stats(thread, actor)
+    refresh_thread_stats(thread)
     _audit(actor, "unhide", POST, post.id, before={"state": current}, after={"state": VISIBLE})
     signals.post_unhidden.send(post, actor=actor)
     db.session.commit()
@@ -299,8 +298,9 @@ def close_thread(actor: User, thread: Thread, reason: str, note: str = "") -> Th
     """Close a thread without an accepted answer, for one of CLOSE_REASONS, with an optional note.
     Raises Forbidden, Invalid or Conflict."""
     _staff_only(actor, "close threads")
-    if reason not in CLOSE_REASONS:
-        raise Invalid("Choose why the thread is closed: " + ", ".join(CLOSE_REASONS) + ".", field="reason")
+    if reason not in CLOSE_REASONS or reason == CLOSED_ABANDONED:  # abandoned: the job's reason alone
+        choices = ", ".join(r for r in CLOSE_REASONS if r != CLOSED_ABANDONED)
+        raise Invalid(f"Choose why the thread is closed: {choices}.", field="reason")
     note = _clean_reason(note, required=False, what="thread")
     if lock_row(thread).closed_at is not None:
         raise Conflict("This thread is already closed.")

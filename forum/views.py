@@ -135,7 +135,11 @@ def ask():
         except DomainError as error:
             status = show_error(form, error)
             return render_template("forum/ask.html", form=form), status
-        flash("Your question is posted. You will be notified of answers.", "success")
+        if thread.is_visible:
+            flash("Your question is posted. You will be notified of answers.", "success")
+        else:
+            flash("Your question is saved and waits for a moderator's review; others will see it once "
+                  "it is approved.", "info")
         return redirect(url_for("forum.view_thread", thread_id=thread.id))
     return render_template("forum/ask.html", form=form), invalid_status(form)
 
@@ -293,7 +297,11 @@ def reply(thread_id):
     except DomainError as error:
         status = show_error(form, error)
         return _render_thread(thread, form, status)
-    flash("Your answer is posted.", "success")
+    if post.is_visible:
+        flash("Your answer is posted.", "success")
+    else:
+        flash("Your answer is saved and waits for a moderator's review; others will see it once it is "
+              "approved.", "info")
     return redirect(url_for("forum.view_thread", thread_id=thread.id, _anchor=f"post-{post.id}"))
 
 

@@ -58,8 +58,8 @@ def upgrade():
     sa.Column('reason', sa.String(length=30), nullable=True),
     sa.Column('note', sa.String(length=500), server_default='', nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_thread_events_actor_id_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['category_id'], ['categories.id'], name=op.f('fk_thread_events_category_id_categories'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['from_category_id'], ['categories.id'], name=op.f('fk_thread_events_from_category_id_categories'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['category_id'], ['categories.id'], name=op.f('fk_thread_events_category_id_categories')),
+    sa.ForeignKeyConstraint(['from_category_id'], ['categories.id'], name=op.f('fk_thread_events_from_category_id_categories')),
     sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_thread_events_post_id_posts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['thread_id'], ['threads.id'], name=op.f('fk_thread_events_thread_id_threads'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_thread_events'))
@@ -138,7 +138,12 @@ def _fill_states():
     run = op.get_bind().execute
     run(sa.text("UPDATE threads SET state = 'deleted' WHERE deleted_at IS NOT NULL"))
     run(sa.text("UPDATE posts SET state = 'deleted' WHERE deleted_at IS NOT NULL"))
-    run(sa.text("UPDATE posts SET state = 'hidden' WHERE deleted_at IS NULL AND hidden_at IS NOT NULL"))
+    # A thread's own state governs its question; only answers are hidden one by one.
+    run(sa.text("UPDATE posts SET state = 'hidden' WHERE deleted_at IS NULL AND hidden_at IS NOT NULL "
+                "AND kind = 'answer'"))
+    # An accepted answer that is not visible is no solution (the services never leave one).
+    run(sa.text("UPDATE threads SET accepted_post_id = NULL, accepted_by_id = NULL, solved_at = NULL "
+                "WHERE accepted_post_id IN (SELECT id FROM posts WHERE state != 'visible')"))
     run(sa.text("UPDATE threads SET close_reason = 'other' WHERE close_reason = 'staff'"))
     run(sa.text(
         "UPDATE threads SET first_staff_reply_post_id = ("
@@ -193,8 +198,14 @@ def _write_history():
 
 
 def downgrade():
-    op.get_bind().execute(sa.text("UPDATE threads SET close_reason = 'staff' "
-                                  "WHERE close_reason IS NOT NULL AND close_reason != 'abandoned'"))
+    run = op.get_bind().execute
+    run(sa.text("UPDATE threads SET close_reason = 'staff' "
+                "WHERE close_reason IS NOT NULL AND close_reason != 'abandoned'"))
+    # Without a state, a held, hidden or spam thread or post would be public again: keep it away as
+    # deleted, the one removal 0007 knows.
+    for table in ('threads', 'posts'):
+        run(sa.text(f"UPDATE {table} SET deleted_at = COALESCE(hidden_at, CURRENT_TIMESTAMP) "
+                    f"WHERE state IN ('held', 'hidden', 'spam') AND deleted_at IS NULL"))
     with op.batch_alter_table('threads', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_threads_closed_by_id_users'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_threads_hidden_by_id_users'), type_='foreignkey')

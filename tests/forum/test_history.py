@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from accounts.models import AuditEntry
-from core import clock, signals
+from core import clock, jobs, signals
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import AppendOnly, db
-from forum import history, hooks, services, states
-from forum.models import Post, Thread, ThreadEvent
+from forum import categories, history, hooks, services, states
+from forum.models import Notification, Post, Thread, ThreadEvent
 from tests.factories import make_answer, make_category, make_thread, make_user
 
 
@@ -70,8 +70,8 @@ def test_every_state_change_writes_exactly_one_event_with_actor_role_and_categor
     moved = next(e for e in history.events_for(thread.id) if e.kind == "moved")
     assert (moved.from_category_id, moved.category_id) == (help_desk.id, billing.id)
     assert history.check([thread.id]) == []
-    assert audit_actions("thread", thread.id) == [
-        "close", "reopen", "lock", "unlock", "move", "hide", "unhide", "delete", "restore"]
+    assert audit_actions("thread", thread.id) == [  # staff accepting on the asker's behalf too
+        "accept", "close", "reopen", "lock", "unlock", "move", "hide", "unhide", "delete", "restore"]
     assert audit_actions("post", staff_answer.id) == ["hide", "unhide"]
 
 
@@ -137,6 +137,8 @@ def test_closed_and_locked_threads_refuse_answers_in_the_service_and_the_route(a
     for thread, word in ((closed, "closed"), (locked, "locked")):
         response = client.post(f"/t/{thread.id}/reply", data={"body": "Direct POST"})
         assert response.status_code == 403 and word in response.text
+        if thread is closed:  # the refusal's page says who closed it and why, as the thread does
+            assert f"by {staff.display_name}: answered elsewhere" in response.text
         assert db.session.get(Thread, thread.id).reply_count == 0
     page = client.get(f"/t/{closed.id}").text
     assert f"by {staff.display_name}" in page and "answered elsewhere" in page
@@ -333,9 +335,57 @@ def test_a_check_point_can_hold_a_post_for_review_or_refuse_it(app, client):
     assert "Have you tried the sync button?" in mine and "Waiting for review" in mine
     staff_page = page_as(staff)
     assert "First posts of new members wait for review" in staff_page and "Approve" in staff_page
-    states.unhide_post(staff, held)  # approved: now it is the first reply
+    clock.advance(days=3)
+    states.unhide_post(staff, held)  # approved: now it is the first reply, and the asker hears of it
     db.session.refresh(thread)
     assert thread.reply_count == 1 and thread.first_reply_post_id == held.id
+    first_reply = next(e for e in history.events_for(thread.id) if e.kind == "first_reply")
+    assert (first_reply.actor_id, first_reply.actor_role) == (newcomer.id, "member")  # the reply's author
+    # Dated when it became the first reply, not back in a period that may be closed already.
+    assert clock.as_utc(first_reply.at) > clock.as_utc(held.created_at) + timedelta(days=2)
+    db.session.commit()  # SQLite: let the notice job write
+    jobs.wait_idle()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.user_id == asker.id, Notification.post_id == held.id)) == 1
+
+    hooks.post_checks.append(check)
+    try:  # an edit is checked too: spam refused, a new member's edit held
+        with pytest.raises(Invalid, match="spam"):
+            services.edit_post(newcomer, held, "Now with a casino link")
+        db.session.rollback()
+        services.edit_post(newcomer, held, "Have you tried the sync button? It fixed mine.")
+    finally:
+        hooks.post_checks.remove(check)
+    db.session.refresh(thread)
+    assert held.state == "held" and thread.reply_count == 0
+
+
+def test_removing_the_accepted_answer_sends_answer_unaccepted_and_history_keeps_categories(app):
+    staff, asker, admin = make_user("staff"), make_user(), make_user("admin")
+    old, new = make_category("Old place"), make_category("New place")
+    thread = make_thread(asker, category=old)
+    answer = make_answer(thread)
+    services.accept_answer(asker, answer)
+    seen = []
+
+    def receiver(sender, **extra):
+        seen.append((sender.id, extra["actor"].id, extra["post"].id))
+
+    signals.answer_unaccepted.connect(receiver)
+    try:
+        states.hide_post(staff, answer, "Wrong and rude")
+    finally:
+        signals.answer_unaccepted.disconnect(receiver)
+    assert seen == [(thread.id, staff.id, answer.id)]
+    with pytest.raises(Invalid, match="Choose why"):  # abandoned is the job's reason, not staff's
+        states.close_thread(staff, thread, "abandoned")
+    db.session.rollback()
+    states.move_thread(staff, thread, new.id)
+    with pytest.raises(Conflict, match="history keeps it"):  # deleting it would rewrite the history
+        categories.delete_category(admin, old)
+    db.session.rollback()
+    assert history.events_for(thread.id)[0].category_id == old.id
+    assert audit_actions("category", old.id) == []
 
 
 def test_the_urgent_reason_is_for_the_asker_and_staff_and_the_badge_goes_when_solved(app, client):

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from core import clock, jobs
@@ -12,6 +13,9 @@ from forum import services, viewcounts
 from forum.models import Notification, Thread
 from tests.conftest import outbox_messages
 from tests.factories import make_answer, make_thread, make_user
+
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
 
 
 def notices(user) -> list[str]:

@@ -113,6 +113,15 @@ def make_app(request, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def factory_password_hashing(request):
+    """Factories reuse one precomputed hash of the test password, but hash for real in tests
+    marked `password_hashing` (the tests about passwords and signing in)."""
+    factories.hash_passwords = request.node.get_closest_marker("password_hashing") is not None
+    yield
+    factories.hash_passwords = False
+
+
+@pytest.fixture(autouse=True)
 def real_clock():
     """A test that moves the clock leaves the real time behind it."""
     yield

@@ -13,6 +13,9 @@ from core.extensions import db
 from tests.conftest import outbox_messages
 from tests.factories import PASSWORD, make_user
 
+# About passwords and signing in: every password is hashed at its real cost.
+pytestmark = pytest.mark.password_hashing
+
 ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
 
 

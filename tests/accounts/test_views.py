@@ -12,6 +12,9 @@ from core.extensions import db
 from tests.conftest import outbox_links
 from tests.factories import PASSWORD, make_user
 
+# About passwords and signing in: every password is hashed at its real cost.
+pytestmark = pytest.mark.password_hashing
+
 
 def sign_up(client, **fields):
     data = {"email": "ada@example.com", "username": "ada", "display_name": "Ada",

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 import sqlalchemy as sa
 from flask import has_app_context
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
+from werkzeug.routing import Rule
 
 from app import create_app
 from core import clock, jobs
@@ -121,6 +124,54 @@ def reset_database(app, backend: str, template: Path) -> None:
                 connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
+class SharedTemplateCache(BytecodeCache):
+    """Compiled templates shared by every app of the run: each test's new app would otherwise parse
+    and compile again every template it renders (about 0.1 s of CPU a test). Jinja checks each
+    template's source against the checksum stored with its code, so an edited one is compiled anew."""
+
+    def __init__(self):
+        self.codes: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    def load_bytecode(self, bucket) -> None:
+        code = self.codes.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        with self.lock:
+            self.codes[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = SharedTemplateCache()
+
+
+def share_url_builders() -> None:
+    """Every test builds a new app, and Werkzeug compiles a URL-building function for each of its
+    300-odd routes (ast, then compile(): 0.05 s of CPU an app, most of create_app). The function
+    depends only on the rule's text, parts and defaults, so apps of the same code can share it."""
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None or getattr(compile_builder, "shared", False):
+        return  # another Werkzeug: keep its own
+    builders: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    def shared_builder(self, append_unknown: bool = True):
+        key = (self.rule, tuple(self._trace), repr(sorted((self.defaults or {}).items())), append_unknown)
+        builder = builders.get(key)
+        if builder is None:
+            builder = compile_builder(self, append_unknown)
+            with lock:
+                builders[key] = builder
+        return builder
+
+    shared_builder.shared = True
+    Rule._compile_builder = shared_builder
+
+
+share_url_builders()
+
+
 @pytest.fixture
 def make_app(request, tmp_path):
     """Build an app on a given backend with extra config; each test gets empty tables.
@@ -140,6 +191,7 @@ def make_app(request, tmp_path):
         template = request.getfixturevalue("sqlite_template")
         copied = backend == "sqlite" and copy_empty_sqlite(template, config["SQLALCHEMY_DATABASE_URI"])
         app = create_app(config)
+        app.jinja_env.bytecode_cache = TEMPLATE_CACHE
         app.test_client_class = FreshContextClient
         app.config["PEERLINE_TEST_BACKEND"] = backend
         if not copied:

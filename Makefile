@@ -61,6 +61,13 @@ bench: install
 bench-search: install
 	$(BIN)/python bench/search.py $(BENCH_ARGS)
 
+# Search-engine latency on generated in-memory documents (no database): queries, suggestions, commits
+# and bad input, in milliseconds and as ratios to a small index measured in the same run.
+# Options: make bench-search-latency BENCH_ARGS="--documents 5000"
+.PHONY: bench-search-latency
+bench-search-latency: install
+	$(BIN)/python bench/search_latency.py $(BENCH_ARGS)
+
 # The posting load test (issue 9): signed-in people asking and answering against the server started
 # as in production (gunicorn, PostgreSQL database peerline_posting_bench, Redis database 12, RQ workers
 # and cron) and as `make run` starts it (flask run, SQLite, jobs in the web process).

@@ -1,7 +1,6 @@
 """Sign-up and password-reset limits: one address cannot open dozens of accounts or mail one
 mailbox dozens of reset links, and the refusal says when to try again."""
 
-import pytest
 import sqlalchemy as sa
 
 from accounts.models import User
@@ -9,9 +8,6 @@ from core import jobs
 from core.extensions import db
 from tests.conftest import outbox_messages
 from tests.factories import PASSWORD, make_user
-
-# About passwords and signing in: every password is hashed at its real cost.
-pytestmark = pytest.mark.password_hashing
 
 
 def test_sign_ups_per_address_are_limited(make_app):

@@ -42,8 +42,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# Two pytest-xdist workers: about 1.5 times as fast on two cores. Each works in a PostgreSQL schema,
+# a Redis database (PEERLINE_TEST_REDIS_URL's, default 14, plus the worker's number) and temporary
+# folders of its own. TEST_WORKERS=0 runs the tests in this one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
@@ -55,7 +59,7 @@ bench: install
 	$(BIN)/python bench/forum_pages.py $(BENCH_ARGS)
 
 # The search benchmark: Whoosh (search/) against SQLite FTS5 on the generated community, with an RQ
-# worker for time-to-findable (Redis database 14, flushed; BENCH_REDIS_URL or --redis-url to change it).
+# worker for time-to-findable (Redis database 13, flushed; BENCH_REDIS_URL or --redis-url to change it).
 # Options: make bench-search BENCH_ARGS="--queries 500 --find 20"
 .PHONY: bench-search
 bench-search: install

@@ -1,7 +1,7 @@
 """Search benchmark: the Whoosh engine (search/) against SQLite FTS5 on the same documents, same run.
 
     python bench/search.py [--database-url URL] [--queries 300] [--seed 1] [--find 10]
-                           [--redis-url redis://127.0.0.1:6379/14] [--keep]
+                           [--redis-url redis://127.0.0.1:6379/13] [--keep]
     make bench-search BENCH_ARGS="--queries 500"
 
 Makes sure the generated community exists (bench/generate.py makes or reuses it: 10,000 threads,
@@ -20,7 +20,7 @@ Then, on the copy:
    both alike. Then `search.suggest()` on real titles as typed (3 to 20 characters), against an
    FTS5 prefix query on titles.
 4. Time from posting to findable: starts `flask jobs worker --queue search` on the copy with
-   REDIS_URL (a database of its own, flushed first; never 15, which the tests use), asks questions
+   REDIS_URL (a database of its own, flushed first; never 14 or 15, which the tests use), asks questions
    through forum.services.create_thread and polls `search.search()` until each is found. Without
    Redis it falls back to the in-process job runner and says so.
 
@@ -58,8 +58,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 QUERY_P99_MS, SUGGEST_P99_MS, FINDABLE_S = 150.0, 50.0, 5.0
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-TESTS_REDIS_DB = 15
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+TESTS_REDIS_DBS = (14, 15)  # the tests' two pytest-xdist workers flush them
 SHAPES = (("words", 0.60), ("phrase", 0.12), ("title:", 0.12), ("tag:", 0.08), ("misspelt", 0.08))
 SUGGEST_TITLES = 25
 SUGGEST_LENGTHS = range(3, 21)
@@ -496,12 +496,14 @@ def redacted(url: str) -> str:
 
 
 def redis_for(url: str):
-    """A connection to `url`, flushed, or None when Redis does not answer. Raises ValueError for db 15."""
+    """A connection to `url`, flushed, or None when Redis does not answer. Raises ValueError for the
+    tests' databases (14 and 15)."""
     from redis import Redis
     from redis.exceptions import RedisError
 
-    if Redis.from_url(url).connection_pool.connection_kwargs.get("db", 0) == TESTS_REDIS_DB:
-        raise ValueError(f"Redis database {TESTS_REDIS_DB} belongs to the tests (they flush it); use another")
+    number = Redis.from_url(url).connection_pool.connection_kwargs.get("db", 0)
+    if number in TESTS_REDIS_DBS:
+        raise ValueError(f"Redis database {number} belongs to the tests (they flush it); use another")
     redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
     try:
         redis.flushdb()
@@ -675,7 +677,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed for the queries and posts")
     parser.add_argument("--find", type=int, default=10, help="questions posted and waited for (0: skip)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-                        help="Redis for the worker, flushed first; not database 15 (default: %(default)s)")
+                        help="Redis for the worker, flushed first; not 14 or 15 (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=10_000, help="threads to generate if missing")
     parser.add_argument("--posts", type=int, default=100_000, help="posts to generate if missing")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (copy and indexes)")

@@ -1,13 +1,43 @@
 """Factories that build saved rows for tests, through the same services users go through."""
 
 import itertools
+import threading
+from contextlib import contextmanager
+
+from werkzeug.security import generate_password_hash
 
 from accounts import services
 from accounts.models import MEMBER
 from core.extensions import db
 
 PASSWORD = "correct horse battery staple"
+# Made once and given to every user the factories sign up with PASSWORD: scrypt at its real cost
+# takes ~0.1 s a user. It is a scrypt hash with a small work factor, so signing in still checks it
+# through werkzeug, quickly. Tests marked `password_hashing` (conftest sets `hash_passwords`) hash
+# every password at its real cost.
+PASSWORD_HASH = generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
+hash_passwords = False
 _counter = itertools.count(1)
+_hashing = threading.Lock()
+
+
+@contextmanager
+def _precomputed_hash():
+    """Within it, services hash PASSWORD as PASSWORD_HASH (any other password as usual)."""
+    if hash_passwords:
+        yield
+        return
+    with _hashing:  # one swap at a time, so that concurrent factories restore the real function
+        real = services.generate_password_hash
+
+        def hashed(password, *args, **kwargs):
+            return PASSWORD_HASH if password == PASSWORD else real(password, *args, **kwargs)
+
+        services.generate_password_hash = hashed
+        try:
+            yield
+        finally:
+            services.generate_password_hash = real
 
 
 def make_user(role: str = MEMBER, *, username: str | None = None, email: str | None = None,
@@ -15,7 +45,8 @@ def make_user(role: str = MEMBER, *, username: str | None = None, email: str | N
     """A saved user with the given role (set directly, as a fixture; no audit entry)."""
     n = next(_counter)
     username = username or f"{role}{n}"
-    user = services.sign_up(email or f"{username}@example.com", username, password, display_name)
+    with _precomputed_hash():
+        user = services.sign_up(email or f"{username}@example.com", username, password, display_name)
     if role != MEMBER:
         user.role = role
         db.session.commit()

@@ -8,6 +8,7 @@ import os
 import shutil
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -15,7 +16,27 @@ REQUIRE_SERVICES = os.environ.get("PEERLINE_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "PEERLINE_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("PEERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def worker_index() -> int:
+    """This process's number under pytest-xdist (gw0 is 0, gw1 is 1, ...); 0 without xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+
+
+def redis_url_for_worker(url: str, index: int) -> str:
+    """The Redis database of xdist worker `index`: the base URL's database number plus the index
+    (redis://host:6379/10 gives gw0 database 10 and gw1 database 11), so that workers never flush
+    each other's queues. Redis has databases 0 to 15 unless configured otherwise."""
+    if index == 0:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + index}"))
+
+
+REDIS_URL = redis_url_for_worker(
+    os.environ.get("PEERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14"), worker_index())
 CHROMIUM = os.environ.get("PEERLINE_CHROMIUM", "/usr/bin/chromium")
 # The shared community data sits beside the repository (../shared/data); it is never copied in.
 SHARED_DATA = Path(os.environ.get(

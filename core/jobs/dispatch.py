@@ -111,6 +111,9 @@ class Dispatcher:
         self._redis_down_until = 0.0
         self._runners: dict[str, InlineRunner] = {}
         self._lock = threading.Lock()
+        # PEERLINE_JOBS_HELD (tests only): in-process jobs stay `pending` in the outbox until
+        # wait_idle() hands them to their runners, so a test runs only the jobs it waits for.
+        self.held: list[tuple[int, str]] | None = [] if app.config.get("PEERLINE_JOBS_HELD") else None
 
     @property
     def uses_rq(self) -> bool:
@@ -155,8 +158,11 @@ class Dispatcher:
         stays `pending`; after Redis failed it is not tried again for a few seconds, unless
         `patient` (the relay), so that requests do not each wait for its time-out."""
         if not self.uses_rq:
-            for record_id, queue_name in jobs:
-                self.runner(queue_name).submit(("job", record_id))
+            if self.held is not None:
+                with self._lock:
+                    self.held.extend(jobs)
+                return [record_id for record_id, _ in jobs]
+            self._submit(jobs)
             return [record_id for record_id, _ in jobs]
         sent = []
         if not patient and time.monotonic() < self._redis_down_until:
@@ -171,6 +177,19 @@ class Dispatcher:
             sent.append(record_id)
         self._redis_down_until = 0.0
         return sent
+
+    def _submit(self, jobs: Sequence[tuple[int, str]]) -> None:
+        for record_id, queue_name in jobs:
+            self.runner(queue_name).submit(("job", record_id))
+
+    def release_held(self) -> bool:
+        """Hand the held jobs to their runners; whether there were any."""
+        if not self.held:
+            return False
+        with self._lock:
+            jobs, self.held[:] = list(self.held), []
+        self._submit(jobs)
+        return bool(jobs)
 
     def send_to_rq(self, record_id: int, queue_name: str) -> None:
         from rq import Queue, Retry
@@ -288,14 +307,18 @@ def dispatcher(app: Flask) -> Dispatcher:
 
 
 def wait_idle(timeout: float = 30.0, app: Flask | None = None) -> None:
-    """Wait for in-process jobs to finish, also those they enqueue on other queues (no-op with RQ)."""
+    """Wait for in-process jobs to finish, also those they enqueue on other queues (no-op with RQ).
+    Held jobs (PEERLINE_JOBS_HELD) are handed to their runners first, and so are those they hold."""
     disp = dispatcher(app or current_app)
     if disp.uses_rq:
         return
     deadline = time.monotonic() + timeout
     while True:
+        if disp.held and has_app_context():
+            db.session.commit()  # they run in other threads: end this one's transaction (SQLite's lock)
+        disp.release_held()
         busy = [runner for runner in disp.runners() if runner.items.unfinished_tasks]
-        if not busy:
+        if not busy and not disp.held:
             return
         for runner in busy:
             runner.wait_idle(max(deadline - time.monotonic(), 0.001))

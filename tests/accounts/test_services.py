@@ -16,6 +16,7 @@ from tests.factories import PASSWORD, make_user
 ZALGO = "Z" + "\u0301\u0302\u0303\u0308" * 48  # one letter under 192 combining marks
 
 
+@pytest.mark.password_hashing
 def test_sign_up_stores_a_member_with_a_hashed_password(app):
     user = services.sign_up("Ada@Example.COM", "ada", PASSWORD, "Ada Lovelace")
     saved = db.session.get(User, user.id)
@@ -41,6 +42,7 @@ def test_duplicate_username_is_refused_even_when_it_only_looks_alike(app, name):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
+@pytest.mark.password_hashing
 @pytest.mark.parametrize(
     ("password", "message"),
     [
@@ -114,6 +116,7 @@ def test_a_display_name_with_a_pile_of_marks_is_refused_and_the_old_one_kept(app
     assert services.update_profile(user, user, name, "").display_name == name
 
 
+@pytest.mark.password_hashing
 def test_sign_in_failure_does_not_say_which_part_was_wrong(app):
     make_user(username="ada")
     with pytest.raises(Invalid) as unknown:
@@ -123,6 +126,7 @@ def test_sign_in_failure_does_not_say_which_part_was_wrong(app):
     assert unknown.value.message == wrong.value.message == services.SIGN_IN_FAILED
 
 
+@pytest.mark.password_hashing
 def test_sign_in_by_email_or_username_any_case(app):
     user = make_user(username="Ada")
     assert services.authenticate("ada", PASSWORD).id == user.id
@@ -147,6 +151,7 @@ def test_reset_request_does_the_same_work_whether_or_not_the_account_exists(app)
         "accounts.jobs:send_password_reset"] * 2
 
 
+@pytest.mark.password_hashing
 def test_a_reset_job_run_twice_mails_once(app):
     make_user(username="ada")
     services.request_password_reset("ada@example.com")
@@ -169,6 +174,7 @@ def _reset_token_for(user) -> str:
     return reset_links.reset_link_token(token)
 
 
+@pytest.mark.password_hashing
 def test_reset_token_works_once(app):
     user = make_user()
     old_session = services.start_session(user)
@@ -180,6 +186,7 @@ def test_reset_token_works_once(app):
         services.reset_password(link, "yet another passphrase")
 
 
+@pytest.mark.password_hashing
 def test_reset_token_expires(app):
     user = make_user()
     link = _reset_token_for(user)
@@ -194,12 +201,14 @@ def test_reset_token_expires(app):
     assert services.authenticate(user.username, PASSWORD).id == user.id  # unchanged
 
 
+@pytest.mark.password_hashing
 @pytest.mark.parametrize("forged", ["", "abc", "W1sxLCJ4Il0.forged", "../../etc/passwd", "x" * 5000])
 def test_forged_reset_tokens_are_refused(app, forged):
     with pytest.raises(Invalid):
         services.reset_password(forged, "a brand new passphrase")
 
 
+@pytest.mark.password_hashing
 def test_a_new_reset_voids_older_links_once_used(app):
     user = make_user()
     first = _reset_token_for(user)

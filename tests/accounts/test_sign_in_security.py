@@ -13,6 +13,9 @@ from core.extensions import db
 from tests.factories import PASSWORD, make_user
 from tests.services import REDIS_URL, redis_available, require
 
+# About passwords and signing in: every password is hashed at its real cost.
+pytestmark = pytest.mark.password_hashing
+
 WRONG = "not the password at all"
 
 

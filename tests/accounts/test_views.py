@@ -20,6 +20,7 @@ def sign_up(client, **fields):
     return client.post("/signup", data=data)
 
 
+@pytest.mark.password_hashing
 def test_sign_up_signs_you_in_and_greets_you(client):
     response = sign_up(client)
     assert response.status_code == 302
@@ -77,6 +78,7 @@ def test_over_long_input_is_refused_not_truncated(client):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
 
 
+@pytest.mark.password_hashing
 def test_sign_in_failure_reads_the_same_for_unknown_user_and_wrong_password(client, auth):
     make_user(username="ada")
     unknown = auth.sign_in("nobody-here", PASSWORD)
@@ -86,6 +88,7 @@ def test_sign_in_failure_reads_the_same_for_unknown_user_and_wrong_password(clie
     assert message in unknown.text and message in wrong.text
 
 
+@pytest.mark.password_hashing
 def test_sign_in_is_rate_limited_after_repeated_failures(make_app):
     app = make_app("sqlite", PEERLINE_SIGNIN_ACCOUNT_LIMIT="3 per 5 minutes",
                    PEERLINE_SIGNIN_LIMIT="100 per minute")
@@ -105,6 +108,7 @@ def test_sign_in_is_rate_limited_after_repeated_failures(make_app):
     assert client.post("/signin", data={"login": "bob", "password": PASSWORD}).status_code == 302
 
 
+@pytest.mark.password_hashing
 def test_sign_in_per_address_limit(make_app):
     app = make_app("sqlite", PEERLINE_SIGNIN_LIMIT="2 per minute")
     client = app.test_client()
@@ -149,6 +153,7 @@ def test_staff_page_sends_anonymous_users_to_sign_in_and_back(client):
     assert response.headers["Location"].startswith("/signin?next=")
 
 
+@pytest.mark.password_hashing
 def test_password_reset_by_mail_end_to_end(app, client):
     make_user(username="ada")
     response = client.post("/password/reset", data={"email": "ada@example.com"},
@@ -176,6 +181,7 @@ def test_reset_request_for_unknown_email_looks_the_same(app, client):
     assert outbox_links(app) == []
 
 
+@pytest.mark.password_hashing
 def test_a_session_ends_when_the_password_is_reset_elsewhere(app, client, auth):
     from accounts import services
     from accounts.models import PasswordResetToken
@@ -305,6 +311,7 @@ def test_staff_see_the_mail_outbox(app, client, auth):
     assert "/password/reset/" not in page
 
 
+@pytest.mark.password_hashing
 @pytest.mark.parametrize(("failed_as", "variant"), [
     ("ada", "ＡＤＡ"), ("ada", "Ada"),
     ("ada@example.com", "ADA@EXAMPLE.COM"), ("ada@example.com", " Ada@Example.com "),
@@ -374,6 +381,7 @@ def test_absurd_page_numbers_do_not_break_the_user_list(client, auth):
     assert client.get("/admin/users?page=-5").status_code == 200
 
 
+@pytest.mark.password_hashing
 def test_signing_in_starts_a_fresh_session(make_app):
     app = make_app("sqlite", WTF_CSRF_ENABLED=True)
     client = app.test_client()

@@ -21,6 +21,9 @@ from tests.conftest import worker_env
 from tests.factories import PASSWORD, make_answer, make_thread, make_user
 from tests.services import REDIS_URL, redis_available, require
 
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,9 @@ from tests.conftest import outbox_links, run_worker
 from tests.factories import make_user
 from tests.services import REDIS_URL, redis_available, require
 
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -15,6 +15,9 @@ from forum.models import Notification, Post, Thread
 from tests.conftest import outbox_messages
 from tests.factories import make_answer, make_thread, make_user
 
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
+
 
 def notices(user) -> list[str]:
     return list(db.session.scalars(

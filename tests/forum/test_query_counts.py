@@ -2,14 +2,11 @@
 
 import threading
 from contextlib import contextmanager
-from functools import partial
 
 import pytest
 from flask import has_request_context
 from sqlalchemy import event
-from werkzeug.security import generate_password_hash
 
-from accounts import services as accounts_services
 from core import jobs
 from core.extensions import db
 from forum import categories, notices, services, viewcounts
@@ -68,13 +65,6 @@ def no_views_left_buffered(app):
     test's fresh database reuses the ids."""
     yield
     viewcounts.flush()
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashing(monkeypatch):
-    """Dozens of authors per test: hash their passwords cheaply (scrypt is slow on purpose)."""
-    monkeypatch.setattr(accounts_services, "generate_password_hash",
-                        partial(generate_password_hash, method="pbkdf2:sha256:1000"))
 
 
 @pytest.fixture

@@ -1,9 +1,14 @@
 """Forum threads in the search index: findable after posting, gone after deletion, repaired by reconcile."""
 
+import pytest
+
 import search
 from core import jobs
 from forum import states
 from tests.factories import make_answer, make_thread, make_user
+
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
 
 
 def hit_ids(query: str) -> list[str]:

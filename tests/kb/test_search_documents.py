@@ -1,10 +1,15 @@
 """KB articles in the search index: findable once published, re-indexed on edits, gone when archived,
 unpublished or deleted, and repaired by reconcile."""
 
+import pytest
+
 import search
 from core import jobs
 from kb import services
 from tests.factories import make_article, make_user
+
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
 
 
 def hit_ids(query: str, **filters) -> list[str]:

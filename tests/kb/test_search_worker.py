@@ -1,11 +1,16 @@
 """The search index kept right by a real RQ worker: threads and articles go through Redis jobs, and a
 separate worker process writes the index."""
 
+import pytest
+
 import search
 from core.extensions import db
 from forum import services, states
 from tests.conftest import run_worker
 from tests.factories import make_answer, make_thread, make_user
+
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
 
 
 def hit_ids(query: str) -> list[str]:

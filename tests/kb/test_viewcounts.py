@@ -1,6 +1,7 @@
 """Article views are counted without a database write per view, in the process or in Redis, and
 flushed into `view_count` by the periodic job."""
 
+import pytest
 import sqlalchemy as sa
 from redis import Redis
 
@@ -12,11 +13,14 @@ from kb import viewcounts
 from tests.factories import make_article
 from tests.services import REDIS_URL
 
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
+
 
 def page_views(client, url: str, times: int) -> list[str]:
     """The UPDATE statements that `times` GETs of `url` sent."""
+    db.session.commit()  # first: on SQLite this test's open transaction holds the write lock jobs need
     jobs.wait_idle()
-    db.session.commit()
     statements = []
 
     def record(_conn, _cursor, statement, *_args):

@@ -15,6 +15,9 @@ from search import jobs as search_jobs
 from search.documents import DocumentError
 from tests.search.conftest import tick
 
+# About jobs: they run as soon as they are committed, as in production (conftest.make_app).
+pytestmark = pytest.mark.live_jobs
+
 RECONCILE = jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=600, queue="search")
 
 

@@ -43,9 +43,10 @@ def live_server(make_app):
         thread.join(timeout=10)
 
 
-@pytest.fixture
-def browser_page():
-    """A fresh page in a fresh context of headless Chromium; skipped (or failed in CI) without Chromium."""
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium, started once a run (a second or two each time); skipped (or failed in CI)
+    without it."""
     require(chromium_available(), f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
     require(importlib.util.find_spec("playwright") is not None,
             "playwright is not installed: pip install -e '.[test]'")
@@ -54,10 +55,16 @@ def browser_page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context()
-            try:
-                yield context.new_page()
-            finally:
-                context.close()
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """A fresh page in a fresh context (its own cookies and storage) of the run's Chromium."""
+    context = chromium.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -21,6 +21,8 @@ QUESTION, ANSWER = "question", "answer"
 # The one moderation state of a thread or a post (who may see it: forum.visibility).
 VISIBLE, HELD, HIDDEN, SPAM, DELETED = "visible", "held", "hidden", "spam", "deleted"
 STATES = (VISIBLE, HELD, HIDDEN, SPAM, DELETED)
+# The badge staff (and a held post's author) see on what is not visible.
+STATE_BADGES = {HELD: "Waiting for review", HIDDEN: "Hidden", SPAM: "Spam", DELETED: "Deleted"}
 STATE_MAX = 10
 REASON_MAX = 500
 
@@ -95,6 +97,10 @@ class ThreadStates:
     @property
     def is_visible(self) -> bool:
         return self.state == VISIBLE
+
+    @property
+    def badge(self) -> str | None:
+        return STATE_BADGES.get(self.state)
 
     @property
     def close_reason_text(self) -> str:

@@ -19,6 +19,11 @@ def can_reply(user, thread) -> bool:
     return not (thread.is_locked or thread.closed_at is not None) or is_staff(user)
 
 
+def can_see_urgent_reason(user, thread) -> bool:
+    """Why a thread is urgent often holds account details: its asker and staff only."""
+    return is_staff(user) or (_signed_in(user) and user.id == thread.author_id)
+
+
 def can_edit_post(user, post) -> bool:
     """Staff edit any post; authors edit their own unless the thread is locked (a lock freezes
     what was said, or an author could rewrite the question under the answers)."""

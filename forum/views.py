@@ -35,6 +35,7 @@ from forum.permissions import (
     can_edit_post,
     can_moderate,
     can_reply,
+    can_see_urgent_reason,
     can_vote,
 )
 from forum.visibility import can_see_thread
@@ -249,7 +250,7 @@ def _render_thread(thread, reply_form=None, status=200):
         reply_tools=hooks.reply_tools if moderating else (),
         close_reasons=CLOSE_REASONS if moderating else {},
         move_to=_category_choices()[1:] if moderating else [],
-        sees_urgent_reason=moderating or getattr(current_user, "id", None) == thread.author_id,
+        sees_urgent_reason=can_see_urgent_reason(current_user, thread),
     ), status
 
 

@@ -12,9 +12,7 @@ they are public facts. Pages show what the viewer may see (`shown_threads`, `sho
 import sqlalchemy as sa
 
 from accounts.permissions import is_staff
-from forum.models import DELETED, HELD, HIDDEN, SPAM, VISIBLE, Post, Thread
-
-BADGES = {HELD: "Waiting for review", HIDDEN: "Hidden", SPAM: "Spam", DELETED: "Deleted"}
+from forum.models import HELD, STATE_BADGES, VISIBLE, Post, Thread
 
 
 def _user_id(user) -> int | None:
@@ -74,10 +72,4 @@ def shown_posts(user, posts=Post):
 
 def badge(state: str) -> str | None:
     """The label staff (and a held post's author) see on a post or thread that is not visible."""
-    return BADGES.get(state)
-
-
-def is_removed(state: str) -> bool:
-    """Hidden, spam or deleted: gone for members (held is waiting, not removed)."""
-    return state in (HIDDEN, SPAM, DELETED)
-
+    return STATE_BADGES.get(state)

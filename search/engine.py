@@ -264,6 +264,10 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+class _Swapped(Exception):
+    """The index directory was swapped by a rebuild while it was being opened."""
+
+
 class _Readers:
     """Searchers for one index directory, reused across requests and reopened when the index changes.
 
@@ -305,6 +309,39 @@ class _Readers:
         raise SearchUnavailable(f"there is no search index in {self.path}", missing=True)
 
     def _checkout(self):
+        for attempt in range(3):
+            try:
+                identity, ix, searcher = self._take()
+            except _Swapped:
+                if attempt == 2:
+                    raise SearchUnavailable("rebuilds kept swapping the index while it opened") from None
+                time.sleep(0.02)
+                continue
+            if searcher is not None:
+                if searcher.up_to_date():
+                    return searcher
+                # Not searcher.refresh(): whoosh-reloaded 2.7.5 reuses the old segment readers there,
+                # keeping their old deletions (a removed or replaced document would still be found).
+                searcher.close()
+            try:
+                return ix.searcher(weighting=_Weighting())
+            except Exception:
+                # A rebuild may have swapped the directory since it was opened (or be between its two
+                # renames): that is no damage, so open the index there now instead.
+                if attempt == 2 or not self._swapped_since(identity):
+                    raise
+                time.sleep(0.02)
+        raise AssertionError("unreachable")
+
+    def _swapped_since(self, identity) -> bool:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (stat.st_dev, stat.st_ino) != identity
+
+    def _take(self):
+        """Under the lock: the directory's identity, its open index and an idle searcher, if any."""
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's open files are not ours to share
                 self._idle, self._index, self._identity, self._pid = [], None, None, os.getpid()
@@ -318,18 +355,12 @@ class _Readers:
                 try:
                     self._index = open_index(self.path)
                 except SearchUnavailable:
+                    if self._swapped_since(identity):
+                        raise _Swapped from None
                     self._failed_at = time.monotonic()
                     raise
                 self._failed_at = None
-            searcher = self._idle.pop() if self._idle else None
-            ix = self._index
-        if searcher is not None:
-            if searcher.up_to_date():
-                return searcher
-            # Not searcher.refresh(): whoosh-reloaded 2.7.5 reuses the old segment readers there,
-            # keeping their old deletions (a removed or replaced document would still be found).
-            searcher.close()
-        return ix.searcher(weighting=_Weighting())
+            return identity, self._index, self._idle.pop() if self._idle else None
 
     def _checkin(self, searcher) -> None:
         with self._lock:

@@ -122,10 +122,10 @@ def test_readers_keep_working_through_a_rebuild(engine, source, index_dir):
             if results.unavailable:
                 failures.append(results)
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
+    readers = [threading.Thread(target=read) for _ in range(4)]
     for reader in readers:
         reader.start()
-    for _ in range(3):
+    for _ in range(12):  # enough swaps that a reader opening the index mid-swap is all but certain
         engine.rebuild()
     stop.set()
     for reader in readers:

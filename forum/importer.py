@@ -26,7 +26,7 @@ from core.errors import Invalid
 from core.extensions import db
 from forum import history, reputation
 from forum.models import ANSWER, QUESTION, TAG_MAX, Category, Post, Tag, Thread
-from forum.services import refresh_thread_stats
+from forum.services import refresh_threads_stats
 
 QUESTION_TYPE, ANSWER_TYPE = "1", "2"
 _TAG_CLEAN = re.compile(r"[^a-z0-9+#.-]")
@@ -154,11 +154,11 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
         touched.add(thread.id)
     for thread in threads_by_se_id.values():
         touched.add(thread.id)
-    for thread_id in sorted(touched):
-        thread = db.session.get(Thread, thread_id)
-        last_activity = thread.last_activity_at
-        refresh_thread_stats(thread, backfill=True)
-        thread.last_activity_at = max(as_utc(last_activity), as_utc(thread.last_activity_at))
+    refreshed = [db.session.get(Thread, thread_id) for thread_id in sorted(touched)]
+    dump_activity = {thread.id: thread.last_activity_at for thread in refreshed}
+    refresh_threads_stats(refreshed, backfill=True)
+    for thread in refreshed:
+        thread.last_activity_at = max(as_utc(dump_activity[thread.id]), as_utc(thread.last_activity_at))
     report.comments = sum(len(v) for v in comments.values()) if report.threads or report.answers else 0
     reputation.recompute()
     db.session.commit()

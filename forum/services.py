@@ -6,6 +6,7 @@ commits: subscribers (the search index, the page cache, packages above) add thei
 the same transaction, so a change and its follow-ups are saved together or not at all."""
 
 import re
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
@@ -422,59 +423,89 @@ def question_of(thread: Thread) -> Post:
 # --- derived thread fields -----------------------------------------------------------------------------
 
 
-def _reply_filter(thread: Thread):
-    """A reply, as the metric definitions say: visible, and not by the thread's own author."""
-    return sa.and_(
-        Post.thread_id == thread.id,
-        Post.kind == ANSWER,
-        visibility.counted_posts(),
-        Post.author_id != thread.author_id,
-    )
-
-
-def _record_first(thread: Thread, kind: str, first, cached_id: int | None, backfill: bool) -> None:
-    """A new first (staff) reply goes into the history once per post, by the reply's author in the
-    role they wrote it in: now (when it was posted, or approved, or took the place of one removed
-    since), so that no closed period changes; at the reply's own time only when the history of
-    posts written earlier is filled in (the demo, an import)."""
-    if first is None or first.id == cached_id:
-        return
-    recorded = db.session.scalar(sa.select(ThreadEvent.id).where(
-        ThreadEvent.thread_id == thread.id, ThreadEvent.kind == kind, ThreadEvent.post_id == first.id
-    ).limit(1))
-    if recorded is None:
-        history.record(thread, kind, post_id=first.id, actor_id=first.author_id, actor_role=first.author_role,
-                       at=as_utc(first.created_at) if backfill else None)
-
-
-_FIRST_COLUMNS = (Post.id, Post.created_at, Post.author_id, Post.author_role)
+_STATS_BATCH = 500  # threads per statement: well under SQLite's limit on bound parameters
 
 
 def refresh_thread_stats(thread: Thread, *, backfill: bool = False) -> None:
     """Recompute reply count, first reply, first staff reply and last activity from the visible
     posts; a new first reply or first staff reply goes into the history (`backfill`: at the
     reply's own time, for posts written before their history was kept)."""
+    refresh_threads_stats([thread], backfill=backfill)
+
+
+def refresh_threads_stats(threads: Iterable[Thread], *, backfill: bool = False) -> None:
+    """refresh_thread_stats for many threads with a few statements per batch (imports, the demo).
+
+    A reply, as the metric definitions say, is a visible answer by someone other than the
+    thread's own author; reply_count counts every visible answer; last activity is the latest of
+    the newest visible post, the solution and the question itself.
+    """
     db.session.flush()
-    reply = _reply_filter(thread)
-    first = db.session.execute(
-        sa.select(*_FIRST_COLUMNS).where(reply).order_by(Post.created_at, Post.id).limit(1)
-    ).first()
-    first_staff = db.session.execute(
-        sa.select(*_FIRST_COLUMNS).where(reply, Post.author_role.in_(STAFF_ROLES))
-        .order_by(Post.created_at, Post.id).limit(1)
-    ).first()
-    _record_first(thread, history.FIRST_REPLY, first, thread.first_reply_post_id, backfill)
-    _record_first(thread, history.FIRST_STAFF_REPLY, first_staff, thread.first_staff_reply_post_id, backfill)
-    thread.first_reply_post_id = first.id if first else None
-    thread.first_reply_at = first.created_at if first else None
-    thread.first_staff_reply_post_id = first_staff.id if first_staff else None
-    thread.first_staff_reply_at = first_staff.created_at if first_staff else None
-    thread.reply_count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Post).where(
-            Post.thread_id == thread.id, Post.kind == ANSWER, visibility.counted_posts())
+    threads = list(threads)
+    for start in range(0, len(threads), _STATS_BATCH):
+        batch = {thread.id: thread for thread in threads[start:start + _STATS_BATCH]}
+        firsts, staff_firsts = _first_replies(list(batch))
+        totals = {row.thread_id: row for row in db.session.execute(
+            sa.select(Post.thread_id,
+                      sa.func.count(sa.case((Post.kind == ANSWER, 1))).label("replies"),
+                      sa.func.max(Post.created_at).label("latest"))
+            .where(Post.thread_id.in_(list(batch)), visibility.counted_posts()).group_by(Post.thread_id))}
+        new_firsts = [(thread, kind, first) for thread in batch.values() for kind, first, cached in (
+            (history.FIRST_REPLY, firsts.get(thread.id), thread.first_reply_post_id),
+            (history.FIRST_STAFF_REPLY, staff_firsts.get(thread.id), thread.first_staff_reply_post_id),
+        ) if first is not None and first.id != cached]
+        _record_firsts(new_firsts, backfill)
+        for thread_id, thread in batch.items():
+            first, first_staff = firsts.get(thread_id), staff_firsts.get(thread_id)
+            total = totals.get(thread_id)
+            thread.first_reply_post_id = first.id if first else None
+            thread.first_reply_at = first.created_at if first else None
+            thread.first_staff_reply_post_id = first_staff.id if first_staff else None
+            thread.first_staff_reply_at = first_staff.created_at if first_staff else None
+            thread.reply_count = total.replies if total else 0
+            latest = total.latest if total else None
+            thread.last_activity_at = max(
+                as_utc(t) for t in (latest, thread.solved_at, thread.created_at) if t)
+
+
+def _first_replies(thread_ids: list[int]) -> tuple[dict, dict]:
+    """{thread id: its first reply} and {thread id: its first staff reply}, as rows of
+    (id, created_at, author_id, author_role)."""
+    staff = Post.author_role.in_(sorted(STAFF_ROLES))
+    ranked = (
+        sa.select(Post.id, Post.created_at, Post.author_id, Post.author_role, Post.thread_id,
+                  staff.label("by_staff"),
+                  sa.func.row_number().over(partition_by=Post.thread_id,
+                                            order_by=(Post.created_at, Post.id)).label("nth"),
+                  sa.func.row_number().over(partition_by=(Post.thread_id, staff),
+                                            order_by=(Post.created_at, Post.id)).label("nth_of_role"))
+        .join(Thread, Thread.id == Post.thread_id)
+        .where(Post.thread_id.in_(thread_ids), Post.kind == ANSWER, visibility.counted_posts(),
+               Post.author_id != Thread.author_id)
+        .subquery()
     )
-    latest = db.session.scalar(
-        sa.select(sa.func.max(Post.created_at)).where(
-            Post.thread_id == thread.id, visibility.counted_posts())
-    )
-    thread.last_activity_at = max(as_utc(t) for t in (latest, thread.solved_at, thread.created_at) if t)
+    firsts, staff_firsts = {}, {}
+    for row in db.session.execute(sa.select(ranked).where(
+            sa.or_(ranked.c.nth == 1, sa.and_(ranked.c.by_staff, ranked.c.nth_of_role == 1)))):
+        if row.nth == 1:
+            firsts[row.thread_id] = row
+        if row.by_staff and row.nth_of_role == 1:
+            staff_firsts[row.thread_id] = row
+    return firsts, staff_firsts
+
+
+def _record_firsts(new_firsts: list[tuple[Thread, str, sa.Row]], backfill: bool) -> None:
+    """A new first (staff) reply goes into the history once per post, by the reply's author in the
+    role they wrote it in: now (when it was posted, or approved, or took the place of one removed
+    since), so that no closed period changes; at the reply's own time only when the history of
+    posts written earlier is filled in (the demo, an import)."""
+    if not new_firsts:
+        return
+    recorded = {tuple(row) for row in db.session.execute(
+        sa.select(ThreadEvent.thread_id, ThreadEvent.kind, ThreadEvent.post_id).where(
+            ThreadEvent.thread_id.in_({thread.id for thread, _, _ in new_firsts}),
+            ThreadEvent.kind.in_((history.FIRST_REPLY, history.FIRST_STAFF_REPLY))))}
+    for thread, kind, first in new_firsts:
+        if (thread.id, kind, first.id) not in recorded:
+            history.record(thread, kind, post_id=first.id, actor_id=first.author_id,
+                           actor_role=first.author_role, at=as_utc(first.created_at) if backfill else None)

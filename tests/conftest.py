@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -295,6 +296,59 @@ def run_worker(app, *queues: str) -> subprocess.CompletedProcess:
     result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+class WorkerProcess:
+    """A real `flask jobs worker` in its own process that stays up, as in production: the test hands
+    it work with `drain()` as often as it likes and pays for starting Python and the app once."""
+
+    def __init__(self, app, *queues: str):
+        self.app, self.queues = app, queues or ("default",)
+        db.session.commit()
+        args = [sys.executable, "-m", "flask", "jobs", "worker"]
+        for queue in self.queues:
+            args += ["--queue", queue]
+        self.process = subprocess.Popen(args, cwd=Path(__file__).resolve().parents[1], env=worker_env(app),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+
+    def drain(self, timeout: float = 60) -> None:
+        """Commit the test's work and wait until the worker has run every job on its queues."""
+        unfinished = sa.select(sa.func.count()).select_from(jobs.JobRecord).where(
+            jobs.JobRecord.queue.in_(self.queues),
+            jobs.JobRecord.status.in_((jobs.PENDING, jobs.QUEUED, jobs.RUNNING)))
+        deadline = time.monotonic() + timeout
+        db.session.commit()  # on SQLite the test's transaction would hold the write lock
+        while db.session.scalar(unfinished):
+            db.session.commit()  # a fresh snapshot for the next look
+            assert self.process.poll() is None, f"the worker stopped: {self.process.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, "the worker did not finish its jobs in time"
+            time.sleep(0.05)
+        db.session.commit()
+        db.session.expire_all()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.process.stderr.close()
+
+
+@pytest.fixture
+def start_worker():
+    """start_worker(app, *queues) -> a WorkerProcess, stopped at the end of the test."""
+    started = []
+
+    def start(app, *queues: str) -> WorkerProcess:
+        started.append(WorkerProcess(app, *queues))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
 
 
 @pytest.fixture

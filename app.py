@@ -9,6 +9,7 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 import accounts
+import escalation
 import forum
 import kb
 import search
@@ -19,6 +20,7 @@ from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
 from core.ids import IdConverter
 from core.jobs.cli import jobs_cli
+from escalation import jobs as escalation_jobs
 from forum import jobs as forum_jobs
 from kb import jobs as kb_jobs
 from search import jobs as search_jobs
@@ -35,6 +37,8 @@ CRON_TABLE = (
     jobs.Periodic("forum.recompute-reputation", forum_jobs.recompute_reputation, every=6 * 3600),
     jobs.Periodic("kb.flush-view-counts", kb_jobs.flush_view_counts, every=60),
     jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=900, queue="search"),
+    jobs.Periodic("escalation.sweep", escalation_jobs.sweep, every=60),
+    jobs.Periodic("escalation.check-deadlines", escalation_jobs.check_deadlines, every=60),
 )
 
 ERROR_TEXT = {
@@ -82,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
     search.init_app(app)
     forum.init_app(app)
     kb.init_app(app)
+    escalation.init_app(app)
 
     app.cli.add_command(jobs_cli)
     app.url_value_preprocessor(_refuse_nul_in_urls)

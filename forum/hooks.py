@@ -6,6 +6,8 @@ The forum imports none of them: they register here in their `init_app`, and the 
   title (e.g. "this answer is now a KB article"). Each function may run one query.
 - `reply_tools`: template names included inside the reply form for staff (e.g. the KB link
   picker); they get `thread` and the form's textarea id as `reply_field_id`.
+- `thread_tools`: template names included among a thread page's tools for signed-in viewers
+  (e.g. advocates sending the thread to staff); they get `thread` and decide whom they show to.
 - `category_uses`: functions `(category) -> str | None`, saying why the category cannot be
   deleted yet (e.g. "it holds 3 knowledge-base articles"), or None.
 - `post_checks`: functions `(Draft) -> str | None`, asked before a question or answer is written
@@ -22,6 +24,7 @@ from markupsafe import Markup
 
 thread_notices: list[Callable[..., list[Markup]]] = []
 reply_tools: list[str] = []
+thread_tools: list[str] = []
 category_uses: list[Callable[..., str | None]] = []
 
 

@@ -248,6 +248,7 @@ def _render_thread(thread, reply_form=None, status=200):
         can_moderate=moderating,
         notices=hooks.notices_for(thread),
         reply_tools=hooks.reply_tools if moderating else (),
+        thread_tools=hooks.thread_tools if current_user.is_authenticated else (),
         close_reasons=CLOSE_REASONS if moderating else {},
         move_to=_category_choices()[1:] if moderating else [],
         sees_urgent_reason=can_see_urgent_reason(current_user, thread),

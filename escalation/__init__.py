@@ -1,0 +1,82 @@
+"""Staff escalation queues: teams, response policies in business hours, the rules and the sweep
+that open escalations, queues and assignment, internal notes, private conversations, canned
+replies, and the outbound notices of new escalations."""
+
+from flask import Flask, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from forum.notices import NoticeKind, register_kind
+
+SEND_UP_TEMPLATE = "escalation/_send_up.html"
+
+
+def _escalation_link(notice):
+    key = notice.dedupe_key.rsplit(":", 1)[-1] if notice.dedupe_key else ""
+    if key.startswith("e") and key[1:].isdigit():
+        return "escalation.view", {"escalation_id": int(key[1:])}
+    return None
+
+
+NOTICE_KINDS = (
+    NoticeKind("esc_new", summary="Needs staff: “{title}”", link_to_post=False, link=_escalation_link,
+               mail_text="A thread was escalated to your team:\n\n{link}"),
+    NoticeKind("esc_warning", summary="Due soon: “{title}”", link_to_post=False, link=_escalation_link,
+               mail_text="An escalation is at 80% of its response target without a staff reply:\n\n{link}"),
+    NoticeKind("esc_breach", summary="Overdue: “{title}”", link_to_post=False, link=_escalation_link,
+               mail_text="An escalation is past its due time without a staff reply:\n\n{link}"),
+    NoticeKind("peer_call", summary="Can you help with “{title}”?", link_to_post=False,
+               mail_text="Nobody has answered this question yet, and you know its topic well. "
+                         "Staff will step in soon; if you can help first, please do:\n\n{link}"),
+)
+
+
+def thread_notices(thread) -> list[Markup]:
+    """On an escalated thread (one query): its asker sees that staff have it and by when they aim
+    to answer, never who has it or the notes; staff see its queue and a link to work it. The asker
+    and staff also get the link to the thread's private conversation."""
+    if not current_user.is_authenticated:
+        return []
+    from accounts.permissions import is_staff
+    from escalation import queries, views
+
+    staff = is_staff(current_user)
+    if not staff and current_user.id != thread.author_id:
+        return []
+    escalation, conversation_id = queries.thread_desk(thread.id)
+    found = []
+    if escalation is not None and staff:
+        found.append(Markup('Escalated to the {} queue, due {}. <a href="{}">Work it</a>').format(
+            escalation.queue, views.local_time(escalation.due_at, escalation),
+            url_for("escalation.view", escalation_id=escalation.id)))
+    elif escalation is not None and escalation.first_response_at is None:
+        found.append(Markup("Our staff have this question and aim to answer by {}.").format(
+            views.local_time(escalation.due_at, escalation)))
+    elif escalation is not None:
+        found.append(Markup("Our staff have this question and follow it until it is resolved."))
+    if conversation_id is not None:
+        link = url_for("escalation.conversation", conversation_id=conversation_id)
+        found.append(Markup('Staff and {} have a <a href="{}">private conversation</a> about this thread.')
+                     .format("the asker" if staff else "you", link))
+    return found
+
+
+def init_app(app: Flask) -> None:
+    from escalation import rules, views
+    from escalation.cli import escalation_cli
+    from forum import hooks
+
+    app.register_blueprint(views.bp)
+    app.cli.add_command(escalation_cli)
+    app.jinja_env.filters["local_time"] = views.local_time
+    app.jinja_env.filters["business_duration"] = views.business_duration
+    from forum import notices
+
+    for kind in NOTICE_KINDS:
+        if kind.name not in notices.KINDS:
+            register_kind(kind)
+    if thread_notices not in hooks.thread_notices:
+        hooks.thread_notices.append(thread_notices)
+    if SEND_UP_TEMPLATE not in hooks.thread_tools:
+        hooks.thread_tools.append(SEND_UP_TEMPLATE)
+    rules.init_app()

@@ -346,7 +346,8 @@ def admin():
 def save_team():
     from escalation import settings
 
-    return _admin_action(lambda: settings.save_team(current_user, request.form), "Team saved.")
+    message = "Team deleted." if request.form.get("delete_team") else "Team saved."
+    return _admin_action(lambda: settings.save_team(current_user, request.form), message)
 
 
 @bp.route("/admin/escalation/people", methods=["POST"])
@@ -362,7 +363,9 @@ def save_person():
 def save_policy():
     from escalation import settings
 
-    return _admin_action(lambda: settings.save_policy(current_user, request.form), "Policy saved.")
+    message = ("Policy removed: the category follows the site default." if request.form.get("delete_policy")
+               else "Policy saved.")
+    return _admin_action(lambda: settings.save_policy(current_user, request.form), message)
 
 
 def _admin_action(action, success: str):

@@ -9,6 +9,7 @@ from markupsafe import Markup
 from forum.notices import NoticeKind, register_kind
 
 SEND_UP_TEMPLATE = "escalation/_send_up.html"
+CANNED_PICKER_TEMPLATE = "escalation/_canned_picker.html"
 
 
 def _escalation_link(notice):
@@ -79,4 +80,14 @@ def init_app(app: Flask) -> None:
         hooks.thread_notices.append(thread_notices)
     if SEND_UP_TEMPLATE not in hooks.thread_tools:
         hooks.thread_tools.append(SEND_UP_TEMPLATE)
+    if CANNED_PICKER_TEMPLATE not in hooks.reply_tools:
+        hooks.reply_tools.append(CANNED_PICKER_TEMPLATE)
+    from escalation import canned
+
+    app.jinja_env.globals["canned_for"] = canned.for_thread
     rules.init_app()
+    from escalation import demo
+    from forum import demo as forum_demo
+
+    if demo.load_with_community not in forum_demo.EXTENSIONS:
+        forum_demo.EXTENSIONS.append(demo.load_with_community)

@@ -97,14 +97,14 @@ def all_replies() -> list[CannedReply]:
         sa.select(CannedReply).order_by(CannedReply.use_count.desc(), CannedReply.title)))
 
 
-def fill(reply: CannedReply, thread, actor) -> str:
+def fill(reply: CannedReply, thread, actor, asker_name: str | None = None) -> str:
     """The reply's text for this thread, by this staff member."""
     from flask import url_for
 
     def value(match) -> str:
         name = match.group(1)
         if name == "asker":
-            return thread.author.display_name
+            return asker_name if asker_name is not None else thread.author.display_name
         if name == "staff":
             return actor.display_name
         if name == "title":
@@ -120,3 +120,19 @@ def count_use(reply: CannedReply) -> None:
     """One more use, as one update (two staff using it at once both count). Does not commit."""
     db.session.execute(sa.update(CannedReply).where(CannedReply.id == reply.id)
                        .values(use_count=CannedReply.use_count + 1))
+
+
+def for_thread(thread) -> list[tuple[CannedReply, str]]:
+    """Every canned reply filled in for this thread by the signed-in staff member (the reply box's
+    picker), most used first; two queries."""
+    from flask_login import current_user
+
+    from accounts.models import User
+
+    if not is_staff(current_user):
+        return []
+    replies = all_replies()
+    if not replies:
+        return []
+    asker = db.session.scalar(sa.select(User.display_name).where(User.id == thread.author_id))
+    return [(reply, fill(reply, thread, current_user, asker or "")) for reply in replies]

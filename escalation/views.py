@@ -319,6 +319,18 @@ def edit_canned_reply(reply_id):
                            placeholders=canned.PLACEHOLDERS), status
 
 
+@bp.route("/staff/canned-replies/<int:reply_id>/used", methods=["POST"])
+@staff_required
+def count_canned_use(reply_id):
+    """A canned reply inserted into a reply box (the picker tells us, for the usage counts)."""
+    try:
+        canned.count_use(canned.get(reply_id))
+    except NotFound:
+        abort(404)
+    db.session.commit()
+    return "", 204
+
+
 @bp.route("/staff/canned-replies/<int:reply_id>/delete", methods=["POST"])
 @staff_required
 def delete_canned_reply(reply_id):

@@ -65,3 +65,10 @@ def test_staff_work_an_overdue_urgent_thread_from_the_queue(live_server, browser
     expect(page.get_by_text("no open escalations in this queue")).to_be_visible(timeout=TIMEOUT)
     page.goto(f"{base}/t/{thread_id}")
     expect(page.get_by_text("Hello Mia Member, we are looking into this now.")).to_be_visible(timeout=TIMEOUT)
+
+    # Canned replies work in any staff reply box: inserted, filled in for this thread, and counted.
+    page.get_by_label("Canned reply").select_option(label="We are looking into it")
+    page.get_by_role("button", name="Insert").click()
+    expect(page.get_by_label("Your answer")).to_have_value("Hello Mia Member, we are looking into this now.")
+    page.goto(f"{base}/staff/canned-replies")
+    expect(page.locator("tr").filter(has_text="We are looking into it")).to_contain_text("2", timeout=TIMEOUT)

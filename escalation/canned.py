@@ -98,8 +98,10 @@ def all_replies() -> list[CannedReply]:
 
 
 def fill(reply: CannedReply, thread, actor, asker_name: str | None = None) -> str:
-    """The reply's text for this thread, by this staff member."""
-    from flask import url_for
+    """The reply's text for this thread, by this staff member. Article links are built from the
+    site's address (as mail links are), never from the request's Host header, and work outside a
+    request."""
+    from core import mail
 
     def value(match) -> str:
         name = match.group(1)
@@ -110,7 +112,7 @@ def fill(reply: CannedReply, thread, actor, asker_name: str | None = None) -> st
         if name == "title":
             return thread.title
         if name.startswith("article:"):
-            return url_for("kb.view_article", slug=name[8:].strip(), _external=True)
+            return mail.external_url("kb.view_article", slug=name[8:].strip())
         return match.group(0)
 
     return PLACEHOLDER.sub(value, reply.body)

@@ -145,7 +145,8 @@ def escalate(thread: Thread, reason: str, *, by: User | None = None, note: str =
              at: datetime | None = None) -> Escalation | None:
     """Open the thread's escalation for `reason`, or add the reason to the one that is open (which
     may raise its priority and, for urgency, bring its due time forward). Returns the escalation,
-    or None when the thread is not one staff should take. Does not commit."""
+    or None when nothing changed: the thread is not one staff should take, or a rule saw a reason
+    the open escalation holds already (two sweeps at once: the second adds nothing). Does not commit."""
     if reason not in PRIORITIES:
         raise ValueError(f"unknown escalation reason {reason!r}")
     if not escalatable(thread):
@@ -161,8 +162,7 @@ def escalate(thread: Thread, reason: str, *, by: User | None = None, note: str =
             existing = open_escalation_of(thread.id, lock=True)
             if existing is None:
                 raise
-    _add_reason(existing, thread, reason, by, note, now)
-    return existing
+    return existing if _add_reason(existing, thread, reason, by, note, now) else None
 
 
 def _open(thread: Thread, reason: str, by: User | None, note: str, now: datetime) -> Escalation:
@@ -194,12 +194,12 @@ def _open(thread: Thread, reason: str, by: User | None, note: str, now: datetime
 
 
 def _add_reason(escalation: Escalation, thread: Thread, reason: str, by: User | None, note: str,
-                now: datetime) -> None:
+                now: datetime) -> bool:
     if reason in escalation.reason_codes:
         if by is not None and reason != URGENT:
             raise Conflict(f"This thread is already with staff as “{REASON_LABELS[reason]}”.")
         if by is None:
-            return  # a rule seeing what it saw before
+            return False  # a rule seeing what it saw before
     db.session.add(EscalationReason(escalation_id=escalation.id, thread_id=thread.id, reason=reason,
                                     note=note, by_id=getattr(by, "id", None), at=now))
     before = {"priority": escalation.priority, "queue": escalation.queue,
@@ -218,6 +218,7 @@ def _add_reason(escalation: Escalation, thread: Thread, reason: str, by: User | 
     audit.record(by, "escalation-reason", ESCALATION, escalation.id, before=before, after={
         "reason": reason, "priority": escalation.priority, "queue": escalation.queue,
         "due_at": as_utc(escalation.due_at).isoformat()}, reason=note)
+    return True
 
 
 def send_up(actor: User, thread: Thread, reason: str, note: str) -> Escalation:

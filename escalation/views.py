@@ -237,10 +237,11 @@ def send_up(thread_id):
     reason = URGENT if request.form.get("reason") == URGENT else NEEDS_STAFF
     try:
         services.send_up(current_user, thread, reason, request.form.get("note", ""))
-    except DomainError as error:
+    except DomainError:
+        # A redirect with an error status is followed by no browser: the error page says why, with
+        # its status, as the forum's own thread actions do.
         db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for("forum.view_thread", thread_id=thread_id)), error.status_code
+        raise
     flash("Sent to staff. They will see it in their queue.", "success")
     return redirect(url_for("forum.view_thread", thread_id=thread_id))
 

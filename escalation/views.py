@@ -61,7 +61,9 @@ def business_duration(seconds: float | None) -> str:
 @bp.route("/staff/queues")
 @staff_required
 def queues_index():
-    return redirect(url_for("escalation.queue", name="urgent"))
+    """The desk's front page: your own escalations when you hold any, else the urgent queue."""
+    mine = next(count for name, _title, count in queries.queues(current_user) if name == "mine")
+    return queue("mine" if mine else "urgent")
 
 
 @bp.route("/staff/queues/<name>")

@@ -3,6 +3,7 @@ length), their counts, and the customer context beside an escalation."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,15 @@ PER_PAGE = 50
 PREVIEW = 200
 STATES = ("open", "unassigned", "breached", "resolved")
 STATE_LABELS = {"open": "Open", "unassigned": "Unassigned", "breached": "Overdue", "resolved": "Resolved"}
+
+
+_MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|[*_`#>~]+|<[^>]*>")
+
+
+def plain(markdown: str) -> str:
+    """A question's first words as text to read in a list: links as their words, Markdown marks
+    and tags dropped, white space folded (the page escapes what is left)."""
+    return " ".join(_MARKUP.sub(lambda m: m.group(1) or "", markdown).split())
 
 
 @dataclass
@@ -108,7 +118,7 @@ def queue(viewer: User, name: str, *, category_id: int | None = None, state: str
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
     pages = max(1, -(-total // PER_PAGE))
     page = min(max(1, page), pages)
-    rows = [QueueRow(e, t, a, s, c, p or "", services.time_left(e, now))
+    rows = [QueueRow(e, t, a, s, c, plain(p or ""), services.time_left(e, now))
             for e, t, a, s, c, p in db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE))]
     return Queue(name, titles[name], rows, total, page)
 

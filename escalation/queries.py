@@ -118,7 +118,8 @@ def queue(viewer: User, name: str, *, category_id: int | None = None, state: str
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
     pages = max(1, -(-total // PER_PAGE))
     page = min(max(1, page), pages)
-    rows = [QueueRow(e, t, a, s, c, plain(p or ""), services.time_left(e, now))
+    rows = [QueueRow(e, t, a, s, c, plain(p or "") + ("…" if p and len(p) >= PREVIEW else ""),
+                     services.time_left(e, now))
             for e, t, a, s, c, p in db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE))]
     return Queue(name, titles[name], rows, total, page)
 

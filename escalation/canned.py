@@ -25,15 +25,17 @@ def _require_staff(actor) -> None:
 
 def check_placeholders(body: str) -> None:
     """Refuse a placeholder nobody fills in, and a link to an article that does not exist."""
-    from kb.models import Article
+    from kb.models import PUBLISHED, Article
 
     for name in PLACEHOLDER.findall(body):
         if name in ("asker", "staff", "title"):
             continue
         if name.startswith("article:") and name[8:].strip():
             slug = name[8:].strip()
-            if db.session.scalar(sa.select(Article.id).where(Article.slug == slug)) is None:
-                raise Invalid(f"There is no knowledge-base article “{slug}” for {{{name}}}.", field="body")
+            if db.session.scalar(sa.select(Article.id).where(Article.slug == slug,
+                                                             Article.status == PUBLISHED)) is None:
+                raise Invalid(f"There is no published knowledge-base article “{slug}” for {{{name}}}.",
+                              field="body")
             continue
         known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
         raise Invalid(f"Unknown placeholder {{{name}}}: use {known}.", field="body")

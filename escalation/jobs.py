@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import sqlalchemy as sa
@@ -17,7 +18,7 @@ from core import clock, mail
 from core.clock import as_utc
 from core.extensions import db, end_transaction
 from escalation import rules
-from escalation.models import Escalation, Team, WebhookDelivery, team_members
+from escalation.models import DeskProfile, Escalation, Team, WebhookDelivery, team_members
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,12 @@ def notify_deadline(escalation_id: int, kind: str) -> None:
     escalation = db.session.get(Escalation, escalation_id)
     if escalation is None or escalation.state != "open" or escalation.first_response_at is not None:
         return
-    people = [escalation.assignee_id] if escalation.assignee_id else team_member_ids(escalation.team_id)
+    holder = db.session.get(User, escalation.assignee_id) if escalation.assignee_id else None
+    profile = db.session.get(DeskProfile, holder.id) if holder is not None else None
+    can_act = (holder is not None and holder.is_active_account and holder.role in STAFF_ROLES
+               and (profile is None or profile.available))
+    # A holder who left, lost the staff role or is away cannot act on it: the team is told instead.
+    people = [holder.id] if can_act else team_member_ids(escalation.team_id)
     forum_jobs.notify(kind, people, escalation.thread_id, None, f"e{escalation.id}")
 
 
@@ -113,7 +119,8 @@ def deliver_webhook(team_id: int, escalation_id: int) -> None:
         return
     body = json.dumps(payload(escalation), sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    if not delivery.url.startswith(("http://", "https://")):  # settings refuse others; never file:
+    if urllib.parse.urlsplit(delivery.url).scheme.lower() not in ("http", "https"):  # never file:
+        _record_attempt(delivery.id, None, "the webhook URL is not http(s)")
         raise RuntimeError(f"webhook {delivery.url!r} is not http(s)")
     request = urllib.request.Request(delivery.url, data=body, method="POST", headers={  # noqa: S310
         "Content-Type": "application/json", "User-Agent": "Peerline-Webhook/1",
@@ -123,16 +130,31 @@ def deliver_webhook(team_id: int, escalation_id: int) -> None:
     end_transaction()  # no transaction stays open across the network call
     status, error = None, ""
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status, error = exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError) as exc:
         error = str(getattr(exc, "reason", exc))[:500]
     ok = status is not None and 200 <= status < 300
+    _record_attempt(delivery_id, status, "" if ok else error or f"HTTP {status}")
+    if not ok:
+        raise RuntimeError(f"webhook {delivery.url} for escalation {escalation_id} failed: {error or status}")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers where it was configured: a redirect is a failure, never followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _record_attempt(delivery_id: int, status: int | None, error: str) -> None:
+    ok = not error
     db.session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(
         attempts=WebhookDelivery.attempts + 1, response_status=status, last_error=error[:500],
         last_attempt_at=clock.now(), status="sent" if ok else "failing"))
     db.session.commit()
-    if not ok:
-        raise RuntimeError(f"webhook {delivery.url} for escalation {escalation_id} failed: {error or status}")

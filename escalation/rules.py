@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from accounts.models import ADVOCATE, User
 from core import clock, jobs, signals
@@ -18,7 +19,9 @@ from core.clock import as_utc
 from core.extensions import db
 from escalation import services
 from escalation.models import (
+    ANSWERED,
     CLOSED,
+    HANDED_BACK,
     OPEN,
     SOLVED,
     UNANSWERED,
@@ -82,6 +85,17 @@ def _on_thread_ended(thread: Thread, actor=None, **_extra) -> None:
     services.end_for_thread(thread, CLOSED, actor)
 
 
+def _on_thread_back(thread: Thread, actor=None, **_extra) -> None:
+    """Reopened, unlocked, unhidden or restored: an urgent thread goes back to staff at once (the
+    sweep takes an unanswered one at its next run)."""
+    if thread.is_urgent and thread.accepted_post_id is None:
+        services.escalate(thread, URGENT, note=thread.urgent_reason or "Marked urgent.")
+
+
+def _on_thread_moved(thread: Thread, actor=None, **_extra) -> None:
+    services.reroute(thread, actor)
+
+
 def init_app() -> None:
     """Subscribe to the forum's events (each once, however many apps a process makes)."""
     wiring = [
@@ -91,6 +105,9 @@ def init_app() -> None:
     ]
     wiring += [(event, _on_thread_ended) for event in (
         signals.thread_closed, signals.thread_deleted, signals.thread_hidden, signals.thread_locked)]
+    wiring += [(event, _on_thread_back) for event in (
+        signals.thread_reopened, signals.thread_restored, signals.thread_unhidden, signals.thread_unlocked)]
+    wiring.append((signals.thread_moved, _on_thread_moved))
     for event, receiver in wiring:
         event.connect(receiver, weak=False)
 
@@ -116,17 +133,32 @@ def _window_clause(now: datetime, seconds_of) -> sa.ColumnElement[bool] | None:
 
 
 def _candidates(now: datetime, reason: str, seconds_of, extra) -> list[int]:
+    """Threads past the rule's window with no open escalation, never escalated for this reason
+    (escalations that ended because the thread was closed or removed do not count: a thread
+    reopened or restored is taken again), and, for the unanswered rule, not already handled by
+    staff (an escalation answered, or handed back to the community)."""
     window = _window_clause(now, seconds_of)
     if window is None:
         return []
     open_one = sa.select(Escalation.id).where(Escalation.thread_id == Thread.id, Escalation.state == OPEN)
-    before = sa.select(EscalationReason.id).where(EscalationReason.thread_id == Thread.id,
-                                                  EscalationReason.reason == reason)
+    before = (sa.select(EscalationReason.id).join(Escalation, Escalation.id == EscalationReason.escalation_id)
+              .where(EscalationReason.thread_id == Thread.id, EscalationReason.reason == reason,
+                     sa.or_(Escalation.resolution.is_(None), Escalation.resolution != CLOSED)))
+    conditions = [Thread.state == VISIBLE, Thread.closed_at.is_(None), Thread.is_locked.is_(False),
+                  User.is_active_account.is_(True), extra, window, ~open_one.exists(), ~before.exists()]
+    if reason == UNANSWERED:
+        conditions.append(~sa.select(Escalation.id).where(
+            Escalation.thread_id == Thread.id, Escalation.resolution.in_((ANSWERED, HANDED_BACK))).exists())
     return list(db.session.scalars(
-        sa.select(Thread.id).join(User, User.id == Thread.author_id)
-        .where(Thread.state == VISIBLE, Thread.closed_at.is_(None), Thread.is_locked.is_(False),
-               User.is_active_account.is_(True), extra, window, ~open_one.exists(), ~before.exists())
+        sa.select(Thread.id).join(User, User.id == Thread.author_id).where(*conditions)
         .order_by(Thread.created_at, Thread.id)))
+
+
+def _still_due(thread: Thread, reason: str) -> bool:
+    """The rule still holds now (the candidates were read before the batch: a reply may have come)."""
+    if reason == UNANSWERED:
+        return thread.first_reply_at is None
+    return thread.first_reply_at is not None and thread.accepted_post_id is None
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:
@@ -142,7 +174,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         for start in range(0, len(ids), BATCH):
             batch = ids[start:start + BATCH]
             for thread in db.session.scalars(sa.select(Thread).where(Thread.id.in_(batch))):
-                if services.escalate(thread, reason, at=now) is not None:
+                if _still_due(thread, reason) and services.escalate(thread, reason, at=now) is not None:
                     counts[reason] += 1
             db.session.commit()
     counts["peer_calls"] = call_peers(now)
@@ -168,13 +200,21 @@ def call_peers(now: datetime) -> int:
         .order_by(Thread.created_at).limit(1000)))
     from forum import jobs as forum_jobs
 
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+    called_now = 0
     for thread in threads:
         advocates = best_advocates(thread)
-        db.session.add(PeerCall(thread_id=thread.id, called_at=now, advocates=len(advocates)))
+        # Another sweep may be calling for the same thread this moment: only the one whose row lands calls.
+        landed = db.session.execute(
+            insert(PeerCall).values(thread_id=thread.id, called_at=now, advocates=len(advocates))
+            .on_conflict_do_nothing(index_elements=["thread_id"]).returning(PeerCall.thread_id)).first()
+        if landed is None:
+            continue
+        called_now += 1
         if advocates:
             jobs.enqueue(forum_jobs.notify, "peer_call", advocates, thread.id, None, None, queue="mail")
     db.session.commit()
-    return len(threads)
+    return called_now
 
 
 def best_advocates(thread: Thread, limit: int = PEER_CALL_ADVOCATES) -> list[int]:

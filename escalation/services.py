@@ -46,7 +46,7 @@ from escalation.models import (
     team_members,
 )
 from forum import history, visibility
-from forum.models import VISIBLE, Post, Thread
+from forum.models import ANSWER, VISIBLE, Post, Thread
 
 ESCALATION = "escalation"  # the audit log's subject type
 
@@ -185,6 +185,12 @@ def _open(thread: Thread, reason: str, by: User | None, note: str, now: datetime
     audit.record(by, "escalate", ESCALATION, escalation.id, after={
         "thread_id": thread.id, "reason": reason, "queue": escalation.queue,
         "due_at": as_utc(escalation.due_at).isoformat()}, reason=note)
+    answered = db.session.scalar(
+        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == ANSWER, Post.state == VISIBLE,
+                              Post.author_role.in_(sorted(STAFF_ROLES)), Post.created_at >= now)
+        .order_by(Post.created_at, Post.id).limit(1))
+    if answered is not None:  # staff replied between the sweep's reading and this moment
+        stop_clock(escalation, answered)
     if team is not None and team.auto_assign:
         auto_assign(escalation, now=now)
     from escalation import jobs as escalation_jobs
@@ -426,7 +432,8 @@ def resolve(actor: User, escalation: Escalation, resolution: str = ANSWERED, not
         raise Invalid(f"The note is {len(note)} characters; keep it under {REASON_NOTE_MAX}.")
     if resolution == HANDED_BACK and not note:
         raise Invalid("Say why the thread goes back to the community (peers can answer it, for example).")
-    locked = db.session.scalar(sa.select(Escalation).where(Escalation.id == escalation.id).with_for_update())
+    locked = db.session.scalar(sa.select(Escalation).where(Escalation.id == escalation.id).with_for_update()
+                               .execution_options(populate_existing=True))
     _require_open(locked)
     _end(locked, resolution, actor, note)
     db.session.commit()
@@ -435,6 +442,24 @@ def resolve(actor: User, escalation: Escalation, resolution: str = ANSWERED, not
 
 def hand_back(actor: User, escalation: Escalation, note: str) -> Escalation:
     return resolve(actor, escalation, HANDED_BACK, note)
+
+
+def reroute(thread: Thread, by: User | None) -> None:
+    """The thread moved to another category: its open escalation goes to that category's team
+    (an urgent one stays in the urgent queue), keeping its due time. Does not commit."""
+    escalation = open_escalation_of(thread.id, lock=True)
+    if escalation is None:
+        return
+    team = team_for(thread.category_id)
+    team_id = team.id if team else None
+    if team_id == escalation.team_id:
+        return
+    before = {"team_id": escalation.team_id, "queue": escalation.queue}
+    escalation.team_id = team_id
+    if escalation.queue != URGENT_QUEUE:
+        escalation.queue = team.slug if team else "general"
+    audit.record(by, "escalation-reroute", ESCALATION, escalation.id, before=before,
+                 after={"team_id": team_id, "queue": escalation.queue})
 
 
 def end_for_thread(thread: Thread, resolution: str, by: User | None) -> None:
@@ -494,9 +519,11 @@ def acknowledge(actor: User, escalation: Escalation, reply_template) -> Post:
     from forum import services as forum_services
 
     _require_staff(actor)
+    escalation = db.session.scalar(sa.select(Escalation).where(Escalation.id == escalation.id)
+                                   .with_for_update().execution_options(populate_existing=True))
     _require_open(escalation)
-    if escalation.acknowledged_at is not None:
-        raise Conflict("Staff have acknowledged this escalation already; reply instead.")
+    if escalation.acknowledged_at is not None or escalation.first_response_at is not None:
+        raise Conflict("Staff have answered or acknowledged this escalation already; reply instead.")
     body = canned.fill(reply_template, escalation.thread, actor)
     canned.count_use(reply_template)
     escalation.acknowledged_at = clock.now()

@@ -13,7 +13,7 @@ from flask_login import current_user
 from accounts.models import STAFF_ROLES, User
 from accounts.permissions import admin_required, login_required, staff_required
 from core.clock import as_utc
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, Invalid, NotFound
 from core.extensions import db
 from core.forms import show_error
 from core.ids import possible_id
@@ -174,7 +174,15 @@ def resolve(escalation_id):
 @staff_required
 def acknowledge(escalation_id):
     reply_id = possible_id(request.form.get("canned_id"))
-    return _act(escalation_id, lambda e: services.acknowledge(current_user, e, canned.get(reply_id)),
+
+    def acknowledge_with(escalation):
+        try:
+            chosen = canned.get(reply_id)
+        except NotFound:
+            raise Invalid("Choose one of the canned acknowledgements.") from None
+        services.acknowledge(current_user, escalation, chosen)
+
+    return _act(escalation_id, acknowledge_with,
                 "Acknowledgement posted: the asker knows staff have it, and the clock has stopped.")
 
 

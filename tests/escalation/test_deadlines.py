@@ -229,3 +229,16 @@ def test_the_database_refuses_a_second_open_escalation_for_a_thread(app):
     db.session.add(another(RESOLVED))  # resolved ones are history: any number of them
     db.session.commit()
     assert [e.id for e in open_escalations()] == [escalation.id]
+
+
+def test_when_the_holder_is_away_the_team_is_warned_instead(app):
+    holder, colleague = make_user("staff"), make_user("staff")
+    category = make_category("Desk away")
+    make_team("Away team", [colleague], categories=[category], auto_assign=False)  # holder from elsewhere
+    escalation = escalated(category=category)
+    services.claim(holder, escalation)
+    set_desk(holder, available=False)
+    clock.set(escalation.due_at.replace(tzinfo=UTC) + timedelta(minutes=1))
+    rules.check_deadlines()
+    jobs.wait_idle()
+    assert notices_of(colleague, "esc_breach") and not notices_of(holder, "esc_breach")

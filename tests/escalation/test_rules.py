@@ -148,3 +148,54 @@ def test_accepting_an_answer_or_closing_the_thread_resolves_its_escalation(app):
     states.close_thread(make_user("staff"), closed, "other", "")
     ended = {e.thread_id: e.resolution for e in db.session.scalars(sa.select(Escalation))}
     assert ended == {solved.id: "solved", closed.id: "closed"}
+
+
+def test_an_urgent_thread_handed_back_is_not_taken_again_as_unanswered(app):
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    make_thread(urgent=True, urgent_reason="Shop down")
+    [escalation] = open_escalations()
+    services.hand_back(make_user("staff"), escalation, "A known workaround; peers can guide them.")
+    clock.advance(hours=6)
+    assert rules.sweep()["unanswered"] == 0
+    assert open_escalations() == []
+
+
+def test_a_thread_locked_then_unlocked_returns_to_the_queue(app):
+    clock.set(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
+    staff = make_user("staff")
+    thread = make_thread()
+    clock.advance(hours=3)
+    rules.sweep()
+    states.set_locked(staff, thread, True)
+    assert open_escalations() == []  # ended with the lock
+    states.set_locked(staff, thread, False)
+    clock.advance(minutes=1)
+    assert rules.sweep()["unanswered"] == 1
+    assert [e.thread_id for e in open_escalations()] == [thread.id]
+
+
+def test_an_urgent_thread_closed_and_reopened_goes_back_to_the_urgent_queue(app):
+    staff = make_user("staff")
+    thread = make_thread(urgent=True, urgent_reason="Payments fail")
+    states.close_thread(staff, thread, "other", "")
+    assert open_escalations() == []
+    states.reopen_thread(staff, thread)
+    [escalation] = open_escalations()
+    assert (escalation.thread_id, escalation.queue) == (thread.id, "urgent")
+
+
+def test_a_moved_thread_takes_its_escalation_to_the_new_category_team(app):
+    from escalation.models import CategoryTeam, Team
+
+    billing, api = make_category("Billing"), make_category("API")
+    teams = {slug: Team(slug=slug, name=slug.title(), auto_assign=False) for slug in ("billing", "api")}
+    db.session.add_all(teams.values())
+    db.session.flush()
+    db.session.add_all([CategoryTeam(category_id=billing.id, team_id=teams["billing"].id),
+                        CategoryTeam(category_id=api.id, team_id=teams["api"].id)])
+    db.session.commit()
+    thread = make_thread(category=billing)
+    services.send_up(make_user("advocate"), thread, NEEDS_STAFF, "Needs an account lookup")
+    states.move_thread(make_user("staff"), thread, api.id)
+    [escalation] = open_escalations()
+    assert (escalation.queue, escalation.team_id) == ("api", teams["api"].id)

@@ -214,3 +214,13 @@ def test_the_escalation_page_runs_as_many_queries_for_10_replies_and_notes_as_fo
     backend = app.config["PEERLINE_TEST_BACKEND"]
     print(f"\nescalation page ({backend}): {len(one)} queries with 1, {len(ten)} with 10")
     assert len(ten) == len(one), f"1:\n{describe(one)}\n10:\n{describe(ten)}"
+
+
+def test_an_acknowledgement_without_a_canned_reply_is_refused_with_a_message(app, client, auth):
+    from tests.escalation.desk import escalated
+
+    escalation = escalated()
+    auth.as_role("staff")
+    response = client.post(f"/staff/escalations/{escalation.id}/acknowledge", data={"canned_id": ""})
+    assert response.status_code == 400
+    assert "Choose one of the canned acknowledgements." in response.text

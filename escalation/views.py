@@ -186,38 +186,37 @@ def acknowledge(escalation_id):
                 "Acknowledgement posted: the asker knows staff have it, and the clock has stopped.")
 
 
-@bp.route("/staff/escalations/<int:escalation_id>/reply", methods=["POST"])
-@staff_required
-def reply(escalation_id):
+def _form_post(escalation_id, form, form_name: str, action, success: str, anchor: str | None = None):
+    """A form posted from the escalation page: on a mistake, the page again with the text kept."""
     escalation = _escalation_or_404(escalation_id)
-    form = forms.ReplyForm()
     if not form.validate_on_submit():
-        return _render(escalation, reply_form=form, status=400)
+        return _render(escalation, status=400, **{form_name: form})
     try:
-        services.reply(current_user, escalation, form.body.data, canned_id=possible_id(form.canned_id.data))
+        action(escalation, form)
     except DomainError as error:
         db.session.rollback()
         status = show_error(form, error)
-        return _render(_escalation_or_404(escalation_id), reply_form=form, status=status)
-    flash("Your reply is posted on the thread.", "success")
-    return redirect(url_for("escalation.view", escalation_id=escalation_id))
+        return _render(_escalation_or_404(escalation_id), status=status, **{form_name: form})
+    flash(success, "success")
+    return redirect(url_for("escalation.view", escalation_id=escalation_id, _anchor=anchor))
+
+
+@bp.route("/staff/escalations/<int:escalation_id>/reply", methods=["POST"])
+@staff_required
+def reply(escalation_id):
+    def post(escalation, form):
+        services.reply(current_user, escalation, form.body.data, canned_id=possible_id(form.canned_id.data))
+
+    return _form_post(escalation_id, forms.ReplyForm(), "reply_form", post,
+                      "Your reply is posted on the thread.")
 
 
 @bp.route("/staff/escalations/<int:escalation_id>/note", methods=["POST"])
 @staff_required
 def note(escalation_id):
-    escalation = _escalation_or_404(escalation_id)
-    form = forms.NoteForm()
-    if not form.validate_on_submit():
-        return _render(escalation, note_form=form, status=400)
-    try:
-        services.add_note(current_user, escalation.thread, form.body.data)
-    except DomainError as error:
-        db.session.rollback()
-        status = show_error(form, error)
-        return _render(_escalation_or_404(escalation_id), note_form=form, status=status)
-    flash("Note added. Only staff see it.", "success")
-    return redirect(url_for("escalation.view", escalation_id=escalation_id, _anchor="notes"))
+    return _form_post(escalation_id, forms.NoteForm(), "note_form",
+                      lambda e, form: services.add_note(current_user, e.thread, form.body.data),
+                      "Note added. Only staff see it.", anchor="notes")
 
 
 @bp.route("/staff/escalations/<int:escalation_id>/conversation", methods=["POST"])

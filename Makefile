@@ -79,3 +79,12 @@ bench-search-latency: install
 .PHONY: bench-posting
 bench-posting: install
 	$(BIN)/python bench/posting_load.py $(BENCH_ARGS)
+
+# The escalation sweep (issue 11): the first sweep, the steady state (nothing changed: nothing written,
+# under 10 s) and the sweep after new threads pass their peer window, over a generated community of
+# 100,000 threads in its own file (bench/.data/community-100k.sqlite3; about 80 s to generate once),
+# on a copy; with ratios to a count of the open threads and to the forum's unanswered list.
+# Options: make bench-escalation BENCH_ARGS="--explain --database-url postgresql://postgres@127.0.0.1:5432/peerline_bench_escalation"
+.PHONY: bench-escalation
+bench-escalation: install
+	$(BIN)/python bench/escalation_sweep.py $(BENCH_ARGS)

@@ -285,14 +285,12 @@ def conversation(conversation_id):
 # --- canned replies ---------------------------------------------------------------------------------------
 
 
-@bp.route("/staff/canned-replies", methods=["GET", "POST"])
-@staff_required
-def canned_replies():
-    form = forms.CannedReplyForm()
+def _save_canned(form, save, template: str, **context):
+    """Show or save a canned reply's form: saved, back to the list; refused, the form with the text kept."""
     status = 200
     if form.validate_on_submit():
         try:
-            canned.create(current_user, form.title.data, form.body.data, form.is_acknowledgement.data)
+            save(form.title.data, form.body.data, form.is_acknowledgement.data)
         except DomainError as error:
             db.session.rollback()
             status = show_error(form, error)
@@ -301,8 +299,14 @@ def canned_replies():
             return redirect(url_for("escalation.canned_replies"))
     elif form.is_submitted():
         status = 400
-    return render_template("escalation/canned.html", replies=canned.all_replies(), form=form,
-                           placeholders=canned.PLACEHOLDERS), status
+    return render_template(template, form=form, placeholders=canned.PLACEHOLDERS, **context), status
+
+
+@bp.route("/staff/canned-replies", methods=["GET", "POST"])
+@staff_required
+def canned_replies():
+    return _save_canned(forms.CannedReplyForm(), lambda *fields: canned.create(current_user, *fields),
+                        "escalation/canned.html", replies=canned.all_replies())
 
 
 @bp.route("/staff/canned-replies/<int:reply_id>", methods=["GET", "POST"])
@@ -312,21 +316,9 @@ def edit_canned_reply(reply_id):
         found = canned.get(reply_id)
     except NotFound:
         abort(404)
-    form = forms.CannedReplyForm(obj=found)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            canned.update(current_user, found, form.title.data, form.body.data, form.is_acknowledgement.data)
-        except DomainError as error:
-            db.session.rollback()
-            status = show_error(form, error)
-        else:
-            flash("Canned reply saved.", "success")
-            return redirect(url_for("escalation.canned_replies"))
-    elif form.is_submitted():
-        status = 400
-    return render_template("escalation/canned_edit.html", reply=found, form=form,
-                           placeholders=canned.PLACEHOLDERS), status
+    return _save_canned(forms.CannedReplyForm(obj=found),
+                        lambda *fields: canned.update(current_user, found, *fields),
+                        "escalation/canned_edit.html", reply=found)
 
 
 @bp.route("/staff/canned-replies/<int:reply_id>/used", methods=["POST"])

@@ -224,3 +224,18 @@ def test_an_acknowledgement_without_a_canned_reply_is_refused_with_a_message(app
     response = client.post(f"/staff/escalations/{escalation.id}/acknowledge", data={"canned_id": ""})
     assert response.status_code == 400
     assert "Choose one of the canned acknowledgements." in response.text
+
+
+def test_canned_replies_are_saved_and_edited_from_their_pages_and_bad_ones_keep_the_text(app, client, auth):
+    auth.as_role("staff")
+    refused = client.post("/staff/canned-replies", data={"title": "Hi", "body": "Hello {nope}"})
+    assert refused.status_code == 400
+    assert "Unknown placeholder" in refused.text and "Hello {nope}" in refused.text
+    saved = client.post("/staff/canned-replies", data={"title": "Hi", "body": "Hello {asker}"})
+    assert saved.status_code == 302
+    from escalation import canned
+
+    reply = canned.all_replies()[0]
+    edited = client.post(f"/staff/canned-replies/{reply.id}", data={"title": "Hello", "body": "Hi {asker}"})
+    assert edited.status_code == 302
+    assert [(r.title, r.body) for r in canned.all_replies()] == [("Hello", "Hi {asker}")]

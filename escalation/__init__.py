@@ -82,9 +82,10 @@ def init_app(app: Flask) -> None:
         hooks.thread_tools.append(SEND_UP_TEMPLATE)
     if CANNED_PICKER_TEMPLATE not in hooks.reply_tools:
         hooks.reply_tools.append(CANNED_PICKER_TEMPLATE)
-    from escalation import canned
+    from escalation import canned, services
 
     app.jinja_env.globals["canned_for"] = canned.for_thread
+    app.jinja_env.globals["offers_send_up"] = services.offers_send_up
     rules.init_app()
     from escalation import demo
     from forum import demo as forum_demo

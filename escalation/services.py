@@ -227,9 +227,21 @@ def _add_reason(escalation: Escalation, thread: Thread, reason: str, by: User | 
     return True
 
 
+def may_send_up(user) -> bool:
+    """Advocates and staff send threads to staff."""
+    return bool(user is not None and getattr(user, "is_authenticated", False)
+                and (is_staff(user) or user.is_advocate))
+
+
+def offers_send_up(user, thread) -> bool:
+    """Whether a thread page offers this person "Send to staff": they may, and staff could take it."""
+    return (may_send_up(user) and thread.state == VISIBLE and thread.closed_at is None
+            and not thread.is_locked)
+
+
 def send_up(actor: User, thread: Thread, reason: str, note: str) -> Escalation:
     """An advocate (or staff) sends a thread to staff: "needs staff" or "urgent", with why."""
-    if actor is None or not (is_staff(actor) or actor.is_advocate):
+    if not may_send_up(actor):
         raise Forbidden("Only advocates and staff can send a thread to staff.")
     if reason not in (NEEDS_STAFF, URGENT):
         raise Invalid("Choose why staff are needed: needs staff, or urgent.")

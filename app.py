@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 import accounts
 import escalation
 import forum
+import insights
 import kb
 import search
 from accounts import jobs as account_jobs
@@ -87,6 +88,7 @@ def create_app(config: dict | None = None) -> Flask:
     forum.init_app(app)
     kb.init_app(app)
     escalation.init_app(app)
+    insights.init_app(app)
 
     app.cli.add_command(jobs_cli)
     app.url_value_preprocessor(_refuse_nul_in_urls)

@@ -6,7 +6,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from insights import models  # noqa: F401  (the tables, for migrations)
+    from insights import (
+        models,  # noqa: F401  (the tables, for migrations)
+        satisfaction,
+        views,
+    )
     from insights.cli import insights_cli
 
+    app.register_blueprint(views.bp)
     app.cli.add_command(insights_cli)
+    satisfaction.init_app()

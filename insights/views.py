@@ -1,0 +1,6 @@
+"""Insights pages: the staff dashboard with its exports, the advocate leaderboard, and the askers'
+satisfaction question."""
+
+from flask import Blueprint
+
+bp = Blueprint("insights", __name__)

@@ -158,6 +158,14 @@ def _latest_kind(thread_id, kinds, before):
             .order_by(event.at.desc(), event.id.desc()).limit(1).scalar_subquery())
 
 
+_ASSIGNEE = sa.func.coalesce(Escalation.assignee_id, 0)  # 0: unassigned
+_ESCALATION_TEAM = sa.func.coalesce(Escalation.team_id, 0)  # 0: no team
+
+
+def _event_category(event):
+    return sa.func.coalesce(event.category_id, Thread.category_id).label("category_id")
+
+
 def _counted_thread():
     return Thread.state == VISIBLE
 
@@ -170,7 +178,7 @@ def _reply_post(post):
 # --- the facts each measure is computed over -----------------------------------------------------
 
 
-def _acceptances(window: Window):
+def acceptances(window: Window):
     """The acceptances that count in the window (one per thread that went from unsolved to solved),
     with who solved it and how long it took: columns thread_id, category_id, resolver, staff_id,
     seconds."""
@@ -183,9 +191,9 @@ def _acceptances(window: Window):
     resolver = sa.case((Post.author_id == Thread.author_id, SELF),
                        (Post.author_role.in_(_STAFF), STAFF_SOLVED), else_=PEER)
     return (
-        sa.select(event.thread_id, sa.func.coalesce(event.category_id, Thread.category_id).label("category_id"),
-                  resolver.label("resolver"),
+        sa.select(event.thread_id, _event_category(event), resolver.label("resolver"),
                   sa.case((Post.author_role.in_(_STAFF), Post.author_id)).label("staff_id"),
+                  Post.author_id.label("author_id"),
                   seconds_between(Thread.created_at, event.at).label("seconds"))
         .select_from(event).join(Thread, Thread.id == event.thread_id).join(Post, Post.id == event.post_id)
         .where(event.kind == history.ACCEPTED, event.at >= window.start, event.at < window.end,
@@ -199,7 +207,7 @@ def _closes(window: Window):
     """Threads closed in the window: thread_id, category_id."""
     event = ThreadEvent
     return (
-        sa.select(event.thread_id, sa.func.coalesce(event.category_id, Thread.category_id).label("category_id"))
+        sa.select(event.thread_id, _event_category(event))
         .select_from(event).join(Thread, Thread.id == event.thread_id)
         .where(event.kind == history.CLOSED, event.at >= window.start, event.at < window.end,
                _counted_thread())
@@ -209,7 +217,7 @@ def _closes(window: Window):
 # --- computing --------------------------------------------------------------------------------------
 
 
-def _percentiles(facts, split_col, value_col) -> dict:
+def percentiles_of(facts, split_col, value_col) -> dict:
     """{split key: (n, median, p90)} of `value_col` per `split_col`, by linear interpolation between
     the closest ranks (PostgreSQL's percentile_cont): SQL ranks the values and picks the two
     neighbours of each percentile's position; the interpolation between them is done here."""
@@ -228,7 +236,9 @@ def _percentiles(facts, split_col, value_col) -> dict:
         values = []
         for pct, (low, high) in zip((50, 90), (neighbours[0:2], neighbours[2:4]), strict=True):
             fraction = ((n - 1) * pct % 100) / 100
-            value = float(low) if high is None or fraction == 0 else float(low) + fraction * (float(high) - float(low))
+            value = float(low)
+            if high is not None and fraction:
+                value += fraction * (float(high) - value)
             values.append(round(value, 3))
         found[dim] = (n, *values)
     return found
@@ -271,7 +281,7 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
             put(dim, threads_opened=n)
 
     # Threads solved, who solved them, and how long it took.
-    accepted = _acceptances(window)
+    accepted = acceptances(window)
     dim = _dim(split, accepted.c.category_id, staff=accepted.c.staff_id)
     for key, (n, peer, own, staff) in _grouped(
         sa.select(dim.label("dim"), sa.func.count(),
@@ -282,14 +292,15 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
     ).items():
         put(key, threads_solved=n, threads_solved_peer=peer, threads_solved_self=own,
             threads_solved_staff=staff)
-    for key, (_n, median, p90) in _percentiles(accepted, dim, accepted.c.seconds).items():
+    for key, (_n, median, p90) in percentiles_of(accepted, dim, accepted.c.seconds).items():
         put(key, time_to_resolution_median_s=median, time_to_resolution_p90_s=p90)
 
     # Threads solved or closed (a thread both solved and closed counts once).
     if split != STAFF:
         ended = sa.union(sa.select(accepted.c.thread_id, accepted.c.category_id), _closes(window)).subquery()
         for key, (n,) in _grouped(
-            sa.select(_dim(split, ended.c.category_id).label("dim"), sa.func.count(sa.distinct(ended.c.thread_id)))
+            sa.select(_dim(split, ended.c.category_id).label("dim"),
+                      sa.func.count(sa.distinct(ended.c.thread_id)))
             .group_by(sa.literal_column("dim"))
         ).items():
             put(key, threads_closed=n)
@@ -301,13 +312,14 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
                       sa.case((Post.author_role.in_(_STAFF), 0), else_=1).label("by_peer"),
                       seconds_between(Thread.created_at, Thread.first_reply_at).label("seconds"))
             .select_from(Thread).join(Post, Post.id == Thread.first_reply_post_id)
-            .where(_counted_thread(), Thread.first_reply_at >= window.start, Thread.first_reply_at < window.end)
+            .where(_counted_thread(), Thread.first_reply_at >= window.start,
+                   Thread.first_reply_at < window.end)
             .subquery())
         for key, (n, peers) in _grouped(
             sa.select(first.c.dim, sa.func.count(), sa.func.sum(first.c.by_peer)).group_by(first.c.dim)
         ).items():
             put(key, first_replies=n, first_replies_peer=int(peers or 0))
-        for key, (_n, median, p90) in _percentiles(first, first.c.dim, first.c.seconds).items():
+        for key, (_n, median, p90) in percentiles_of(first, first.c.dim, first.c.seconds).items():
             put(key, first_response_median_s=median, first_response_p90_s=p90)
 
     # First staff replies, per staff member by who wrote them.
@@ -319,7 +331,7 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
         .where(_counted_thread(), Thread.first_staff_reply_at >= window.start,
                Thread.first_staff_reply_at < window.end)
         .subquery())
-    for key, (n, median, p90) in _percentiles(staff_first, staff_first.c.dim, staff_first.c.seconds).items():
+    for key, (n, median, p90) in percentiles_of(staff_first, staff_first.c.dim, staff_first.c.seconds).items():
         put(key, staff_first_replies=n, staff_first_response_median_s=median, staff_first_response_p90_s=p90)
 
     _escalation_measures(window, split, put)
@@ -343,13 +355,13 @@ def _escalation_measures(window: Window, split: str, put) -> None:
         Escalation.assignee_id)
     responded = (
         sa.select(_dim(split, category_at(Escalation.thread_id, Escalation.first_response_at),
-                       staff=responder, team=sa.func.coalesce(Escalation.team_id, 0)).label("dim"),
+                       staff=responder, team=_ESCALATION_TEAM).label("dim"),
                   Escalation.response_business_s.label("seconds"))
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
         .where(_counted_thread(), Escalation.first_response_at >= window.start,
                Escalation.first_response_at < window.end, Escalation.response_business_s.is_not(None))
         .subquery())
-    for key, (n, median, p90) in _percentiles(responded, responded.c.dim, responded.c.seconds).items():
+    for key, (n, median, p90) in percentiles_of(responded, responded.c.dim, responded.c.seconds).items():
         put(key, escalation_responses=n, escalation_response_median_s=median, escalation_response_p90_s=p90)
 
     moment = window.moment
@@ -363,7 +375,7 @@ def _escalation_measures(window: Window, split: str, put) -> None:
                        sa.and_(Escalation.first_response_at >= window.start,
                                Escalation.first_response_at < window.end))
     dim = _dim(split, category_at(Escalation.thread_id, Escalation.escalated_at),
-               staff=sa.func.coalesce(Escalation.assignee_id, 0), team=sa.func.coalesce(Escalation.team_id, 0))
+               staff=_ASSIGNEE, team=_ESCALATION_TEAM)
     for key, (met_n, breached) in _grouped(
         sa.select(dim.label("dim"), sa.func.count(sa.case((met, 1))),
                   sa.func.count(sa.case((sa.or_(late, overdue), 1))))
@@ -394,12 +406,12 @@ def _backlog(window: Window, split: str, put) -> None:
         dim = _dim(split, category_at(Thread.id, moment))
         for key, (n, quiet) in _grouped(
             sa.select(dim.label("dim"), sa.func.count(), sa.func.count(sa.case((unanswered, 1))))
-            .select_from(Thread).where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
+            .select_from(Thread)
+            .where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
             .group_by(sa.literal_column("dim"))
         ).items():
             put(key, backlog_open=n, backlog_unanswered=quiet)
-    dim = _dim(split, category_at(Escalation.thread_id, moment), staff=sa.func.coalesce(Escalation.assignee_id, 0),
-               team=sa.func.coalesce(Escalation.team_id, 0))
+    dim = _dim(split, category_at(Escalation.thread_id, moment), staff=_ASSIGNEE, team=_ESCALATION_TEAM)
     for key, (n,) in _grouped(
         sa.select(dim.label("dim"), sa.func.count()).select_from(Escalation)
         .join(Thread, Thread.id == Escalation.thread_id)
@@ -441,8 +453,10 @@ def _deflection(window: Window, split: str, put) -> None:
 
     in_progress = sa.and_(AskFlow.thread_id.is_(None), AskFlow.last_event_at > clock.now() - IN_PROGRESS)
     for key, (n, posted) in _grouped(
-        sa.select(_dim(split, AskFlow.category_id).label("dim"), sa.func.count(), sa.func.count(AskFlow.thread_id))
-        .select_from(AskFlow).where(AskFlow.first_opened_at >= window.start, AskFlow.first_opened_at < window.end, ~in_progress)
+        sa.select(_dim(split, AskFlow.category_id).label("dim"), sa.func.count(),
+                  sa.func.count(AskFlow.thread_id))
+        .select_from(AskFlow)
+        .where(AskFlow.first_opened_at >= window.start, AskFlow.first_opened_at < window.end, ~in_progress)
         .group_by(sa.literal_column("dim"))
     ).items():
         put(key, deflection_flows=n, deflection_rate=_share(n - posted, n))

@@ -72,3 +72,29 @@ class SatisfactionRating(db.Model):
         sa.CheckConstraint("score IS NULL OR (score BETWEEN 1 AND 5)", name="score_in_range"),
         sa.CheckConstraint(f"resolver IN ({', '.join(repr(r) for r in RESOLVERS)})", name="resolver_known"),
     )
+
+
+class InsightSetting(db.Model):
+    """An admin's choice about insights, by name (whether the leaderboard is public)."""
+
+    __tablename__ = "insight_settings"
+
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    value: Mapped[bool] = mapped_column(default=False)
+
+
+class SummaryMail(db.Model):
+    """The weekly summary of one ISO week (its Monday) for one recipient: written when the mail is
+    queued, `mailed_at` once it is sent, so that neither the week's fan-out nor a mail repeats."""
+
+    __tablename__ = "insight_summary_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week_start: Mapped[date] = mapped_column(sa.Date)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    queued_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    mailed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.UniqueConstraint("week_start", "user_id", name="uq_insight_summary_mails_week_user"),
+    )

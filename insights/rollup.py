@@ -74,29 +74,40 @@ def roll_up_ranges(today: date) -> int:
     """The named ranges and the periods before them (what their cards compare with)."""
     stored = 0
     for first, last in named_ranges(today).values():
-        if (first, last) != (week_start(first), week_start(first) + timedelta(days=6)):
-            stored += store(RANGE, first, last)
+        stored += _store_period(first, last)
         stored += _store_period(*previous(first, last))
     return stored
 
 
-def _store_period(first: date, last: date) -> int:
+def period_kind(first: date, last: date) -> str:
+    """How the period [first, last] is stored: a day, an ISO week, or a range."""
     if first == last:
-        return store(DAY, first, last)
+        return DAY
     if first == week_start(first) and last == first + timedelta(days=6):
-        return store(WEEK, first, last)
-    return store(RANGE, first, last)
+        return WEEK
+    return RANGE
+
+
+def _store_period(first: date, last: date) -> int:
+    return store(period_kind(first, last), first, last)
 
 
 def find(first: date, last: date, split: str = ALL) -> dict[int, dict] | None:
     """The stored measures of exactly this period per split key, or None when none are stored."""
-    period = DAY if first == last else WEEK if (first == week_start(first) and
-                                                last == first + timedelta(days=6)) else RANGE
+    period = period_kind(first, last)
     rows = db.session.execute(
         sa.select(Snapshot.dimension_id, Snapshot.measures).where(
             Snapshot.period == period, Snapshot.period_start == first, Snapshot.period_end == last,
             Snapshot.dimension == split)).all()
     return {key: values for key, values in rows} if rows else None
+
+
+def stored_series(period: str, first: date, last: date) -> dict[date, dict]:
+    """{start: overall measures} of the stored days (or weeks) that start from `first` to `last`."""
+    return dict(db.session.execute(
+        sa.select(Snapshot.period_start, Snapshot.measures).where(
+            Snapshot.period == period, Snapshot.period_start >= first, Snapshot.period_start <= last,
+            Snapshot.dimension == ALL)).all())
 
 
 def recompute(first: date, last: date, progress: Callable[[Iterable], Iterable] = lambda items: items) -> int:

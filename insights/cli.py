@@ -15,7 +15,8 @@ from insights.models import ALL, CATEGORY
 insights_cli = AppGroup("insights", help="Community metrics: snapshots and reports.")
 
 _LABELS = {
-    "threads_opened": "Threads opened", "threads_solved": "Threads solved", "threads_closed": "Threads solved or closed",
+    "threads_opened": "Threads opened", "threads_solved": "Threads solved",
+    "threads_closed": "Threads solved or closed",
     "peer_resolution_share": "Solved by peers", "self_resolution_share": "Solved by the asker",
     "staff_resolution_share": "Solved by staff", "peer_answer_share": "First reply by a peer",
     "first_response_median_s": "First response, median", "first_response_p90_s": "First response, p90",
@@ -24,7 +25,8 @@ _LABELS = {
     "escalation_response_median_s": "Escalation response, median (business time)",
     "escalation_response_p90_s": "Escalation response, p90 (business time)",
     "sla_attainment": "SLA attainment", "sla_breaches": "SLA breaches",
-    "time_to_resolution_median_s": "Time to resolution, median", "time_to_resolution_p90_s": "Time to resolution, p90",
+    "time_to_resolution_median_s": "Time to resolution, median",
+    "time_to_resolution_p90_s": "Time to resolution, p90",
     "backlog_open": "Backlog at the end: open", "backlog_unanswered": "Backlog at the end: unanswered",
     "backlog_escalations": "Backlog at the end: open escalations", "csat": "Asker satisfaction (4-5 of 5)",
     "deflection_rate": "Deflection",
@@ -38,9 +40,11 @@ def parse_range(first: str, last: str) -> tuple[date, date]:
         try:
             days.append(date.fromisoformat(value.strip()))
         except (ValueError, AttributeError):
-            raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.", param_hint=option) from None
+            raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD.",
+                                     param_hint=option) from None
     if days[1] < days[0]:
-        raise click.BadParameter(f"the range ends ({days[1]}) before it starts ({days[0]}).", param_hint="--to")
+        raise click.BadParameter(f"the range ends ({days[1]}) before it starts ({days[0]}).",
+                                 param_hint="--to")
     return days[0], days[1]
 
 
@@ -76,7 +80,8 @@ def recompute_command(first, last):
     first, last = parse_range(first, last)
 
     def progress(items):
-        with click.progressbar(items, label="Rolling up", show_pos=True, file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(items, label="Rolling up", show_pos=True,
+                               file=click.get_text_stream("stderr")) as bar:
             yield from bar
 
     stored = rollup.recompute(first, last, progress=progress)
@@ -95,7 +100,8 @@ def report_command(first, last, slug, as_json):
         category = db.session.scalar(sa.select(Category).where(Category.slug == slug.strip()))
         if category is None:
             known = ", ".join(db.session.scalars(sa.select(Category.slug).order_by(Category.slug))) or "none"
-            raise click.BadParameter(f"no category has the slug {slug!r} (known: {known}).", param_hint="--category")
+            raise click.BadParameter(f"no category has the slug {slug!r} (known: {known}).",
+                                     param_hint="--category")
         found = measures.compute(first, last, CATEGORY).get(category.id) or measures.empty(first, last)
     else:
         found = measures.compute(first, last, ALL)[0]

@@ -40,7 +40,8 @@ BREAKDOWN_COLUMNS = (
     ("backlog_escalations", "Open escalations"), ("csat", "Satisfaction"),
 )
 STAFF_COLUMNS = (
-    ("staff_first_replies", "First staff replies"), ("staff_first_response_median_s", "Staff first response (median)"),
+    ("staff_first_replies", "First staff replies"),
+    ("staff_first_response_median_s", "Staff first response (median)"),
     ("threads_solved", "Solved by them"), ("escalation_responses", "Escalations answered"),
     ("escalation_response_median_s", "Escalation response (median)"), ("sla_attainment", "SLA met"),
     ("sla_breaches", "Breaches"), ("backlog_escalations", "Open escalations now held"),
@@ -157,7 +158,8 @@ def breakdown(period: Period, split: str) -> list[dict]:
     for key, values in found.items():
         if split == CATEGORY and key == 0:
             continue
-        name = names.get(key) or ({TEAM: "No team", STAFF: "Unassigned"}.get(split) if key == 0 else f"#{key}")
+        fallback = {TEAM: "No team", STAFF: "Unassigned"}.get(split) if key == 0 else f"#{key}"
+        name = names.get(key) or fallback
         rows.append({"id": key, "name": name, "values": values})
     order = "staff_first_replies" if split == STAFF else "threads_opened"
     rows.sort(key=lambda row: (-(row["values"].get(order) or 0), row["name"].lower()))
@@ -172,8 +174,8 @@ def _names(split: str, ids: list[int]) -> dict[int, str]:
     elif split == TEAM:
         statement = sa.select(Team.id, Team.name).where(Team.id.in_(ids))
     else:
-        statement = sa.select(User.id, sa.func.coalesce(sa.func.nullif(User.display_name, ""), User.username)) \
-            .where(User.id.in_(ids))
+        name = sa.func.coalesce(sa.func.nullif(User.display_name, ""), User.username)
+        statement = sa.select(User.id, name).where(User.id.in_(ids))
     return dict(db.session.execute(statement).all())
 
 
@@ -181,7 +183,8 @@ def breached_escalations(period: Period, limit: int = 50) -> list[dict]:
     """The escalations due in the period that missed their due time: answered late, or still
     unanswered after it (when the period ended, or now). Newest due first."""
     window = measures.Window(period.first, period.last)
-    late = sa.and_(Escalation.first_response_at.is_not(None), Escalation.first_response_at > Escalation.due_at)
+    answered = Escalation.first_response_at.is_not(None)
+    late = sa.and_(answered, Escalation.first_response_at > Escalation.due_at)
     overdue = sa.and_(Escalation.first_response_at.is_(None), Escalation.due_at < window.moment,
                       sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at > Escalation.due_at))
     rows = db.session.execute(

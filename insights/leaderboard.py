@@ -16,7 +16,8 @@ LIMIT = 50
 
 def is_public() -> bool:
     """Whether an admin has opened the leaderboard to everyone (it is staff-only otherwise)."""
-    return bool(db.session.scalar(sa.select(InsightSetting.value).where(InsightSetting.name == PUBLIC_LEADERBOARD)))
+    setting = db.session.get(InsightSetting, PUBLIC_LEADERBOARD)
+    return bool(setting and setting.value)
 
 
 def set_public(actor, public: bool) -> None:
@@ -31,7 +32,8 @@ def set_public(actor, public: bool) -> None:
     setting = db.session.get(InsightSetting, PUBLIC_LEADERBOARD) or InsightSetting(name=PUBLIC_LEADERBOARD)
     setting.value = bool(public)
     db.session.add(setting)
-    audit.record(actor, "leaderboard_visibility", "setting", 0, before={"public": before}, after={"public": public})
+    audit.record(actor, "leaderboard_visibility", "setting", 0, before={"public": before},
+                 after={"public": bool(public)})
     db.session.commit()
 
 

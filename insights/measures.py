@@ -9,7 +9,7 @@ are done in Python, on one row per split.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -87,17 +87,19 @@ class Window:
     first: date
     last: date
 
+    # In UTC: SQLite compares stored UTC text, and a bound time in another zone loses its offset.
     @property
     def start(self) -> datetime:
-        return day_start(self.first)
+        return day_start(self.first).astimezone(UTC)
 
     @property
     def end(self) -> datetime:
-        return day_start(self.last + timedelta(days=1))
+        return day_start(self.last + timedelta(days=1)).astimezone(UTC)
 
     @property
     def moment(self) -> datetime:
-        return min(self.end, clock.now())
+        """The end, or now for a period not over: what happened at this very moment included."""
+        return min(self.end, clock.now() + timedelta(microseconds=1))
 
 
 # --- SQL pieces ---------------------------------------------------------------------------------------
@@ -179,9 +181,10 @@ def _reply_post(post):
 
 
 def acceptances(window: Window):
-    """The acceptances that count in the window (one per thread that went from unsolved to solved),
-    with who solved it and how long it took: columns thread_id, category_id, resolver, staff_id,
-    seconds."""
+    """The acceptances that count in the window, with who solved it and how long it took: columns
+    thread_id, category_id, resolver, staff_id, author_id, seconds. An acceptance counts when no
+    other is in force; a thread solved, un-accepted and solved again within the window counts
+    once, by its first."""
     event, previous = ThreadEvent, _EARLIER
     previous_kind = (
         sa.select(previous.kind)
@@ -190,8 +193,10 @@ def acceptances(window: Window):
         .order_by(previous.at.desc(), previous.id.desc()).limit(1).scalar_subquery())
     resolver = sa.case((Post.author_id == Thread.author_id, SELF),
                        (Post.author_role.in_(_STAFF), STAFF_SOLVED), else_=PEER)
-    return (
+    counted = (
         sa.select(event.thread_id, _event_category(event), resolver.label("resolver"),
+                  sa.func.row_number().over(partition_by=event.thread_id, order_by=(event.at, event.id))
+                  .label("nth"),
                   sa.case((Post.author_role.in_(_STAFF), Post.author_id)).label("staff_id"),
                   Post.author_id.label("author_id"),
                   seconds_between(Thread.created_at, event.at).label("seconds"))
@@ -201,6 +206,8 @@ def acceptances(window: Window):
                sa.func.coalesce(previous_kind, "") != history.ACCEPTED)
         .subquery()
     )
+    kept = [column for column in counted.c if column.name != "nth"]
+    return sa.select(*kept).where(counted.c.nth == 1).subquery()
 
 
 def _closes(window: Window):
@@ -331,7 +338,8 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
         .where(_counted_thread(), Thread.first_staff_reply_at >= window.start,
                Thread.first_staff_reply_at < window.end)
         .subquery())
-    for key, (n, median, p90) in percentiles_of(staff_first, staff_first.c.dim, staff_first.c.seconds).items():
+    found = percentiles_of(staff_first, staff_first.c.dim, staff_first.c.seconds)
+    for key, (n, median, p90) in found.items():
         put(key, staff_first_replies=n, staff_first_response_median_s=median, staff_first_response_p90_s=p90)
 
     _escalation_measures(window, split, put)
@@ -340,7 +348,7 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
     _deflection(window, split, put)
 
     for values in rows.values():
-        _finish(values, window)
+        _finish(values, window, split)
     if split == ALL and 0 not in rows:
         rows[0] = _finish({}, window)
     return rows
@@ -467,8 +475,19 @@ def empty(first: date, last: date) -> dict:
     return _finish({}, Window(first, last))
 
 
-def _finish(values: dict, window: Window) -> dict:
-    """Fill in the shares and the keys nothing measured (counts 0, the rest None), in KEYS order."""
+# What a staff member's figures hold: the replies, solutions and escalations that were theirs. The
+# rest (threads opened, the backlog, satisfaction...) belongs to no one person and is None.
+STAFF_KEYS = frozenset({
+    "period_start", "period_end", "threads_solved", "staff_resolution_share", "staff_first_response_median_s",
+    "staff_first_response_p90_s", "escalation_response_median_s", "escalation_response_p90_s",
+    "sla_attainment", "sla_breaches", "time_to_resolution_median_s", "time_to_resolution_p90_s",
+    "backlog_escalations", "threads_solved_staff", "staff_first_replies", "escalation_responses", "sla_met",
+})
+
+
+def _finish(values: dict, window: Window, split: str = ALL) -> dict:
+    """Fill in the shares and the keys nothing measured (counts 0, the rest None), in KEYS order;
+    for a staff member, None where a figure is nobody's in particular."""
     solved = values.get("threads_solved", 0)
     values["peer_resolution_share"] = _share(values.get("threads_solved_peer", 0), solved)
     values["self_resolution_share"] = _share(values.get("threads_solved_self", 0), solved)
@@ -479,7 +498,10 @@ def _finish(values: dict, window: Window) -> dict:
     values["period_start"], values["period_end"] = window.first.isoformat(), window.last.isoformat()
     for key in COUNT_KEYS + tuple(k for k in DETAIL_KEYS if not k.startswith("csat_") or k == "csat_ratings"):
         values.setdefault(key, 0)
-    ordered = {key: values.get(key) for key in KEYS + DETAIL_KEYS}
+    ordered = {key: values.get(key) for key in KEYS + DETAIL_KEYS
+               if split != STAFF or key in STAFF_KEYS}
+    ordered.update({key: None for key in KEYS + DETAIL_KEYS if key not in ordered})
+    ordered = {key: ordered[key] for key in KEYS + DETAIL_KEYS}
     values.clear()
     values.update(ordered)
     return values

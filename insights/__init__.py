@@ -16,3 +16,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.cli.add_command(insights_cli)
     satisfaction.init_app()
+    # Module-level registries, and create_app may run more than once in a process: add each once.
+    from forum import demo as forum_demo
+    from forum import hooks, notices
+    from insights import demo
+
+    if satisfaction.NOTICE_KIND.name not in notices.KINDS:
+        notices.register_kind(satisfaction.NOTICE_KIND)
+    if satisfaction.thread_notices not in hooks.thread_notices:
+        hooks.thread_notices.append(satisfaction.thread_notices)
+    if demo.load_with_community not in forum_demo.EXTENSIONS:
+        forum_demo.EXTENSIONS.append(demo.load_with_community)

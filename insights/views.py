@@ -56,7 +56,8 @@ def _trend_by(period) -> str:
 
 
 def _label(row, by: str) -> str:
-    return f"{row['first']:%d %b}" if by == "day" else f"W{row['first'].isocalendar()[1]} ({row['first']:%d %b})"
+    first = row["first"]
+    return f"{first:%d %b}" if by == "day" else f"W{first.isocalendar()[1]} ({first:%d %b})"
 
 
 def _series(rows, spec):
@@ -70,11 +71,12 @@ def view_dashboard():
     period, error = _period_or_error()
     by = _trend_by(period)
     rows = dashboard.trend(period, by)
-    tables = {name: {"title": title, "unit": unit,
-                     "columns": [label for label, _ in spec],
-                     "rows": [(_label(row, by), [row["values"].get(key) if row["values"] else None
-                                                 for _, key in spec], [key for _, key in spec]) for row in rows]}
-              for name, (title, _kind, unit, spec) in CHARTS.items()}
+    tables = {}
+    for name, (title, _kind, unit, spec) in CHARTS.items():
+        keys = [key for _, key in spec]
+        tables[name] = {"title": title, "unit": unit, "columns": [label for label, _ in spec],
+                        "rows": [(_label(row, by), [(row["values"] or {}).get(key) for key in keys], keys)
+                                 for row in rows]}
     return render_template(
         "insights/dashboard.html", period=period, error=error, presets=dashboard.PRESETS, by=by,
         headline=dashboard.headline(period), tables=tables,
@@ -114,7 +116,8 @@ def export_rows(period, view: str) -> list[dict]:
     if view == "summary":
         return [dashboard.headline(period)["current"]]
     if view in ("day", "week"):
-        return [row["values"] or {**measures.empty(row["first"], row["last"])} for row in dashboard.trend(period, view)]
+        return [row["values"] or measures.empty(row["first"], row["last"])
+                for row in dashboard.trend(period, view)]
     if view in SPLITS:
         return [{view + "_id": row["id"], view: row["name"], **row["values"]}
                 for row in dashboard.breakdown(period, SPLITS[view])]
@@ -154,7 +157,8 @@ def export_dashboard(fmt):
         writer.writeheader()
         writer.writerows(rows)
         body, mimetype = out.getvalue(), "text/csv"
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # --- the advocate leaderboard -----------------------------------------------------------------------
@@ -167,9 +171,9 @@ def view_leaderboard():
     if not is_staff(current_user) and not leaderboard.is_public():
         abort(404)
     period, error = _period_or_error()
-    return render_template("insights/leaderboard.html", period=period, error=error, presets=dashboard.PRESETS,
-                           rows=leaderboard.leaders(period.first, period.last), public=leaderboard.is_public(),
-                           fmt=format_value), 400 if error else 200
+    return render_template("insights/leaderboard.html", period=period, error=error,
+                           presets=dashboard.PRESETS, rows=leaderboard.leaders(period.first, period.last),
+                           public=leaderboard.is_public(), fmt=format_value), 400 if error else 200
 
 
 @bp.post("/staff/insights/leaderboard-visibility")

@@ -8,8 +8,10 @@ last step of a percentile (interpolating between the two closest ranks SQL picke
 are done in Python, on one row per split.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace as _Bounds
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -224,24 +226,33 @@ def _closes(window: Window):
 # --- computing --------------------------------------------------------------------------------------
 
 
-def percentiles_of(facts, split_col, value_col) -> dict:
-    """{split key: (n, median, p90)} of `value_col` per `split_col`, by linear interpolation between
-    the closest ranks (PostgreSQL's percentile_cont): SQL ranks the values and picks the two
-    neighbours of each percentile's position; the interpolation between them is done here."""
+def percentile_statement(facts, split_col, value_col):
+    """SQL ranking `value_col` per `split_col` and picking the two neighbours of the median's and
+    the 90th percentile's positions; `interpolate` finishes the job on its rows."""
     ranked = sa.select(
         split_col.label("dim"), value_col.label("v"),
         (sa.func.row_number().over(partition_by=split_col, order_by=value_col) - 1).label("i"),
         sa.func.count().over(partition_by=split_col).label("n"),
     ).subquery()
     columns = [ranked.c.dim, sa.func.max(ranked.c.n)]
-    for pct in (50, 90):
+    for pct in _PERCENTS:
         low = (ranked.c.n - 1) * pct // 100
         columns += [sa.func.max(sa.case((ranked.c.i == low, ranked.c.v))),
                     sa.func.max(sa.case((ranked.c.i == low + 1, ranked.c.v)))]
+    return sa.select(*columns).group_by(ranked.c.dim)
+
+
+_PERCENTS = (50, 90)
+
+
+def interpolate(rows) -> dict:
+    """{split key: (n, median, p90)} from percentile_statement's rows, by linear interpolation
+    between the closest ranks (PostgreSQL's percentile_cont, numpy's default)."""
     found = {}
-    for dim, n, *neighbours in db.session.execute(sa.select(*columns).group_by(ranked.c.dim)):
+    for dim, n, *neighbours in rows:
         values = []
-        for pct, (low, high) in zip((50, 90), (neighbours[0:2], neighbours[2:4]), strict=True):
+        for index, pct in enumerate(_PERCENTS):
+            low, high = neighbours[2 * index:2 * index + 2]
             fraction = ((n - 1) * pct % 100) / 100
             value = float(low)
             if high is not None and fraction:
@@ -251,13 +262,24 @@ def percentiles_of(facts, split_col, value_col) -> dict:
     return found
 
 
-def _grouped(statement) -> dict:
-    """{split key: the rest of the row} of a statement selecting the key first."""
-    return {row[0]: row[1:] for row in db.session.execute(statement)}
+def percentiles_of(facts, split_col, value_col, params: dict | None = None) -> dict:
+    """{split key: (n, median, p90)} of `value_col` per `split_col`."""
+    return interpolate(db.session.execute(percentile_statement(facts, split_col, value_col), params or {}))
 
 
 def _share(part, whole):
     return part / whole if whole else None
+
+
+# The statements of a split are built once per database kind, with the period's bounds as
+# parameters: building SQLAlchemy expressions cost more than running them on a day's rows.
+_BOUNDS = _Bounds(
+    start=sa.bindparam("start", type_=sa.DateTime(timezone=True)),
+    end=sa.bindparam("end", type_=sa.DateTime(timezone=True)),
+    moment=sa.bindparam("moment", type_=sa.DateTime(timezone=True)),
+)
+_STALE = sa.bindparam("stale", type_=sa.DateTime(timezone=True))  # flows quiet since are over
+GROUPED, PERCENTILES = "grouped", "percentiles"
 
 
 def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
@@ -266,87 +288,22 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
 
     Each value is a flat dict with KEYS and DETAIL_KEYS; a split key appears when any measure has
     a row for it."""
+    from forum.askflows import IN_PROGRESS
+
     window = Window(first, last)
-    if _dialect() == "postgresql":
+    dialect = _dialect()
+    if dialect == "postgresql":
         # The JIT compiles these statements anew each time and made one 2.3x slower.
         db.session.execute(sa.text("SET LOCAL jit = off"))
+    params = {"start": window.start, "end": window.end, "moment": window.moment,
+              "stale": clock.now() - IN_PROGRESS}
     rows: dict[int, dict] = {}
-
-    def put(dim, **values):
-        if dim is None:
-            return
-        rows.setdefault(int(dim), {}).update(values)
-
-    # Threads opened: in the category they were created in.
-    category = category_at(Thread.id, Thread.created_at)
-    if split != STAFF:
-        for dim, (n,) in _grouped(
-            sa.select(_dim(split, category).label("dim"), sa.func.count()).select_from(Thread)
-            .where(_counted_thread(), Thread.created_at >= window.start, Thread.created_at < window.end)
-            .group_by(sa.literal_column("dim"))
-        ).items():
-            put(dim, threads_opened=n)
-
-    # Threads solved, who solved them, and how long it took.
-    accepted = acceptances(window)
-    dim = _dim(split, accepted.c.category_id, staff=accepted.c.staff_id)
-    for key, (n, peer, own, staff) in _grouped(
-        sa.select(dim.label("dim"), sa.func.count(),
-                  sa.func.count(sa.case((accepted.c.resolver == PEER, 1))),
-                  sa.func.count(sa.case((accepted.c.resolver == SELF, 1))),
-                  sa.func.count(sa.case((accepted.c.resolver == STAFF_SOLVED, 1))))
-        .group_by(sa.literal_column("dim"))
-    ).items():
-        put(key, threads_solved=n, threads_solved_peer=peer, threads_solved_self=own,
-            threads_solved_staff=staff)
-    for key, (_n, median, p90) in percentiles_of(accepted, dim, accepted.c.seconds).items():
-        put(key, time_to_resolution_median_s=median, time_to_resolution_p90_s=p90)
-
-    # Threads solved or closed (a thread both solved and closed counts once).
-    if split != STAFF:
-        ended = sa.union(sa.select(accepted.c.thread_id, accepted.c.category_id), _closes(window)).subquery()
-        for key, (n,) in _grouped(
-            sa.select(_dim(split, ended.c.category_id).label("dim"),
-                      sa.func.count(sa.distinct(ended.c.thread_id)))
-            .group_by(sa.literal_column("dim"))
-        ).items():
-            put(key, threads_closed=n)
-
-    # First replies: who gave them and how long they took, in the category the thread had then.
-    if split != STAFF:
-        first = (
-            sa.select(_dim(split, category_at(Thread.id, Thread.first_reply_at)).label("dim"),
-                      sa.case((Post.author_role.in_(_STAFF), 0), else_=1).label("by_peer"),
-                      seconds_between(Thread.created_at, Thread.first_reply_at).label("seconds"))
-            .select_from(Thread).join(Post, Post.id == Thread.first_reply_post_id)
-            .where(_counted_thread(), Thread.first_reply_at >= window.start,
-                   Thread.first_reply_at < window.end)
-            .subquery())
-        for key, (n, peers) in _grouped(
-            sa.select(first.c.dim, sa.func.count(), sa.func.sum(first.c.by_peer)).group_by(first.c.dim)
-        ).items():
-            put(key, first_replies=n, first_replies_peer=int(peers or 0))
-        for key, (_n, median, p90) in percentiles_of(first, first.c.dim, first.c.seconds).items():
-            put(key, first_response_median_s=median, first_response_p90_s=p90)
-
-    # First staff replies, per staff member by who wrote them.
-    staff_first = (
-        sa.select(_dim(split, category_at(Thread.id, Thread.first_staff_reply_at), staff=Post.author_id)
-                  .label("dim"),
-                  seconds_between(Thread.created_at, Thread.first_staff_reply_at).label("seconds"))
-        .select_from(Thread).join(Post, Post.id == Thread.first_staff_reply_post_id)
-        .where(_counted_thread(), Thread.first_staff_reply_at >= window.start,
-               Thread.first_staff_reply_at < window.end)
-        .subquery())
-    found = percentiles_of(staff_first, staff_first.c.dim, staff_first.c.seconds)
-    for key, (n, median, p90) in found.items():
-        put(key, staff_first_replies=n, staff_first_response_median_s=median, staff_first_response_p90_s=p90)
-
-    _escalation_measures(window, split, put)
-    _backlog(window, split, put)
-    _satisfaction(window, split, put)
-    _deflection(window, split, put)
-
+    for statement, kind, keep in _plan(split, dialect):
+        result = db.session.execute(statement, params)
+        found = interpolate(result) if kind == PERCENTILES else {row[0]: tuple(row[1:]) for row in result}
+        for key, values in found.items():
+            if key is not None:
+                rows.setdefault(int(key), {}).update(keep(*values))
     for values in rows.values():
         _finish(values, window, split)
     if split == ALL and 0 not in rows:
@@ -354,10 +311,83 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
     return rows
 
 
-def _escalation_measures(window: Window, split: str, put) -> None:
+@functools.lru_cache(maxsize=16)
+def _plan(split: str, dialect: str) -> tuple:
+    """The statements of a split, each with how its rows are read (grouped counts, or percentiles)
+    and the measures a row gives: (statement, kind, row values -> {measure: value})."""
+    b = _BOUNDS
+    plan = []
+
+    def add(statement, kind, keep):
+        plan.append((statement, kind, keep))
+
+    # Threads opened: in the category they were created in.
+    if split != STAFF:
+        add(sa.select(_dim(split, category_at(Thread.id, Thread.created_at)).label("dim"), sa.func.count())
+            .select_from(Thread)
+            .where(_counted_thread(), Thread.created_at >= b.start, Thread.created_at < b.end)
+            .group_by(sa.literal_column("dim")),
+            GROUPED, lambda n: {"threads_opened": n})
+
+    # Threads solved, who solved them, and how long it took.
+    accepted = acceptances(b)
+    dim = _dim(split, accepted.c.category_id, staff=accepted.c.staff_id)
+    add(sa.select(dim.label("dim"), sa.func.count(),
+                  sa.func.count(sa.case((accepted.c.resolver == PEER, 1))),
+                  sa.func.count(sa.case((accepted.c.resolver == SELF, 1))),
+                  sa.func.count(sa.case((accepted.c.resolver == STAFF_SOLVED, 1))))
+        .group_by(sa.literal_column("dim")),
+        GROUPED, lambda n, peer, own, staff: {"threads_solved": n, "threads_solved_peer": peer,
+                                              "threads_solved_self": own, "threads_solved_staff": staff})
+    add(percentile_statement(accepted, dim, accepted.c.seconds), PERCENTILES,
+        lambda n, median, p90: {"time_to_resolution_median_s": median, "time_to_resolution_p90_s": p90})
+
+    if split != STAFF:
+        # Threads solved or closed (a thread both solved and closed counts once).
+        ended = sa.union(sa.select(accepted.c.thread_id, accepted.c.category_id), _closes(b)).subquery()
+        add(sa.select(_dim(split, ended.c.category_id).label("dim"),
+                      sa.func.count(sa.distinct(ended.c.thread_id)))
+            .group_by(sa.literal_column("dim")),
+            GROUPED, lambda n: {"threads_closed": n})
+
+        # First replies: who gave them and how long they took, in the category the thread had then.
+        first = (
+            sa.select(_dim(split, category_at(Thread.id, Thread.first_reply_at)).label("dim"),
+                      sa.case((Post.author_role.in_(_STAFF), 0), else_=1).label("by_peer"),
+                      seconds_between(Thread.created_at, Thread.first_reply_at).label("seconds"))
+            .select_from(Thread).join(Post, Post.id == Thread.first_reply_post_id)
+            .where(_counted_thread(), Thread.first_reply_at >= b.start, Thread.first_reply_at < b.end)
+            .subquery())
+        add(sa.select(first.c.dim, sa.func.count(), sa.func.sum(first.c.by_peer)).group_by(first.c.dim),
+            GROUPED, lambda n, peers: {"first_replies": n, "first_replies_peer": int(peers or 0)})
+        add(percentile_statement(first, first.c.dim, first.c.seconds), PERCENTILES,
+            lambda n, median, p90: {"first_response_median_s": median, "first_response_p90_s": p90})
+
+    # First staff replies, per staff member by who wrote them.
+    staff_first = (
+        sa.select(_dim(split, category_at(Thread.id, Thread.first_staff_reply_at), staff=Post.author_id)
+                  .label("dim"),
+                  seconds_between(Thread.created_at, Thread.first_staff_reply_at).label("seconds"))
+        .select_from(Thread).join(Post, Post.id == Thread.first_staff_reply_post_id)
+        .where(_counted_thread(), Thread.first_staff_reply_at >= b.start, Thread.first_staff_reply_at < b.end)
+        .subquery())
+    add(percentile_statement(staff_first, staff_first.c.dim, staff_first.c.seconds), PERCENTILES,
+        lambda n, median, p90: {"staff_first_replies": n, "staff_first_response_median_s": median,
+                                "staff_first_response_p90_s": p90})
+
+    _escalation_measures(split, add)
+    _backlog(split, add)
+    if split != STAFF:
+        _satisfaction(split, add)
+        _deflection(split, add)
+    return tuple(plan)
+
+
+def _escalation_measures(split: str, add) -> None:
     """Escalation response time (business seconds, as the escalation's policy counted them) and
     SLA attainment: of the escalations due in the window or first answered in it, the share
     answered by their due time; unanswered ones past due by the window's end are breaches."""
+    b = _BOUNDS
     responder = sa.func.coalesce(
         sa.select(Post.author_id).where(Post.id == Escalation.first_response_post_id).scalar_subquery(),
         Escalation.assignee_id)
@@ -366,38 +396,35 @@ def _escalation_measures(window: Window, split: str, put) -> None:
                        staff=responder, team=_ESCALATION_TEAM).label("dim"),
                   Escalation.response_business_s.label("seconds"))
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-        .where(_counted_thread(), Escalation.first_response_at >= window.start,
-               Escalation.first_response_at < window.end, Escalation.response_business_s.is_not(None))
+        .where(_counted_thread(), Escalation.first_response_at >= b.start,
+               Escalation.first_response_at < b.end, Escalation.response_business_s.is_not(None))
         .subquery())
-    for key, (n, median, p90) in percentiles_of(responded, responded.c.dim, responded.c.seconds).items():
-        put(key, escalation_responses=n, escalation_response_median_s=median, escalation_response_p90_s=p90)
+    add(percentile_statement(responded, responded.c.dim, responded.c.seconds), PERCENTILES,
+        lambda n, median, p90: {"escalation_responses": n, "escalation_response_median_s": median,
+                                "escalation_response_p90_s": p90})
 
-    moment = window.moment
     answered = Escalation.first_response_at.is_not(None)
     met = sa.and_(answered, Escalation.first_response_at <= Escalation.due_at)
     late = sa.and_(answered, Escalation.first_response_at > Escalation.due_at)
     # Unanswered and past due when the window ends, and not ended (resolved, handed back) in time.
-    overdue = sa.and_(~answered, Escalation.due_at < moment,
+    overdue = sa.and_(~answered, Escalation.due_at < b.moment,
                       sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at > Escalation.due_at))
-    in_window = sa.or_(sa.and_(Escalation.due_at >= window.start, Escalation.due_at < window.end),
-                       sa.and_(Escalation.first_response_at >= window.start,
-                               Escalation.first_response_at < window.end))
+    in_window = sa.or_(sa.and_(Escalation.due_at >= b.start, Escalation.due_at < b.end),
+                       sa.and_(Escalation.first_response_at >= b.start, Escalation.first_response_at < b.end))
     dim = _dim(split, category_at(Escalation.thread_id, Escalation.escalated_at),
                staff=_ASSIGNEE, team=_ESCALATION_TEAM)
-    for key, (met_n, breached) in _grouped(
-        sa.select(dim.label("dim"), sa.func.count(sa.case((met, 1))),
+    add(sa.select(dim.label("dim"), sa.func.count(sa.case((met, 1))),
                   sa.func.count(sa.case((sa.or_(late, overdue), 1))))
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-        .where(_counted_thread(), in_window).group_by(sa.literal_column("dim"))
-    ).items():
-        put(key, sla_met=met_n, sla_breaches=breached)
+        .where(_counted_thread(), in_window).group_by(sa.literal_column("dim")),
+        GROUPED, lambda met_n, breached: {"sla_met": met_n, "sla_breaches": breached})
 
 
-def _backlog(window: Window, split: str, put) -> None:
+def _backlog(split: str, add) -> None:
     """At the window's end (or now): the threads created by then and neither solved, closed,
     hidden nor deleted then, the unanswered among them, and the open escalations. A thread whose
     state has not changed since is judged by its columns; the others by their history."""
-    moment = window.moment
+    moment = _BOUNDS.moment
     later = _LATER
     changed_since = (sa.select(later.id).where(later.thread_id == Thread.id, later.kind.in_(_STATE_KINDS),
                                                later.at >= moment).exists())
@@ -411,63 +438,59 @@ def _backlog(window: Window, split: str, put) -> None:
     )
     unanswered = sa.or_(Thread.first_reply_at.is_(None), Thread.first_reply_at >= moment)
     if split != STAFF:
-        dim = _dim(split, category_at(Thread.id, moment))
-        for key, (n, quiet) in _grouped(
-            sa.select(dim.label("dim"), sa.func.count(), sa.func.count(sa.case((unanswered, 1))))
+        add(sa.select(_dim(split, category_at(Thread.id, moment)).label("dim"), sa.func.count(),
+                      sa.func.count(sa.case((unanswered, 1))))
             .select_from(Thread)
             .where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
-            .group_by(sa.literal_column("dim"))
-        ).items():
-            put(key, backlog_open=n, backlog_unanswered=quiet)
+            .group_by(sa.literal_column("dim")),
+            GROUPED, lambda n, quiet: {"backlog_open": n, "backlog_unanswered": quiet})
     dim = _dim(split, category_at(Escalation.thread_id, moment), staff=_ASSIGNEE, team=_ESCALATION_TEAM)
-    for key, (n,) in _grouped(
-        sa.select(dim.label("dim"), sa.func.count()).select_from(Escalation)
+    add(sa.select(dim.label("dim"), sa.func.count()).select_from(Escalation)
         .join(Thread, Thread.id == Escalation.thread_id)
         .where(_counted_thread(), Escalation.escalated_at < moment,
                sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at >= moment))
-        .group_by(sa.literal_column("dim"))
-    ).items():
-        put(key, backlog_escalations=n)
+        .group_by(sa.literal_column("dim")),
+        GROUPED, lambda n: {"backlog_escalations": n})
 
 
-def _satisfaction(window: Window, split: str, put) -> None:
+_RESOLVERS = ("peer", "self", "staff", "closed")
+
+
+def _satisfaction(split: str, add) -> None:
     """Of the ratings given in the window, the share of 4 and 5, overall and by who solved it."""
-    if split == STAFF:
-        return
-    rating = SatisfactionRating
+    b, rating = _BOUNDS, SatisfactionRating
     good = rating.score >= 4
     columns = [sa.func.count(), sa.func.count(sa.case((good, 1)))]
-    for resolver in ("peer", "self", "staff", "closed"):
+    for resolver in _RESOLVERS:
         columns += [sa.func.count(sa.case((rating.resolver == resolver, 1))),
                     sa.func.count(sa.case((sa.and_(rating.resolver == resolver, good), 1)))]
-    for key, (n, happy, *by) in _grouped(
-        sa.select(_dim(split, rating.category_id).label("dim"), *columns)
+
+    def keep(n, happy, *by):
+        found = {"csat_ratings": n, "csat": _share(happy, n)}
+        for index, resolver in enumerate(_RESOLVERS):
+            found[f"csat_{resolver}"] = _share(by[2 * index + 1], by[2 * index])
+        return found
+
+    add(sa.select(_dim(split, rating.category_id).label("dim"), *columns)
         .select_from(rating).join(Thread, Thread.id == rating.thread_id)
-        .where(_counted_thread(), rating.score.is_not(None), rating.rated_at >= window.start,
-               rating.rated_at < window.end)
-        .group_by(sa.literal_column("dim"))
-    ).items():
-        put(key, csat_ratings=n, csat=_share(happy, n), csat_peer=_share(by[1], by[0]),
-            csat_self=_share(by[3], by[2]), csat_staff=_share(by[5], by[4]), csat_closed=_share(by[7], by[6]))
+        .where(_counted_thread(), rating.score.is_not(None), rating.rated_at >= b.start,
+               rating.rated_at < b.end)
+        .group_by(sa.literal_column("dim")),
+        GROUPED, keep)
 
 
-def _deflection(window: Window, split: str, put) -> None:
+def _deflection(split: str, add) -> None:
     """Of the ask flows whose first suggestion was opened in the window and that have ended, the
     share that ended without a question (forum.askflows: a flow with an event in the last hour may
     still end in one, and counts neither way yet)."""
-    if split == STAFF:
-        return
-    from forum.askflows import IN_PROGRESS
-
-    in_progress = sa.and_(AskFlow.thread_id.is_(None), AskFlow.last_event_at > clock.now() - IN_PROGRESS)
-    for key, (n, posted) in _grouped(
-        sa.select(_dim(split, AskFlow.category_id).label("dim"), sa.func.count(),
+    b = _BOUNDS
+    in_progress = sa.and_(AskFlow.thread_id.is_(None), AskFlow.last_event_at > _STALE)
+    add(sa.select(_dim(split, AskFlow.category_id).label("dim"), sa.func.count(),
                   sa.func.count(AskFlow.thread_id))
         .select_from(AskFlow)
-        .where(AskFlow.first_opened_at >= window.start, AskFlow.first_opened_at < window.end, ~in_progress)
-        .group_by(sa.literal_column("dim"))
-    ).items():
-        put(key, deflection_flows=n, deflection_rate=_share(n - posted, n))
+        .where(AskFlow.first_opened_at >= b.start, AskFlow.first_opened_at < b.end, ~in_progress)
+        .group_by(sa.literal_column("dim")),
+        GROUPED, lambda n, posted: {"deflection_flows": n, "deflection_rate": _share(n - posted, n)})
 
 
 def empty(first: date, last: date) -> dict:

@@ -32,6 +32,11 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_snapshots')),
     sa.UniqueConstraint('period', 'period_start', 'period_end', 'dimension', 'dimension_id', name='uq_insight_snapshots_key')
     )
+    op.create_table('insight_settings',
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('value', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_insight_settings'))
+    )
     op.create_table('insight_ratings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('thread_id', sa.Integer(), nullable=False),
@@ -54,12 +59,37 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_insight_ratings_asker_id'), ['asker_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_insight_ratings_rated_at'), ['rated_at'], unique=False)
 
+    with op.batch_alter_table('escalation_teams', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('lead_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key('fk_escalation_teams_lead_id_users', 'users', ['lead_id'], ['id'],
+                                    ondelete='SET NULL')
+    op.create_table('insight_summary_mails',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('week_start', sa.Date(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('mailed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_insight_summary_mails_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_insight_summary_mails')),
+    sa.UniqueConstraint('week_start', 'user_id', name='uq_insight_summary_mails_week_user')
+    )
+    with op.batch_alter_table('insight_summary_mails', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_insight_summary_mails_user_id'), ['user_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('insight_summary_mails', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_insight_summary_mails_user_id'))
+
+    op.drop_table('insight_summary_mails')
+    with op.batch_alter_table('escalation_teams', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_escalation_teams_lead_id_users', type_='foreignkey')
+        batch_op.drop_column('lead_id')
+
     with op.batch_alter_table('insight_ratings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_insight_ratings_rated_at'))
         batch_op.drop_index(batch_op.f('ix_insight_ratings_asker_id'))
 
     op.drop_table('insight_ratings')
     op.drop_table('insight_snapshots')
+    op.drop_table('insight_settings')

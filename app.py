@@ -23,6 +23,7 @@ from core.ids import IdConverter
 from core.jobs.cli import jobs_cli
 from escalation import jobs as escalation_jobs
 from forum import jobs as forum_jobs
+from insights import jobs as insights_jobs
 from kb import jobs as kb_jobs
 from search import jobs as search_jobs
 
@@ -40,6 +41,9 @@ CRON_TABLE = (
     jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=900, queue="search"),
     jobs.Periodic("escalation.sweep", escalation_jobs.sweep, every=60),
     jobs.Periodic("escalation.check-deadlines", escalation_jobs.check_deadlines, every=60),
+    jobs.Periodic("insights.roll-up-today", insights_jobs.roll_up_today, every=300),
+    jobs.Periodic("insights.roll-up-closed-periods", insights_jobs.roll_up_closed_periods, every=3600),
+    jobs.Periodic("insights.weekly-summary", insights_jobs.send_weekly_summary, every=3600),
 )
 
 ERROR_TEXT = {

@@ -1,5 +1,6 @@
 """Outgoing mail: SMTP when MAIL_SERVER is set, otherwise .eml files in the outbox folder."""
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -72,11 +73,17 @@ def init_app(app: Flask) -> None:
 
 
 SENSITIVE_HEADER = "X-Peerline-Sensitive"
+_CID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 
 
 def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None,
-         sensitive: bool = False) -> str:
-    """Send a plain-text message; returns its Message-ID.
+         sensitive: bool = False, html: str | None = None,
+         inline_images: dict[str, bytes] | None = None) -> str:
+    """Send a plain-text message, or with `html` also an HTML alternative; returns its Message-ID.
+
+    `inline_images` maps content ids to PNG images the HTML shows as <img src="cid:ID">: the
+    message is then multipart/alternative, its HTML part multipart/related with the images.
+    Raises ValueError for images without HTML or a content id that is not a plain token.
 
     With `unsubscribe_url`, the List-Unsubscribe headers let mail clients offer
     one-click unsubscribe (RFC 8058). A `sensitive` message (a password-reset
@@ -96,11 +103,29 @@ def send(to: str, subject: str, body: str, *, unsubscribe_url: str | None = None
     if sensitive:
         message[SENSITIVE_HEADER] = "1"
     message.set_content(body)
+    if html is not None:
+        _add_html(message, html, inline_images or {})
+    elif inline_images:
+        raise ValueError("inline images need an HTML part to show them")
     if config.get("MAIL_SERVER"):
         _send_smtp(message, config)
     else:
         _write_outbox(message, Path(config["MAIL_OUTBOX_DIR"]))
     return message["Message-ID"]
+
+
+def _add_html(message: EmailMessage, html: str, images: dict[str, bytes]) -> None:
+    for cid in images:
+        if not _CID.fullmatch(cid):
+            raise ValueError(f"content id {cid!r}: use letters, digits, dots, dashes and @ only")
+    message.add_alternative(html, subtype="html")
+    if not images:
+        return
+    html_part = message.get_payload()[-1]
+    for cid, data in images.items():
+        # add_related turns the HTML part into multipart/related, the HTML first, then the images.
+        html_part.add_related(data, maintype="image", subtype="png", cid=f"<{cid}>",
+                              disposition="inline", filename=f"{cid.split('@')[0]}.png")
 
 
 def _send_smtp(message: EmailMessage, config) -> None:

@@ -56,8 +56,12 @@ class Team(db.Model):
     webhook_url: Mapped[str] = mapped_column(sa.String(URL_MAX), default="", server_default="")
     webhook_secret: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    # The member who leads the team (gets the weekly summary mail); optional.
+    lead_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL",
+                                                              name="fk_escalation_teams_lead_id_users"))
 
     members: Mapped[list[User]] = relationship(secondary=team_members, order_by="User.username")
+    lead: Mapped[User | None] = relationship(foreign_keys=[lead_id])
 
 
 class DeskProfile(db.Model):

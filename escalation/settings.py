@@ -268,6 +268,7 @@ def save_team(actor: User, form) -> Team:
     webhook_url = _webhook_url(form.get("webhook_url"))
     webhook_secret = _webhook_secret(form.get("webhook_secret"), webhook_url, team)
     members = _members(form.getlist("member_ids"))
+    lead = _lead(form.get("lead_id"), members)
     categories = _categories(form.getlist("category_ids"))
 
     before = _team_state(team) if team is not None else None
@@ -278,6 +279,7 @@ def save_team(actor: User, form) -> Team:
     team.name, team.slug, team.auto_assign = name, slug, _checked(form, "auto_assign")
     team.notify_email, team.webhook_url, team.webhook_secret = notify_email, webhook_url, webhook_secret
     team.members = members
+    team.lead = lead
     _flush_unique()
     if old_slug is not None and old_slug != slug:
         # A team's queue is named by its slug: its escalations follow the new name.
@@ -428,6 +430,18 @@ def _members(values: list[str]) -> list[User]:
     return members
 
 
+def _lead(value: str | None, members: list[User]) -> User | None:
+    """The team lead: one of the members chosen, or None. Raises Invalid."""
+    if not (value or "").strip():
+        return None
+    number = possible_id(value.strip())
+    lead = next((member for member in members if member.id == number), None)
+    if lead is None:
+        raise Invalid("The team lead must be one of the team's members: tick them under Members too, "
+                      "or choose no lead.", field="lead_id")
+    return lead
+
+
 def _categories(values: list[str]) -> list[Category]:
     message = "Choose categories from the list: one of them no longer exists."
     ids = _ids(values, field="category_ids", message=message)
@@ -470,7 +484,8 @@ def _team_state(team: Team) -> dict:
     return {"name": team.name, "slug": team.slug, "auto_assign": team.auto_assign,
             "notify_email": team.notify_email, "webhook_url": team.webhook_url,
             "webhook_secret_set": bool(team.webhook_secret),
-            "member_ids": sorted(m.id for m in team.members), "category_ids": category_ids}
+            "member_ids": sorted(m.id for m in team.members), "lead_id": team.lead_id,
+            "category_ids": category_ids}
 
 
 # --- people ------------------------------------------------------------------------------------------

@@ -174,3 +174,31 @@ def test_renaming_a_team_moves_its_queue_and_deleting_it_sends_escalations_to_ge
                                       "policies", "deliveries", "timezones_hint"} <= set(ov)
     assert "08:00" in settings.describe_calendar({"timezone": "UTC", "workdays": [0, 1, 2, 4, 5],
                                                   "opens": "08:00", "closes": "12:30"})
+
+
+def test_a_team_lead_is_one_of_its_members_and_optional(app, client, auth):
+    auth.as_role("admin")
+    lead = factories.make_user("staff", display_name="Lena Lead")
+    other = factories.make_user("staff", display_name="Otto Other")
+    r = client.post("/admin/escalation/teams", data=MultiDict([
+        ("form", "team-new"), ("name", "Billing"), ("member_ids", str(lead.id)), ("lead_id", str(lead.id))]))
+    assert r.status_code == 302, r.text
+    team = db.session.scalar(sa.select(Team))
+    assert team.lead_id == lead.id
+    page = client.get("/admin/escalation").text
+    assert "Team lead" in page and f'<option value="{lead.id}" selected>' in page
+    # Not a member: refused, nothing changes.
+    r = client.post("/admin/escalation/teams", data=MultiDict([
+        ("form", f"team-{team.id}"), ("team_id", str(team.id)), ("name", "Billing"),
+        ("member_ids", str(lead.id)), ("lead_id", str(other.id))]))
+    assert r.status_code == 400 and "must be one of the team" in r.text
+    db.session.expire_all()
+    assert db.session.get(Team, team.id).lead_id == lead.id
+    # No lead.
+    r = client.post("/admin/escalation/teams", data=MultiDict([
+        ("team_id", str(team.id)), ("name", "Billing"), ("member_ids", str(lead.id)), ("lead_id", "")]))
+    assert r.status_code == 302, r.text
+    db.session.expire_all()
+    assert db.session.get(Team, team.id).lead_id is None
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry.before["lead_id"] == lead.id and entry.after["lead_id"] is None

@@ -25,5 +25,6 @@ def init_app(app: Flask) -> None:
         notices.register_kind(satisfaction.NOTICE_KIND)
     if satisfaction.thread_notices not in hooks.thread_notices:
         hooks.thread_notices.append(satisfaction.thread_notices)
-    if demo.load_with_community not in forum_demo.EXTENSIONS:
-        forum_demo.EXTENSIONS.append(demo.load_with_community)
+    for extension in (demo.load_with_community, demo.roll_up_with_community):
+        if extension not in forum_demo.EXTENSIONS:
+            forum_demo.EXTENSIONS.append(extension)

@@ -73,7 +73,8 @@ def stackexchange_command(path, staff_user_ids, category_slug):
         raise click.ClickException(error.message) from error
     click.echo(
         f"Imported from {report.source}: {report.threads} questions, {report.answers} answers, "
-        f"{report.accepted} accepted answers, {report.users} authors, {report.tags} new tags."
+        f"{report.accepted} accepted answers, {report.closed} closed questions, {report.users} authors, "
+        f"{report.tags} new tags."
     )
     for note in report.skipped[:20]:
         click.echo(f"  skipped {note}")

@@ -41,6 +41,7 @@ class ImportReport:
     threads: int = 0
     answers: int = 0
     accepted: int = 0
+    closed: int = 0
     comments: int = 0
     tags: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -97,6 +98,7 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
     existing_posts = dict(db.session.execute(
         sa.select(Post.import_id, Post.id).where(Post.import_source == source)).all())
     threads_by_se_id: dict[str, Thread] = {}
+    closed_dates: dict[str, str | None] = {}
     touched: set[int] = set()
 
     for row in rows:
@@ -113,10 +115,20 @@ def import_stackexchange(folder: Path, *, staff_user_ids: Iterable[int] = (),
         db.session.add(thread)
         db.session.add(_post(row, thread, author, QUESTION, source, comments))
         threads_by_se_id[row["Id"]] = thread
+        closed_dates[row["Id"]] = row.get("ClosedDate")
         report.threads += 1
     db.session.flush()
-    for thread in threads_by_se_id.values():
+    for se_id, thread in threads_by_se_id.items():
         history.record(thread, history.CREATED, thread.author, at=thread.created_at)
+        closed = closed_dates.get(se_id)
+        if closed:
+            # Closed on Stack Exchange (as a duplicate, off-topic...): closed here too, by nobody
+            # here, at the dump's time, so the backlog and "threads closed" count it as the site did.
+            thread.closed_at, thread.close_reason = _when(closed), "other"
+            thread.close_note = "Closed on Stack Exchange before the import."
+            history.record(thread, history.CLOSED, None, reason="other", note=thread.close_note,
+                           at=thread.closed_at)
+            report.closed += 1
 
     for row in rows:
         if row.get("PostTypeId") != ANSWER_TYPE or row["Id"] in existing_posts:

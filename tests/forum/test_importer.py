@@ -218,6 +218,19 @@ def test_first_reply_and_solved_at_come_from_the_answers(app):
     assert solved_at == {qid: when(dump.answers[aid]["CreationDate"]) for qid, aid in dump.accepted.items()}
 
 
+def test_questions_closed_on_stack_exchange_are_closed_here_at_the_dumps_time(app):
+    folder = require_coffee_dump()
+    dump = read_dump(folder)
+    report = import_stackexchange(folder, staff_user_ids=STAFF_IDS)
+    threads = threads_by_import_id()
+    closed = {qid: when(row["ClosedDate"]) for qid, row in dump.questions.items() if row.get("ClosedDate")}
+    assert closed and report.closed == len(closed)
+    assert {se_id: as_utc(t.closed_at) for se_id, t in threads.items() if t.closed_at} == closed
+    from forum import history
+
+    assert history.check() == []  # the history says the same as the columns
+
+
 # --------------------------------------------------------------------------- a second run
 
 
@@ -243,8 +256,9 @@ def test_cli_import_prints_the_counts_and_the_thread_page_shows_the_answer(app, 
     result = runner.invoke(args=["import", "stackexchange", str(folder), "--staff-user-ids", "1,2"])
     assert result.exit_code == 0, result.output
     users_added = count(User) - users_before
+    closed = sum(1 for question in dump.questions.values() if question.get("ClosedDate"))
     assert (f"{len(dump.questions)} questions, {len(dump.answers)} answers, "
-            f"{len(dump.accepted)} accepted answers, {users_added} authors, "
+            f"{len(dump.accepted)} accepted answers, {closed} closed questions, {users_added} authors, "
             f"{len(dump.tag_names)} new tags") in result.output
     assert count(Thread) == len(dump.questions)
     checked = runner.invoke(args=["history", "check"])  # accepted at the answer's own time

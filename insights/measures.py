@@ -124,22 +124,25 @@ def category_at(thread_id, at):
     moved = _MOVED
     last_move = (sa.select(moved.category_id)
                  .where(moved.thread_id == thread_id, moved.kind == history.MOVED, moved.at <= at)
-                 .order_by(moved.at.desc(), moved.id.desc()).limit(1).scalar_subquery())
+                 .order_by(moved.at.desc(), moved.id.desc()).limit(1)
+                 .correlate_except(moved).scalar_subquery())
     first_from = (sa.select(moved.from_category_id)
                   .where(moved.thread_id == thread_id, moved.kind == history.MOVED)
-                  .order_by(moved.at, moved.id).limit(1).scalar_subquery())
+                  .order_by(moved.at, moved.id).limit(1).correlate_except(moved).scalar_subquery())
     if thread_id is Thread.id:
         current = Thread.category_id
     else:
         thread = _OTHER_THREAD
-        current = sa.select(thread.category_id).where(thread.id == thread_id).scalar_subquery()
+        current = sa.select(thread.category_id).where(thread.id == thread_id).correlate_except(thread) \
+            .scalar_subquery()
     return sa.func.coalesce(last_move, first_from, current)
 
 
 def team_of(category_id):
     """SQL: the team that answers `category_id` (0: no team)."""
     return sa.func.coalesce(
-        sa.select(CategoryTeam.team_id).where(CategoryTeam.category_id == category_id).scalar_subquery(), 0)
+        sa.select(CategoryTeam.team_id).where(CategoryTeam.category_id == category_id)
+        .correlate_except(CategoryTeam).scalar_subquery(), 0)
 
 
 def _dim(split: str, category, staff=None, team=None):
@@ -159,7 +162,7 @@ def _latest_kind(thread_id, kinds, before):
     event = _EARLIER
     return (sa.select(event.kind)
             .where(event.thread_id == thread_id, event.kind.in_(kinds), event.at < before)
-            .order_by(event.at.desc(), event.id.desc()).limit(1).scalar_subquery())
+            .order_by(event.at.desc(), event.id.desc()).limit(1).correlate_except(event).scalar_subquery())
 
 
 _ASSIGNEE = sa.func.coalesce(Escalation.assignee_id, 0)  # 0: unassigned
@@ -170,8 +173,10 @@ def _event_category(event):
     return sa.func.coalesce(event.category_id, Thread.category_id).label("category_id")
 
 
-def _counted_thread():
-    return Thread.state == VISIBLE
+def _counted_thread(unindexed: bool = False):
+    """SQL: the thread counts (it is visible). `unindexed` keeps SQLite, which has no statistics,
+    from starting at the state's index when a time range on another column should lead."""
+    return (Thread.state + "" if unindexed else Thread.state) == VISIBLE
 
 
 def _reply_post(post):
@@ -192,7 +197,8 @@ def acceptances(window: Window):
         sa.select(previous.kind)
         .where(previous.thread_id == event.thread_id, previous.kind.in_(_ACCEPT_KINDS),
                sa.or_(previous.at < event.at, sa.and_(previous.at == event.at, previous.id < event.id)))
-        .order_by(previous.at.desc(), previous.id.desc()).limit(1).scalar_subquery())
+        .order_by(previous.at.desc(), previous.id.desc()).limit(1)
+        .correlate_except(previous).scalar_subquery())
     resolver = sa.case((Post.author_id == Thread.author_id, SELF),
                        (Post.author_role.in_(_STAFF), STAFF_SOLVED), else_=PEER)
     counted = (
@@ -280,6 +286,10 @@ _BOUNDS = _Bounds(
 )
 _STALE = sa.bindparam("stale", type_=sa.DateTime(timezone=True))  # flows quiet since are over
 GROUPED, PERCENTILES = "grouped", "percentiles"
+# Counts add up: the overall, category and team splits of a count come from one statement grouped
+# by category and team together. Percentiles and distinct counts do not: each split has its own.
+MERGED = "merged"
+_ADDITIVE_SPLITS = (ALL, CATEGORY, TEAM)
 
 
 def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
@@ -288,6 +298,12 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
 
     Each value is a flat dict with KEYS and DETAIL_KEYS; a split key appears when any measure has
     a row for it."""
+    return compute_splits(first, last, (split,))[split]
+
+
+def compute_splits(first: date, last: date,
+                   splits=(ALL, CATEGORY, TEAM, STAFF)) -> dict[str, dict[int, dict]]:
+    """compute() for several splits at once, sharing the statements they can share."""
     from forum.askflows import IN_PROGRESS
 
     window = Window(first, last)
@@ -297,83 +313,121 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
         db.session.execute(sa.text("SET LOCAL jit = off"))
     params = {"start": window.start, "end": window.end, "moment": window.moment,
               "stale": clock.now() - IN_PROGRESS}
-    rows: dict[int, dict] = {}
-    for statement, kind, keep in _plan(split, dialect):
-        result = db.session.execute(statement, params)
-        found = interpolate(result) if kind == PERCENTILES else {row[0]: tuple(row[1:]) for row in result}
-        for key, values in found.items():
-            if key is not None:
-                rows.setdefault(int(key), {}).update(keep(*values))
-    for values in rows.values():
-        _finish(values, window, split)
-    if split == ALL and 0 not in rows:
-        rows[0] = _finish({}, window)
-    return rows
+    found: dict[str, dict[int, dict]] = {split: {} for split in splits}
+
+    def keep_row(split, key, values):
+        if key is not None:
+            found[split].setdefault(int(key), {}).update(values)
+
+    additive = [split for split in splits if split in _ADDITIVE_SPLITS]
+    if additive:
+        for statement, _kind, keep in _plan(MERGED, dialect):
+            sums: dict[tuple, list] = {}
+            for category, team, *counts in db.session.execute(statement, params):
+                for split, key in ((ALL, 0), (CATEGORY, category), (TEAM, team)):
+                    if split in additive and key is not None:
+                        total = sums.setdefault((split, key), [0] * len(counts))
+                        for index, count in enumerate(counts):
+                            total[index] += count or 0
+            for (split, key), counts in sums.items():
+                keep_row(split, key, keep(*counts))
+    for split in splits:
+        for statement, kind, keep in _plan(split, dialect):
+            result = db.session.execute(statement, params)
+            rows = interpolate(result) if kind == PERCENTILES else {row[0]: tuple(row[1:]) for row in result}
+            for key, values in rows.items():
+                keep_row(split, key, keep(*values))
+    for split, rows in found.items():
+        for values in rows.values():
+            _finish(values, window, split)
+        if split == ALL and 0 not in rows:
+            rows[0] = _finish({}, window)
+    return found
+
+
+def _keyed(split: str, category, *aggregates, staff=None, team=None):
+    """SELECT the split key (for MERGED: the category and the team) and `aggregates`, grouped by
+    the key; None when the measure has no such split (a staff member's, say)."""
+    if split == MERGED:
+        keys = [category.label("dim"), (team if team is not None else team_of(category)).label("team")]
+    else:
+        dim = _dim(split, category, staff=staff, team=team)
+        if dim is None:
+            return None
+        keys = [dim.label("dim")]
+    return sa.select(*keys, *aggregates).group_by(*[sa.literal_column(key.name) for key in keys])
 
 
 @functools.lru_cache(maxsize=16)
 def _plan(split: str, dialect: str) -> tuple:
     """The statements of a split, each with how its rows are read (grouped counts, or percentiles)
-    and the measures a row gives: (statement, kind, row values -> {measure: value})."""
+    and the measures a row gives: (statement, kind, row values -> {measure: value}). MERGED has the
+    additive counts of the overall, category and team splits; those splits have the rest."""
     b = _BOUNDS
     plan = []
 
-    def add(statement, kind, keep):
-        plan.append((statement, kind, keep))
+    def add(statement, kind, keep, additive=False):
+        wanted = split == STAFF or additive == (split == MERGED)
+        if statement is not None and wanted:
+            plan.append((statement, kind, keep))
 
     # Threads opened: in the category they were created in.
-    if split != STAFF:
-        add(sa.select(_dim(split, category_at(Thread.id, Thread.created_at)).label("dim"), sa.func.count())
-            .select_from(Thread)
-            .where(_counted_thread(), Thread.created_at >= b.start, Thread.created_at < b.end)
-            .group_by(sa.literal_column("dim")),
-            GROUPED, lambda n: {"threads_opened": n})
+    add(_keyed(split, category_at(Thread.id, Thread.created_at), sa.func.count())
+        .select_from(Thread)
+        .where(_counted_thread(), Thread.created_at >= b.start, Thread.created_at < b.end)
+        if split != STAFF else None,
+        GROUPED, lambda n: {"threads_opened": n}, additive=True)
 
     # Threads solved, who solved them, and how long it took.
     accepted = acceptances(b)
-    dim = _dim(split, accepted.c.category_id, staff=accepted.c.staff_id)
-    add(sa.select(dim.label("dim"), sa.func.count(),
-                  sa.func.count(sa.case((accepted.c.resolver == PEER, 1))),
-                  sa.func.count(sa.case((accepted.c.resolver == SELF, 1))),
-                  sa.func.count(sa.case((accepted.c.resolver == STAFF_SOLVED, 1))))
-        .group_by(sa.literal_column("dim")),
+    add(_keyed(split, accepted.c.category_id, sa.func.count(),
+               sa.func.count(sa.case((accepted.c.resolver == PEER, 1))),
+               sa.func.count(sa.case((accepted.c.resolver == SELF, 1))),
+               sa.func.count(sa.case((accepted.c.resolver == STAFF_SOLVED, 1))), staff=accepted.c.staff_id),
         GROUPED, lambda n, peer, own, staff: {"threads_solved": n, "threads_solved_peer": peer,
-                                              "threads_solved_self": own, "threads_solved_staff": staff})
-    add(percentile_statement(accepted, dim, accepted.c.seconds), PERCENTILES,
-        lambda n, median, p90: {"time_to_resolution_median_s": median, "time_to_resolution_p90_s": p90})
+                                              "threads_solved_self": own, "threads_solved_staff": staff},
+        additive=True)
+    if split != MERGED:
+        dim = _dim(split, accepted.c.category_id, staff=accepted.c.staff_id)
+        add(percentile_statement(accepted, dim, accepted.c.seconds), PERCENTILES,
+            lambda n, median, p90: {"time_to_resolution_median_s": median, "time_to_resolution_p90_s": p90})
 
     if split != STAFF:
-        # Threads solved or closed (a thread both solved and closed counts once).
+        # Threads solved or closed: a thread both solved and closed counts once (not additive: a
+        # thread moved between the two counts in both categories).
         ended = sa.union(sa.select(accepted.c.thread_id, accepted.c.category_id), _closes(b)).subquery()
-        add(sa.select(_dim(split, ended.c.category_id).label("dim"),
-                      sa.func.count(sa.distinct(ended.c.thread_id)))
-            .group_by(sa.literal_column("dim")),
+        add(_keyed(split, ended.c.category_id, sa.func.count(sa.distinct(ended.c.thread_id))),
             GROUPED, lambda n: {"threads_closed": n})
 
         # First replies: who gave them and how long they took, in the category the thread had then.
-        first = (
-            sa.select(_dim(split, category_at(Thread.id, Thread.first_reply_at)).label("dim"),
-                      sa.case((Post.author_role.in_(_STAFF), 0), else_=1).label("by_peer"),
-                      seconds_between(Thread.created_at, Thread.first_reply_at).label("seconds"))
-            .select_from(Thread).join(Post, Post.id == Thread.first_reply_post_id)
-            .where(_counted_thread(), Thread.first_reply_at >= b.start, Thread.first_reply_at < b.end)
-            .subquery())
-        add(sa.select(first.c.dim, sa.func.count(), sa.func.sum(first.c.by_peer)).group_by(first.c.dim),
-            GROUPED, lambda n, peers: {"first_replies": n, "first_replies_peer": int(peers or 0)})
-        add(percentile_statement(first, first.c.dim, first.c.seconds), PERCENTILES,
-            lambda n, median, p90: {"first_response_median_s": median, "first_response_p90_s": p90})
+        # The state test must not pick the index: on SQLite it would walk every visible thread.
+        in_window = sa.and_(_counted_thread(unindexed=True), Thread.first_reply_at >= b.start,
+                            Thread.first_reply_at < b.end)
+        category = category_at(Thread.id, Thread.first_reply_at)
+        add(_keyed(split, category, sa.func.count(),
+                   sa.func.count(sa.case((~Post.author_role.in_(_STAFF), 1))))
+            .select_from(Thread).join(Post, Post.id == Thread.first_reply_post_id).where(in_window),
+            GROUPED, lambda n, peers: {"first_replies": n, "first_replies_peer": peers}, additive=True)
+        if split != MERGED:
+            first = (sa.select(_dim(split, category).label("dim"),
+                               seconds_between(Thread.created_at, Thread.first_reply_at).label("seconds"))
+                     .where(in_window).subquery())
+            add(percentile_statement(first, first.c.dim, first.c.seconds), PERCENTILES,
+                lambda n, median, p90: {"first_response_median_s": median, "first_response_p90_s": p90})
 
     # First staff replies, per staff member by who wrote them.
-    staff_first = (
-        sa.select(_dim(split, category_at(Thread.id, Thread.first_staff_reply_at), staff=Post.author_id)
-                  .label("dim"),
-                  seconds_between(Thread.created_at, Thread.first_staff_reply_at).label("seconds"))
-        .select_from(Thread).join(Post, Post.id == Thread.first_staff_reply_post_id)
-        .where(_counted_thread(), Thread.first_staff_reply_at >= b.start, Thread.first_staff_reply_at < b.end)
-        .subquery())
-    add(percentile_statement(staff_first, staff_first.c.dim, staff_first.c.seconds), PERCENTILES,
-        lambda n, median, p90: {"staff_first_replies": n, "staff_first_response_median_s": median,
-                                "staff_first_response_p90_s": p90})
+    if split != MERGED:
+        staff_first = (
+            sa.select(_dim(split, category_at(Thread.id, Thread.first_staff_reply_at), staff=Post.author_id)
+                      .label("dim"),
+                      seconds_between(Thread.created_at, Thread.first_staff_reply_at).label("seconds"))
+            .select_from(Thread).join(Post, Post.id == Thread.first_staff_reply_post_id)
+            .where(_counted_thread(unindexed=True), Thread.first_staff_reply_at >= b.start,
+                   Thread.first_staff_reply_at < b.end)
+            .subquery())
+        add(percentile_statement(staff_first, staff_first.c.dim, staff_first.c.seconds), PERCENTILES,
+            lambda n, median, p90: {"staff_first_replies": n, "staff_first_response_median_s": median,
+                                    "staff_first_response_p90_s": p90})
 
     _escalation_measures(split, add)
     _backlog(split, add)
@@ -388,20 +442,22 @@ def _escalation_measures(split: str, add) -> None:
     SLA attainment: of the escalations due in the window or first answered in it, the share
     answered by their due time; unanswered ones past due by the window's end are breaches."""
     b = _BOUNDS
-    responder = sa.func.coalesce(
-        sa.select(Post.author_id).where(Post.id == Escalation.first_response_post_id).scalar_subquery(),
-        Escalation.assignee_id)
-    responded = (
-        sa.select(_dim(split, category_at(Escalation.thread_id, Escalation.first_response_at),
-                       staff=responder, team=_ESCALATION_TEAM).label("dim"),
-                  Escalation.response_business_s.label("seconds"))
-        .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-        .where(_counted_thread(), Escalation.first_response_at >= b.start,
-               Escalation.first_response_at < b.end, Escalation.response_business_s.is_not(None))
-        .subquery())
-    add(percentile_statement(responded, responded.c.dim, responded.c.seconds), PERCENTILES,
-        lambda n, median, p90: {"escalation_responses": n, "escalation_response_median_s": median,
-                                "escalation_response_p90_s": p90})
+    if split != MERGED:
+        responder = sa.func.coalesce(
+            sa.select(Post.author_id).where(Post.id == Escalation.first_response_post_id)
+            .correlate_except(Post).scalar_subquery(),
+            Escalation.assignee_id)
+        responded = (
+            sa.select(_dim(split, category_at(Escalation.thread_id, Escalation.first_response_at),
+                           staff=responder, team=_ESCALATION_TEAM).label("dim"),
+                      Escalation.response_business_s.label("seconds"))
+            .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
+            .where(_counted_thread(), Escalation.first_response_at >= b.start,
+                   Escalation.first_response_at < b.end, Escalation.response_business_s.is_not(None))
+            .subquery())
+        add(percentile_statement(responded, responded.c.dim, responded.c.seconds), PERCENTILES,
+            lambda n, median, p90: {"escalation_responses": n, "escalation_response_median_s": median,
+                                    "escalation_response_p90_s": p90})
 
     answered = Escalation.first_response_at.is_not(None)
     met = sa.and_(answered, Escalation.first_response_at <= Escalation.due_at)
@@ -411,13 +467,12 @@ def _escalation_measures(split: str, add) -> None:
                       sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at > Escalation.due_at))
     in_window = sa.or_(sa.and_(Escalation.due_at >= b.start, Escalation.due_at < b.end),
                        sa.and_(Escalation.first_response_at >= b.start, Escalation.first_response_at < b.end))
-    dim = _dim(split, category_at(Escalation.thread_id, Escalation.escalated_at),
+    add(_keyed(split, category_at(Escalation.thread_id, Escalation.escalated_at),
+               sa.func.count(sa.case((met, 1))), sa.func.count(sa.case((sa.or_(late, overdue), 1))),
                staff=_ASSIGNEE, team=_ESCALATION_TEAM)
-    add(sa.select(dim.label("dim"), sa.func.count(sa.case((met, 1))),
-                  sa.func.count(sa.case((sa.or_(late, overdue), 1))))
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-        .where(_counted_thread(), in_window).group_by(sa.literal_column("dim")),
-        GROUPED, lambda met_n, breached: {"sla_met": met_n, "sla_breaches": breached})
+        .where(_counted_thread(), in_window),
+        GROUPED, lambda met_n, breached: {"sla_met": met_n, "sla_breaches": breached}, additive=True)
 
 
 def _backlog(split: str, add) -> None:
@@ -427,7 +482,7 @@ def _backlog(split: str, add) -> None:
     moment = _BOUNDS.moment
     later = _LATER
     changed_since = (sa.select(later.id).where(later.thread_id == Thread.id, later.kind.in_(_STATE_KINDS),
-                                               later.at >= moment).exists())
+                                               later.at >= moment).correlate_except(later).exists())
     open_now = sa.and_(Thread.accepted_post_id.is_(None), Thread.closed_at.is_(None), ~changed_since)
     open_then = sa.and_(
         changed_since,
@@ -437,20 +492,18 @@ def _backlog(split: str, add) -> None:
         sa.func.coalesce(_latest_kind(Thread.id, _DELETE_KINDS, moment), "") != history.DELETED_EVENT,
     )
     unanswered = sa.or_(Thread.first_reply_at.is_(None), Thread.first_reply_at >= moment)
-    if split != STAFF:
-        add(sa.select(_dim(split, category_at(Thread.id, moment)).label("dim"), sa.func.count(),
-                      sa.func.count(sa.case((unanswered, 1))))
-            .select_from(Thread)
-            .where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
-            .group_by(sa.literal_column("dim")),
-            GROUPED, lambda n, quiet: {"backlog_open": n, "backlog_unanswered": quiet})
-    dim = _dim(split, category_at(Escalation.thread_id, moment), staff=_ASSIGNEE, team=_ESCALATION_TEAM)
-    add(sa.select(dim.label("dim"), sa.func.count()).select_from(Escalation)
-        .join(Thread, Thread.id == Escalation.thread_id)
+    add(_keyed(split, category_at(Thread.id, moment), sa.func.count(),
+               sa.func.count(sa.case((unanswered, 1))))
+        .select_from(Thread)
+        .where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
+        if split != STAFF else None,
+        GROUPED, lambda n, quiet: {"backlog_open": n, "backlog_unanswered": quiet}, additive=True)
+    add(_keyed(split, category_at(Escalation.thread_id, moment), sa.func.count(),
+               staff=_ASSIGNEE, team=_ESCALATION_TEAM)
+        .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
         .where(_counted_thread(), Escalation.escalated_at < moment,
-               sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at >= moment))
-        .group_by(sa.literal_column("dim")),
-        GROUPED, lambda n: {"backlog_escalations": n})
+               sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at >= moment)),
+        GROUPED, lambda n: {"backlog_escalations": n}, additive=True)
 
 
 _RESOLVERS = ("peer", "self", "staff", "closed")
@@ -471,12 +524,11 @@ def _satisfaction(split: str, add) -> None:
             found[f"csat_{resolver}"] = _share(by[2 * index + 1], by[2 * index])
         return found
 
-    add(sa.select(_dim(split, rating.category_id).label("dim"), *columns)
+    add(_keyed(split, rating.category_id, *columns)
         .select_from(rating).join(Thread, Thread.id == rating.thread_id)
         .where(_counted_thread(), rating.score.is_not(None), rating.rated_at >= b.start,
-               rating.rated_at < b.end)
-        .group_by(sa.literal_column("dim")),
-        GROUPED, keep)
+               rating.rated_at < b.end),
+        GROUPED, keep, additive=True)
 
 
 def _deflection(split: str, add) -> None:
@@ -485,12 +537,11 @@ def _deflection(split: str, add) -> None:
     still end in one, and counts neither way yet)."""
     b = _BOUNDS
     in_progress = sa.and_(AskFlow.thread_id.is_(None), AskFlow.last_event_at > _STALE)
-    add(sa.select(_dim(split, AskFlow.category_id).label("dim"), sa.func.count(),
-                  sa.func.count(AskFlow.thread_id))
+    add(_keyed(split, AskFlow.category_id, sa.func.count(), sa.func.count(AskFlow.thread_id))
         .select_from(AskFlow)
-        .where(AskFlow.first_opened_at >= b.start, AskFlow.first_opened_at < b.end, ~in_progress)
-        .group_by(sa.literal_column("dim")),
-        GROUPED, lambda n, posted: {"deflection_flows": n, "deflection_rate": _share(n - posted, n)})
+        .where(AskFlow.first_opened_at >= b.start, AskFlow.first_opened_at < b.end, ~in_progress),
+        GROUPED, lambda n, posted: {"deflection_flows": n, "deflection_rate": _share(n - posted, n)},
+        additive=True)
 
 
 def empty(first: date, last: date) -> dict:

@@ -23,7 +23,7 @@ def week_start(day: date) -> date:
 def store(period: str, first: date, last: date) -> int:
     """Compute the period's measures for every split and replace its snapshots; returns the rows
     stored. Commits."""
-    computed = {split: measures.compute(first, last, split) for split in SPLITS}
+    computed = measures.compute_splits(first, last, SPLITS)
     db.session.execute(sa.delete(Snapshot).where(Snapshot.period == period, Snapshot.period_start == first,
                                                  Snapshot.period_end == last))
     now = clock.now()

@@ -160,3 +160,29 @@ def test_the_roll_up_jobs_are_in_the_cron_table_and_run_on_a_real_worker(redis_a
     assert stored is not None and stored[0]["threads_opened"] == 1
     assert stored[0]["backlog_unanswered"] == 1
     assert thread.id
+
+
+def test_team_and_category_splits_add_up_to_the_whole(app, real_clock):
+    from escalation.models import CategoryTeam, Team
+
+    billing, setup, other = make_category("Billing"), make_category("Setup"), make_category("Other")
+    team = Team(slug="money", name="Money")
+    db.session.add(team)
+    db.session.flush()
+    db.session.add_all([CategoryTeam(category_id=billing.id, team_id=team.id),
+                        CategoryTeam(category_id=setup.id, team_id=team.id)])
+    db.session.commit()
+    _solved_on_monday(billing)
+    clock.set(at(MONDAY, 12))
+    make_thread(make_user(), category=setup)
+    make_thread(make_user(), category=other)
+    clock.set(at(MONDAY + timedelta(days=1), 9))
+    found = measures.compute_splits(MONDAY, MONDAY, (ALL, CATEGORY, TEAM))
+    assert found[ALL][0]["threads_opened"] == 3 and found[ALL][0]["backlog_open"] == 2
+    assert {key: row["threads_opened"] for key, row in found[CATEGORY].items()} == {
+        billing.id: 1, setup.id: 1, other.id: 1}
+    assert {key: row["threads_opened"] for key, row in found[TEAM].items()} == {team.id: 2, 0: 1}
+    assert {key: row["backlog_open"] for key, row in found[TEAM].items()} == {team.id: 1, 0: 1}
+    assert found[TEAM][team.id]["first_response_median_s"] == 3600.0
+    # Each split alone says the same as the splits computed together.
+    assert measures.compute(MONDAY, MONDAY, TEAM) == found[TEAM]

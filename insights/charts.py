@@ -186,7 +186,8 @@ def _finish(figure: Figure, axes, title: str, labels: list[str], unit: str, suff
         axes.set_ylim(0, max(100.0, axes.get_ylim()[1]))
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
     else:
-        axes.set_ylim(bottom=0)
+        # All zeros would leave an axis of 0 to 0.05: a count axis goes to 1 at least.
+        axes.set_ylim(0, max(1.0, axes.get_ylim()[1]))
         if unit == "s":
             axes.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
             axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}{suffix}"))

@@ -111,6 +111,18 @@ def view_chart(name, fmt):
     return response.make_conditional(request)
 
 
+BREACH_COLUMNS = ("escalation_id", "thread_id", "title", "team", "assignee", "escalated_at", "due_at",
+                  "first_response_at")
+
+
+def export_columns(view: str) -> list[str]:
+    """The columns of a view's export, also when it has no rows."""
+    if view == "breaches":
+        return list(BREACH_COLUMNS)
+    figures = list(measures.KEYS + measures.DETAIL_KEYS)
+    return [view + "_id", view, *figures] if view in SPLITS else figures
+
+
 def export_rows(period, view: str) -> list[dict]:
     """The rows of one dashboard view as flat objects with METRICS.md's names."""
     if view == "summary":
@@ -121,13 +133,14 @@ def export_rows(period, view: str) -> list[dict]:
     if view in SPLITS:
         return [{view + "_id": row["id"], view: row["name"], **row["values"]}
                 for row in dashboard.breakdown(period, SPLITS[view])]
-    return [{"escalation_id": row["escalation"].id, "thread_id": row["escalation"].thread_id,
-             "title": row["title"], "team": row["team"], "assignee": row["assignee"],
-             "escalated_at": measures.as_site_time(row["escalation"].escalated_at).isoformat(),
-             "due_at": measures.as_site_time(row["escalation"].due_at).isoformat(),
-             "first_response_at": (measures.as_site_time(row["escalation"].first_response_at).isoformat()
-                                   if row["escalation"].first_response_at else None)}
-            for row in dashboard.breached_escalations(period, limit=10_000)]
+    def moment(value):
+        return measures.as_site_time(value).isoformat() if value else None
+
+    return [dict(zip(BREACH_COLUMNS, (
+        row["escalation"].id, row["escalation"].thread_id, row["title"], row["team"], row["assignee"],
+        moment(row["escalation"].escalated_at), moment(row["escalation"].due_at),
+        moment(row["escalation"].first_response_at)), strict=True))
+        for row in dashboard.breached_escalations(period, limit=10_000)]
 
 
 @bp.get("/staff/insights/export.<fmt>")
@@ -152,8 +165,7 @@ def export_dashboard(fmt):
         body, mimetype = json.dumps(rows, indent=1), "application/json"
     else:
         out = io.StringIO()
-        fields = list(dict.fromkeys(key for row in rows for key in row)) or list(measures.KEYS)
-        writer = csv.DictWriter(out, fieldnames=fields)
+        writer = csv.DictWriter(out, fieldnames=export_columns(view))
         writer.writeheader()
         writer.writerows(rows)
         body, mimetype = out.getvalue(), "text/csv"

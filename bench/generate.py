@@ -1,11 +1,17 @@
 """Generate a large Peerline community for benchmarks: people, categories, tags, threads, posts, votes.
 
     python bench/generate.py [--database-url URL] [--threads N] [--posts N] [--users N] [--seed N] [--force]
+                             [--history]
 
 The schema comes from the migrations (`flask db upgrade`), then rows are bulk-inserted with SQLAlchemy
 Core executemany in batches, and the derived thread columns (reply count, first reply, first staff
 reply, last activity) are filled in SQL the way forum.services.refresh_thread_stats computes them.
-`posts` counts every post: one question per thread, the rest are answers.
+`posts` counts every post: one question per thread, the rest are answers. --history (what
+bench/insights_rollup.py uses) adds what the metrics read: each thread's history (thread_events:
+created, first reply, first staff reply, replies deleted, accepted with some unaccepted and
+re-accepted, closed and some reopened, moved, hidden or deleted for a few), the desk's two teams with
+escalations for about a tenth of the threads, ask flows and satisfaction ratings, over the year
+ending where the day of generating began. On PostgreSQL the rows go in with COPY.
 
 A database that already holds at least the requested number of threads is reused (later benchmarks
 share it); --force regenerates. Only a database this script generated (or an empty one) is ever
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import bisect
 import hashlib
+import itertools
+import json
 import random
 import sys
 import time
@@ -384,6 +392,15 @@ class Community:
     subscriptions: list[dict] = field(default_factory=list)
     accepted: list[tuple[int, PostRow, int, datetime]] = field(default_factory=list)
     bodies: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # With history=True (bench/insights_rollup.py): thread_events, the desk's teams and escalations,
+    # ask flows and satisfaction ratings.
+    events: list[dict] = field(default_factory=list)
+    teams: list[dict] = field(default_factory=list)
+    team_members: list[dict] = field(default_factory=list)
+    category_teams: list[dict] = field(default_factory=list)
+    escalations: list[dict] = field(default_factory=list)
+    ask_flows: list[dict] = field(default_factory=list)
+    ratings: list[dict] = field(default_factory=list)
 
 
 class _Picker:
@@ -408,8 +425,10 @@ def _after(rng: random.Random, start: datetime, mean_hours: float, latest: datet
     return min(start + timedelta(hours=rng.expovariate(1 / mean_hours), seconds=1), latest)
 
 
-def build(threads: int, posts: int, users: int, seed: int, now: datetime) -> Community:
-    """Every row, in memory, with ids assigned (threads and posts in chronological order)."""
+def build(threads: int, posts: int, users: int, seed: int, now: datetime, *,
+          history: bool = False) -> Community:
+    """Every row, in memory, with ids assigned (threads and posts in chronological order); with
+    `history`, also each thread's history, escalations, ask flows and ratings (add_history)."""
     from core import markup
     from core.confusables import name_skeleton
 
@@ -542,7 +561,251 @@ def build(threads: int, posts: int, users: int, seed: int, now: datetime) -> Com
     out.posts.sort(key=lambda p: p.created_at)
     for post_id, post in enumerate(out.posts, 1):
         post.id = post_id
+    if history:
+        add_history(out, random.Random(seed + 1), latest, role_of, staff_ids)
     return out
+
+
+# --- a year of history (bench/insights_rollup.py) ------------------------------------------------------
+
+MOVED_SHARE, HIDDEN_SHARE, DELETED_THREAD_SHARE, UNHIDDEN_SHARE = 0.02, 0.005, 0.005, 0.3
+CLOSED_UNSOLVED_SHARE, CLOSED_SOLVED_SHARE, REOPENED_SHARE = 0.10, 0.02, 0.15
+UNACCEPTED_SHARE, REACCEPTED_SHARE = 0.015, 0.04  # of the solved threads
+ESCALATED_SHARE = 0.10
+FLOWS_PER_THREAD, FLOW_OPENED_SHARE, FLOW_POSTED_SHARE = 0.6, 0.7, 0.35
+RATING_ASKED_SHARE, RATING_ANSWERED_SHARE = 0.5, 0.45
+CLOSE_WEIGHTS = {"abandoned": 6, "duplicate": 2, "answered-elsewhere": 1, "off-topic": 1, "outdated": 1}
+# The desk of bench/escalation_sweep.py: (slug, name, category slugs, target seconds).
+DESK_TEAMS = (("billing", "Billing",
+               ("getting-started", "invoicing-payments", "tax-reports", "payroll-expenses"), 3600),
+              ("integrations", "Integrations", ("integrations-api", "bank-feeds"), 7200))
+DEFAULT_TARGET_S = 3600
+
+
+def add_history(out: Community, rng: random.Random, latest: datetime, role_of: dict[int, str],
+                staff_ids: list[int]) -> None:
+    """Each thread's history as the services would have written it (created, first reply, first
+    staff reply, replies deleted, accepted with some unaccepted and re-accepted, closed and some
+    reopened, moved, hidden or deleted for a few), the desk's two teams with escalations for about
+    a tenth of the threads, ask flows (deflection) and satisfaction ratings. Changes the threads'
+    columns (category, state, closed) and the acceptances to where their history ends."""
+    staff_roles = {"staff", "admin"}
+    seq = iter(range(1 << 62))
+    events: list[tuple] = []
+    year_ago = latest - timedelta(days=365)
+
+    def event(thread_id, kind, at, actor=None, category=None, *, role=None, post=None, reason=None,
+              note="", moved_from=None):
+        events.append((at, next(seq), {
+            "thread_id": thread_id, "kind": kind, "at": at, "actor_id": actor,
+            "actor_role": role or (role_of[actor] if actor else None), "category_id": category,
+            "from_category_id": moved_from, "post_id": post, "reason": reason, "note": note}))
+
+    by_slug = {c["slug"]: c["id"] for c in out.categories}
+    team_of, target_of = {}, {}
+    half = len(staff_ids) // 2
+    for team_id, (slug, name, slugs, target) in enumerate(DESK_TEAMS, 1):
+        out.teams.append({"id": team_id, "slug": slug, "name": name, "auto_assign": team_id == 2,
+                          "notify_email": "", "webhook_url": "", "webhook_secret": "",
+                          "created_at": year_ago})
+        members = staff_ids[:half] if team_id == 1 else staff_ids[half:]
+        out.team_members.extend({"team_id": team_id, "user_id": uid} for uid in members)
+        for category_slug in slugs:
+            if category_slug in by_slug:
+                out.category_teams.append({"category_id": by_slug[category_slug], "team_id": team_id})
+                team_of[by_slug[category_slug]], target_of[by_slug[category_slug]] = team_id, target
+
+    posts_of: dict[int, list[PostRow]] = {}
+    for post in out.posts:  # chronological, ids in that order
+        posts_of.setdefault(post.thread, []).append(post)
+    accepted = {t: (post, by, at) for t, post, by, at in out.accepted}
+    final_accepted: list[tuple[int, PostRow, int, datetime]] = []
+    category_ids = [c["id"] for c in out.categories]
+    flow_targets: list[dict] = []
+
+    for thread in out.threads:
+        tid, asker, created = thread["id"], thread["author_id"], thread["created_at"]
+        original = thread["category_id"]
+        moved_at = None
+        if rng.random() < MOVED_SHARE and len(category_ids) > 1:
+            moved_at = _after(rng, created, 12, latest)
+            thread["category_id"] = rng.choice([c for c in category_ids if c != original])
+
+        def category(at, _moved=moved_at, _new=thread["category_id"], _old=original):
+            return _new if _moved is not None and at >= _moved else _old
+
+        event(tid, "created", created, asker, original)
+        if thread["is_urgent"]:
+            event(tid, "urgent_raised", created, asker, original)
+        if moved_at is not None:
+            event(tid, "moved", moved_at, rng.choice(staff_ids), thread["category_id"], moved_from=original)
+        thread_posts = posts_of.get(tid, [])
+        replies = [p for p in thread_posts[1:] if not p.deleted and p.author != asker]
+        first = replies[0] if replies else None
+        first_staff = next((p for p in replies if p.role in staff_roles), None)
+        for kind, post in (("first_reply", first), ("first_staff_reply", first_staff)):
+            if post is not None:
+                event(tid, kind, post.created_at, post.author, category(post.created_at), role=post.role,
+                      post=post.id)
+        for post in thread_posts[1:]:
+            if post.deleted:
+                at = post.created_at + timedelta(hours=1)
+                event(tid, "reply_deleted", at, post.author, category(at), role=post.role, post=post.id)
+
+        # Acceptances: a few taken back (and left so), a few taken back and given again.
+        solved = None
+        if tid in accepted:
+            post, by, at = accepted[tid]
+            draw = rng.random()
+            if draw < UNACCEPTED_SHARE:
+                event(tid, "accepted", at, by, category(at), post=post.id)
+                back = _after(rng, at, 24, latest)
+                event(tid, "unaccepted", back, by, category(back), post=post.id)
+            elif draw < UNACCEPTED_SHARE + REACCEPTED_SHARE:
+                earlier = rng.choice([p for p in replies if p.created_at <= at] or [post])
+                event(tid, "accepted", at, by, category(at), post=earlier.id)
+                back = _after(rng, at, 24, latest)
+                event(tid, "unaccepted", back, by, category(back), post=earlier.id)
+                again = _after(rng, back, 12, latest)
+                event(tid, "accepted", again, by, category(again), post=post.id)
+                solved = (post, by, again)
+            else:
+                event(tid, "accepted", at, by, category(at), post=post.id)
+                solved = (post, by, at)
+        if solved:
+            final_accepted.append((tid, *solved))
+
+        # Closed: mostly answered threads nobody solved (the abandoned-thread job), a few solved ones.
+        closed_at = None
+        last_post = thread_posts[-1].created_at if thread_posts else created
+        if replies and rng.random() < (CLOSED_SOLVED_SHARE if solved else CLOSED_UNSOLVED_SHARE):
+            at = _after(rng, max(last_post, solved[2]) if solved else last_post, 24 * 10, latest)
+            if at < latest:
+                reason = rng.choices(list(CLOSE_WEIGHTS), list(CLOSE_WEIGHTS.values()))[0]
+                closer = None if reason == "abandoned" else rng.choice(staff_ids)
+                event(tid, "closed", at, closer, category(at), reason=reason)
+                closed_at = at
+                thread.update(closed_at=at, closed_by_id=closer, close_reason=reason)
+                if rng.random() < REOPENED_SHARE:
+                    again = _after(rng, at, 48, latest)
+                    if again < latest:
+                        event(tid, "reopened", again, asker, category(again))
+                        closed_at = None
+                        thread.update(closed_at=None, closed_by_id=None, close_reason=None)
+
+        # Hidden (some as spam, some brought back) or deleted, for a few.
+        draw = rng.random()
+        if draw < HIDDEN_SHARE:
+            at, by = _after(rng, created, 3, latest), rng.choice(staff_ids)
+            kind = "spam" if rng.random() < 0.3 else "hidden"
+            reason = "Off-topic advertising" if kind == "spam" else "Rude"
+            event(tid, kind, at, by, category(at), reason=reason)
+            thread.update(state=kind, hidden_at=at, hidden_by_id=by, hidden_reason="Moderated")
+            if rng.random() < UNHIDDEN_SHARE:
+                back = _after(rng, at, 24, latest)
+                event(tid, "unhidden", back, by, category(back))
+                thread.update(state="visible", hidden_at=None, hidden_by_id=None, hidden_reason="")
+        elif draw < HIDDEN_SHARE + DELETED_THREAD_SHARE:
+            at = _after(rng, created, 24 * 5, latest)
+            by = asker if rng.random() < 0.7 else rng.choice(staff_ids)
+            event(tid, "deleted", at, by, category(at))
+            thread.update(state="deleted", deleted_at=at, deleted_by_id=by)
+
+        # Escalations: answered by the first staff reply when there is one, else waiting or handed back.
+        if rng.random() < ESCALATED_SHARE:
+            if first_staff is not None:
+                at = max(created + timedelta(seconds=1),
+                         first_staff.created_at - timedelta(hours=rng.expovariate(1 / 1.5)))
+            else:
+                at = _after(rng, created + timedelta(hours=2), 3, latest)
+            if at < latest:
+                _escalate(out, rng, event, tid, at, category(at), first_staff, team_of, target_of, staff_ids,
+                          latest)
+
+        # The asker's satisfaction question, once solved or closed; answered by some.
+        if (solved or closed_at) and rng.random() < RATING_ASKED_SHARE:
+            asked = solved[2] if solved else closed_at
+            score, rated = None, None
+            if rng.random() < RATING_ANSWERED_SHARE:
+                score = rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 5))[0]
+                rated = _after(rng, asked, 24, latest)
+            resolver = "closed"
+            if solved:
+                post = solved[0]
+                resolver = "self" if post.author == asker else "staff" if post.role in staff_roles else "peer"
+            out.ratings.append({"id": len(out.ratings) + 1, "thread_id": tid, "asker_id": asker,
+                                "resolver": resolver, "category_id": thread["category_id"], "asked_at": asked,
+                                "score": score, "comment": "", "rated_at": rated})
+        if thread["state"] == "visible":
+            flow_targets.append(thread)
+
+    out.accepted = final_accepted
+    events.sort(key=lambda item: (item[0], item[1]))
+    out.events = [dict(row, id=n) for n, (_at, _seq, row) in enumerate(events, 1)]
+    _ask_flows(out, rng, flow_targets, latest, [u["id"] for u in out.users])
+
+
+def _escalate(out, rng, event, thread_id, at, category_id, staff_post, team_of, target_of, staff_ids, latest):
+    team_id = team_of.get(category_id)
+    target = target_of.get(category_id, DEFAULT_TARGET_S)
+    due, warn = at + timedelta(seconds=target), at + timedelta(seconds=target * 0.8)
+    row = {"id": len(out.escalations) + 1, "thread_id": thread_id, "team_id": team_id,
+           "queue": next((t["slug"] for t in out.teams if t["id"] == team_id), "general"), "priority": 2,
+           "state": "open", "created_by_id": None, "created_by_rule": "unanswered", "escalated_at": at,
+           "target_s": target, "calendar": {}, "due_at": due, "warn_at": warn, "warned_at": None,
+           "breached_at": None, "assignee_id": None, "assigned_at": None, "acknowledged_at": None,
+           "first_response_at": None, "first_response_post_id": None, "response_business_s": None,
+           "resolved_at": None, "resolution": None, "resolved_by_id": None, "resolution_note": ""}
+    event(thread_id, "escalated", at, None, category_id, reason="unanswered")
+    answered = staff_post.created_at if staff_post is not None else None
+    if answered is not None:
+        row.update(first_response_at=answered, first_response_post_id=staff_post.id,
+                   response_business_s=int((answered - at).total_seconds()))
+        if rng.random() < 0.8:
+            row.update(assignee_id=staff_post.author, assigned_at=at + (answered - at) / 2)
+        ended, resolution, by = _after(rng, answered, 6, latest), "answered", staff_post.author
+    else:
+        if rng.random() < 0.5:
+            row.update(assignee_id=rng.choice(staff_ids), assigned_at=_after(rng, at, 1, latest))
+        ended = _after(rng, at, 48, latest) if rng.random() < 0.6 else latest
+        resolution, by = "handed_back", row["assignee_id"] or rng.choice(staff_ids)
+    if warn < latest and (answered is None or answered > warn):
+        row["warned_at"] = warn
+    if due < latest and (answered is None or answered > due):
+        row["breached_at"] = due
+        event(thread_id, "escalation_breached", due, None, category_id)
+    if ended < latest:
+        row.update(state="resolved", resolved_at=ended, resolution=resolution, resolved_by_id=by)
+        event(thread_id, "escalation_resolved", ended, by, category_id, reason=resolution)
+    out.escalations.append(row)
+
+
+def _ask_flows(out, rng, threads, latest, user_ids) -> None:
+    """Visits to the ask form over the year: most open a suggestion, a third of those then ask
+    (the flow names the thread), the rest are deflections."""
+    for n in range(1, round(len(out.threads) * FLOWS_PER_THREAD) + 1):
+        opened = rng.random() < FLOW_OPENED_SHARE
+        row = {"id": n, "token": f"{rng.getrandbits(128):032x}", "user_id": None, "category_id": None,
+               "opened_count": 0, "last_opened_doc": None, "thread_id": None, "posted_at": None,
+               "first_opened_at": None}
+        if opened and threads and rng.random() < FLOW_POSTED_SHARE:
+            thread = rng.choice(threads)
+            posted = thread["created_at"]
+            started = posted - timedelta(minutes=rng.uniform(1, 15))
+            row.update(user_id=thread["author_id"], category_id=thread["category_id"], thread_id=thread["id"],
+                       posted_at=posted, last_event_at=posted)
+        else:
+            started = latest - timedelta(days=365 * rng.random() ** 1.2)
+            row.update(user_id=rng.choice(user_ids) if rng.random() < 0.7 else None,
+                       category_id=rng.choice(out.categories)["id"] if rng.random() < 0.8 else None,
+                       last_event_at=started)
+        if opened:
+            first_opened = min(started + timedelta(seconds=rng.uniform(5, 60)), latest)
+            row.update(first_opened_at=first_opened, opened_count=rng.randint(1, 4),
+                       last_opened_doc=f"article:{rng.randint(1, 300)}",
+                       last_event_at=max(row["last_event_at"], first_opened))
+        row["started_at"] = started
+        out.ask_flows.append(row)
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -554,8 +817,36 @@ def _batches(rows, size: int = BATCH):
 
 
 def _insert(conn, table, rows) -> None:
-    for batch in _batches(rows):
+    """Rows (dicts, any iterable) into `table`: executemany in batches, or COPY on PostgreSQL."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    rows = itertools.chain((first,), rows)
+    if conn.dialect.name == "postgresql" and _copy(conn, table, first, rows):
+        return
+    while batch := list(itertools.islice(rows, BATCH)):
         conn.execute(table.insert(), batch)
+
+
+def _copy(conn, table, first: dict, rows) -> bool:
+    """COPY the rows, when every column they leave out may be left to the database; False if not."""
+    columns = list(first)
+    for column in table.columns:
+        if column.name not in first and column.default is not None and column.server_default is None:
+            if not column.default.is_scalar:
+                return False
+            columns.append(column.name)
+    defaults = {c.name: c.default.arg for c in table.columns if c.name not in first and c.default is not None
+                and c.default.is_scalar}
+    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    quote = conn.dialect.identifier_preparer.quote
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] if c in row else defaults[c]
+                            for c in columns])
+    return True
 
 
 def write(conn, data: Community) -> None:
@@ -568,20 +859,16 @@ def write(conn, data: Community) -> None:
     _insert(conn, Tag.__table__, data.tags)
     _insert(conn, Thread.__table__, data.threads)
     _insert(conn, thread_tags, data.thread_tags)
-    post_rows = []
-    for p in data.posts:
-        body, body_html = bodies[p.body]
-        deleted_at = p.created_at + timedelta(hours=1) if p.deleted else None
-        post_rows.append({
-            "id": p.id, "thread_id": p.thread, "author_id": p.author, "author_role": p.role, "kind": p.kind,
-            "body": body, "body_html": body_html, "score": p.score, "created_at": p.created_at,
-            "edited_at": None, "edited_by_id": None, "deleted_at": deleted_at,
-            "deleted_by_id": p.author if p.deleted else None, "hidden_at": None, "hidden_by_id": None,
-            "hidden_reason": "", "state": "deleted" if p.deleted else "visible",
-            "import_source": None, "import_id": None,
-        })
+    post_rows = ({  # made as they are written: a million dicts at once would take gigabytes
+        "id": p.id, "thread_id": p.thread, "author_id": p.author, "author_role": p.role, "kind": p.kind,
+        "body": bodies[p.body][0], "body_html": bodies[p.body][1], "score": p.score,
+        "created_at": p.created_at, "edited_at": None, "edited_by_id": None,
+        "deleted_at": p.created_at + timedelta(hours=1) if p.deleted else None,
+        "deleted_by_id": p.author if p.deleted else None, "hidden_at": None, "hidden_by_id": None,
+        "hidden_reason": "", "state": "deleted" if p.deleted else "visible",
+        "import_source": None, "import_id": None,
+    } for p in data.posts)
     _insert(conn, Post.__table__, post_rows)
-    del post_rows
     _insert(conn, Vote.__table__, [
         {"id": i, "post_id": post.id, "user_id": voter, "value": value, "created_at": at}
         for i, (post, voter, value, at) in enumerate(data.votes, 1)])
@@ -593,6 +880,20 @@ def write(conn, data: Community) -> None:
     for batch in _batches([{"tid": t, "pid": post.id, "by": by, "at": at}
                            for t, post, by, at in data.accepted]):
         conn.execute(accept, batch)
+    if data.events:
+        write_history(conn, data)
+
+
+def write_history(conn, data: Community) -> None:
+    from escalation.models import CategoryTeam, Escalation, Team, team_members
+    from forum.models import AskFlow, ThreadEvent
+    from insights.models import SatisfactionRating
+
+    for table, rows in ((ThreadEvent.__table__, data.events), (Team.__table__, data.teams),
+                        (team_members, data.team_members), (CategoryTeam.__table__, data.category_teams),
+                        (Escalation.__table__, data.escalations), (AskFlow.__table__, data.ask_flows),
+                        (SatisfactionRating.__table__, data.ratings)):
+        _insert(conn, table, rows)
 
 
 def derive_thread_columns(conn) -> None:
@@ -632,7 +933,8 @@ def derive_thread_columns(conn) -> None:
 
 def _reset_sequences(conn) -> None:
     """Explicit ids leave PostgreSQL's sequences at 1: move them past the rows, so the app can insert."""
-    for table in ("users", "categories", "tags", "threads", "posts", "votes", "subscriptions"):
+    for table in ("users", "categories", "tags", "threads", "posts", "votes", "subscriptions",
+                  "thread_events", "escalation_teams", "escalations", "ask_flows", "insight_ratings"):
         conn.exec_driver_sql(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"COALESCE((SELECT MAX(id) FROM {table}), 1), (SELECT COUNT(*) > 0 FROM {table}))")
@@ -694,14 +996,36 @@ def row_counts() -> dict[str, int]:
         "votes": count(Vote), "subscriptions": count(Subscription),
         "unanswered threads": count(Thread, Thread.first_reply_at.is_(None)),
         "solved threads": count(Thread, Thread.accepted_post_id.is_not(None)),
+        **history_counts(count),
+    }
+
+
+def history_counts(count) -> dict[str, int]:
+    """What add_history wrote, when there is any."""
+    from escalation.models import Escalation
+    from forum.models import AskFlow, Thread, ThreadEvent
+    from insights.models import SatisfactionRating
+
+    events = count(ThreadEvent)
+    if not events:
+        return {}
+    return {
+        "thread events": events, "moved threads": count(ThreadEvent, ThreadEvent.kind == "moved"),
+        "closed threads": count(Thread, Thread.closed_at.is_not(None)),
+        "threads not visible": count(Thread, Thread.state != "visible"),
+        "escalations": count(Escalation), "ask flows": count(AskFlow),
+        "ratings": count(SatisfactionRating, SatisfactionRating.score.is_not(None)),
     }
 
 
 def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, posts: int = 100_000,
-             users: int = 2_000, seed: int = 1, *, force: bool = False) -> dict:
+             users: int = 2_000, seed: int = 1, *, force: bool = False, history: bool = False) -> dict:
     """Make sure `database_url` holds a community of at least `threads` threads; returns what it holds.
 
-    Raises RuntimeError rather than wipe a database this script did not generate.
+    `history`: also a year of thread history, escalations, ask flows and ratings (add_history), the
+    year ending at the start of the day it was generated (UTC), so that every day in it has ended;
+    a database generated without them is generated again. Raises RuntimeError rather than wipe a
+    database this script did not generate.
     """
     from core.extensions import db
 
@@ -716,11 +1040,14 @@ def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, po
     if stale and not force and state["threads"] >= threads:
         say(f"{shown(url)} was generated from other migrations than the current ones; generating it again")
         force = True
+    if history and state["threads"] >= threads and not force and state["meta"].get("history") != "1":
+        say(f"{shown(url)} has no generated history; generating it again")
+        force = True
     if state["threads"] >= threads and not force:
         print(f"Reusing {shown(url)}: it holds {state['threads']:,} threads (asked for {threads:,}); "
               "--force regenerates it.")
         return {"reused": True, "seconds": time.perf_counter() - started, "counts": state["counts"],
-                "url": url}
+                "url": url, "meta": state["meta"]}
     if state["users"] or state["threads"]:
         if state["bench_users"] == 0:
             raise RuntimeError(f"{shown(url)} holds data this script did not generate; refusing to wipe it. "
@@ -734,7 +1061,9 @@ def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, po
     from core import clock
 
     now = clock.now()
-    data = build(threads, posts, users, seed, now)
+    if history:  # the history ends where today begins: every day of it is over
+        now = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    data = build(threads, posts, users, seed, now, history=history)
     built = time.perf_counter()
     app = make_app(url)
     with app.app_context():
@@ -751,7 +1080,8 @@ def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, po
             bench_meta.create(conn)
             conn.execute(bench_meta.insert(), [{"key": key, "value": str(value)} for key, value in {
                 "migrations": migrations_fingerprint(), "seed": seed, "threads": threads, "posts": posts,
-                "users": users, "generated_at": now.isoformat(timespec="seconds")}.items()])
+                "users": users, "generated_at": now.isoformat(timespec="seconds"),
+                **({"history": 1} if history else {})}.items()])
         from forum import reputation
 
         reputation.recompute()
@@ -768,7 +1098,8 @@ def generate(database_url: str = DEFAULT_DATABASE_URL, threads: int = 10_000, po
     print(f"Generated in {seconds:.1f} s (schema and rows prepared in {built - started:.1f} s, inserted in "
           f"{inserted - built:.1f} s, thread columns derived in {written - inserted:.1f} s); sampled threads "
           "match refresh_thread_stats.")
-    return {"reused": False, "seconds": seconds, "counts": counts, "url": url}
+    meta = {"generated_at": now.isoformat(timespec="seconds"), **({"history": "1"} if history else {})}
+    return {"reused": False, "seconds": seconds, "counts": counts, "url": url, "meta": meta}
 
 
 def say(message: str) -> None:
@@ -790,10 +1121,12 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--force", action="store_true", help="regenerate even if the database is big enough")
+    parser.add_argument("--history", action="store_true",
+                        help="also a year of thread history, escalations, ask flows and ratings")
     args = parser.parse_args(argv)
     try:
         result = generate(args.database_url, threads=args.threads, posts=args.posts, users=args.users,
-                          seed=args.seed, force=args.force)
+                          seed=args.seed, force=args.force, history=args.history)
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -205,7 +205,7 @@ def recompute_within(recorder, first: date, last: date, budget: float) -> dict:
     def progress(items):
         items = list(items)
         total[0] = len(items)
-        total[1] = sum(1 for kind, _ in items if kind == DAY)
+        total[1] = sum(1 for item in items if item[0] == DAY)
         mark = time.perf_counter()
         for item in items:
             if time.perf_counter() - started > budget:

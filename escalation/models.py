@@ -161,6 +161,9 @@ class Escalation(db.Model):
         sa.Index("uq_escalations_open_thread", "thread_id", unique=True,
                  postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'")),
         sa.Index("ix_escalations_state_due_at", "state", "due_at"),
+        # The metrics look escalations up by due time and first response, whatever their state.
+        sa.Index("ix_escalations_due_at", "due_at"),
+        sa.Index("ix_escalations_first_response_at", "first_response_at"),
         sa.Index("ix_escalations_state_warn_at", "state", "warn_at"),
         sa.CheckConstraint(f"state IN ({', '.join(repr(s) for s in STATES)})", name="state_known"),
     )

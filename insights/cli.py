@@ -1,6 +1,7 @@
 """`flask insights recompute --from --to` and `flask insights report --from --to [--category] [--json]`."""
 
 import json
+import sys
 from datetime import date
 
 import click
@@ -80,8 +81,7 @@ def recompute_command(first, last):
     first, last = parse_range(first, last)
 
     def progress(items):
-        with click.progressbar(items, label="Rolling up", show_pos=True,
-                               file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(items, label="Rolling up", show_pos=True, file=sys.stderr) as bar:
             yield from bar
 
     stored = rollup.recompute(first, last, progress=progress)

@@ -301,9 +301,10 @@ def compute(first: date, last: date, split: str = ALL) -> dict[int, dict]:
     return compute_splits(first, last, (split,))[split]
 
 
-def compute_splits(first: date, last: date,
-                   splits=(ALL, CATEGORY, TEAM, STAFF)) -> dict[str, dict[int, dict]]:
-    """compute() for several splits at once, sharing the statements they can share."""
+def compute_splits(first: date, last: date, splits=(ALL, CATEGORY, TEAM, STAFF), *,
+                   backlog: bool = True) -> dict[str, dict[int, dict]]:
+    """compute() for several splits at once, sharing the statements they can share. Without
+    `backlog`, the backlog is left out (insights.backlog sweeps it for many periods at once)."""
     from forum.askflows import IN_PROGRESS
 
     window = Window(first, last)
@@ -321,7 +322,7 @@ def compute_splits(first: date, last: date,
 
     additive = [split for split in splits if split in _ADDITIVE_SPLITS]
     if additive:
-        for statement, _kind, keep in _plan(MERGED, dialect):
+        for statement, _kind, keep in _plan(MERGED, dialect, backlog):
             sums: dict[tuple, list] = {}
             for category, team, *counts in db.session.execute(statement, params):
                 for split, key in ((ALL, 0), (CATEGORY, category), (TEAM, team)):
@@ -332,7 +333,7 @@ def compute_splits(first: date, last: date,
             for (split, key), counts in sums.items():
                 keep_row(split, key, keep(*counts))
     for split in splits:
-        for statement, kind, keep in _plan(split, dialect):
+        for statement, kind, keep in _plan(split, dialect, backlog):
             result = db.session.execute(statement, params)
             rows = interpolate(result) if kind == PERCENTILES else {row[0]: tuple(row[1:]) for row in result}
             for key, values in rows.items():
@@ -359,7 +360,7 @@ def _keyed(split: str, category, *aggregates, staff=None, team=None):
 
 
 @functools.lru_cache(maxsize=16)
-def _plan(split: str, dialect: str) -> tuple:
+def _plan(split: str, dialect: str, backlog: bool = True) -> tuple:
     """The statements of a split, each with how its rows are read (grouped counts, or percentiles)
     and the measures a row gives: (statement, kind, row values -> {measure: value}). MERGED has the
     additive counts of the overall, category and team splits; those splits have the rest."""
@@ -430,7 +431,8 @@ def _plan(split: str, dialect: str) -> tuple:
                                     "staff_first_response_p90_s": p90})
 
     _escalation_measures(split, add)
-    _backlog(split, add)
+    if backlog:
+        _backlog(split, add)
     if split != STAFF:
         _satisfaction(split, add)
         _deflection(split, add)
@@ -498,7 +500,7 @@ def _backlog(split: str, add) -> None:
         .where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
         if split != STAFF else None,
         GROUPED, lambda n, quiet: {"backlog_open": n, "backlog_unanswered": quiet}, additive=True)
-    add(_keyed(split, category_at(Escalation.thread_id, moment), sa.func.count(),
+    add(_keyed(split, category_at(Escalation.thread_id, Escalation.escalated_at), sa.func.count(),
                staff=_ASSIGNEE, team=_ESCALATION_TEAM)
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
         .where(_counted_thread(), Escalation.escalated_at < moment,
@@ -544,9 +546,9 @@ def _deflection(split: str, add) -> None:
         additive=True)
 
 
-def empty(first: date, last: date) -> dict:
+def empty(first: date, last: date, split: str = ALL) -> dict:
     """The figures of a period where nothing was measured."""
-    return _finish({}, Window(first, last))
+    return _finish({}, Window(first, last), split)
 
 
 # What a staff member's figures hold: the replies, solutions and escalations that were theirs. The

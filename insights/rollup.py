@@ -9,10 +9,11 @@ import sqlalchemy as sa
 
 from core import clock
 from core.extensions import db
-from insights import measures
+from insights import backlog, measures
 from insights.models import ALL, CATEGORY, DAY, DIMENSIONS, RANGE, WEEK, Snapshot
 
 SPLITS = DIMENSIONS
+SWEEP_FROM = 8  # periods in a recompute from which the backlogs are swept at once
 
 
 def week_start(day: date) -> date:
@@ -20,10 +21,17 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def store(period: str, first: date, last: date) -> int:
+def store(period: str, first: date, last: date, backlogs: dict | None = None) -> int:
     """Compute the period's measures for every split and replace its snapshots; returns the rows
-    stored. Commits."""
-    computed = measures.compute_splits(first, last, SPLITS)
+    stored. Commits. `backlogs`: the period's backlog per split, swept already (insights.backlog)."""
+    if backlogs is None:
+        computed = measures.compute_splits(first, last, SPLITS)
+    else:
+        computed = measures.compute_splits(first, last, SPLITS, backlog=False)
+        for split, rows in backlogs.items():
+            for key, values in rows.items():
+                row = computed[split].setdefault(key, measures.empty(first, last, split))
+                row.update((name, value) for name, value in values.items() if row[name] is not None)
     db.session.execute(sa.delete(Snapshot).where(Snapshot.period == period, Snapshot.period_start == first,
                                                  Snapshot.period_end == last))
     now = clock.now()
@@ -116,9 +124,18 @@ def recompute(first: date, last: date, progress: Callable[[Iterable], Iterable] 
     Returns the rows stored."""
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     mondays = sorted({week_start(day) for day in days})
+    periods = [(DAY, day, day) for day in days]
+    periods += [(WEEK, monday, monday + timedelta(days=6)) for monday in mondays]
+    # Over many periods, the backlogs of those that have ended come from one sweep of the history.
+    swept = {}
+    if len(periods) >= SWEEP_FROM:
+        ends = {period: measures.Window(period[1], period[2]).end for period in periods}
+        ended = [period for period in periods
+                 if ends[period] <= clock.now() and backlog.aligned(ends[period])]
+        swept = dict(zip(ended, backlog.backlogs([ends[period] for period in ended], SPLITS), strict=True))
     stored = 0
-    for kind, start in progress([(DAY, day) for day in days] + [(WEEK, monday) for monday in mondays]):
-        stored += roll_up_day(start) if kind == DAY else roll_up_week(start)
+    for period in progress(periods):
+        stored += store(*period, backlogs=swept.get(period))
     db.session.execute(sa.delete(Snapshot).where(Snapshot.period == RANGE, Snapshot.period_start <= last,
                                                  Snapshot.period_end >= first))
     db.session.commit()

@@ -75,9 +75,15 @@ def upgrade():
     )
     with op.batch_alter_table('insight_summary_mails', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_insight_summary_mails_user_id'), ['user_id'], unique=False)
+    with op.batch_alter_table('escalations', schema=None) as batch_op:
+        batch_op.create_index('ix_escalations_due_at', ['due_at'], unique=False)
+        batch_op.create_index('ix_escalations_first_response_at', ['first_response_at'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('escalations', schema=None) as batch_op:
+        batch_op.drop_index('ix_escalations_first_response_at')
+        batch_op.drop_index('ix_escalations_due_at')
     with op.batch_alter_table('insight_summary_mails', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_insight_summary_mails_user_id'))
 

@@ -107,8 +107,8 @@ def test_recompute_builds_days_and_weeks_and_drops_overlapping_ranges(app, real_
             yield item
 
     rollup.recompute(MONDAY, MONDAY + timedelta(days=7), progress=progress)
-    assert [kind for kind, _ in seen].count(DAY) == 8
-    assert [start for kind, start in seen if kind == WEEK] == [MONDAY, MONDAY + timedelta(days=7)]
+    assert [kind for kind, _, _ in seen].count(DAY) == 8
+    assert [start for kind, start, _ in seen if kind == WEEK] == [MONDAY, MONDAY + timedelta(days=7)]
     ranges = db.session.scalars(sa.select(Snapshot.period_start).where(
         Snapshot.period == RANGE, Snapshot.dimension == ALL)).all()
     assert ranges == [MONDAY + timedelta(days=10)]  # the range that overlapped is gone; the other stays

@@ -42,7 +42,7 @@ def _bucket(column):
 
 def _thread_steps():
     """SQL: (bucket, category, change of the open backlog, change of the unanswered backlog)."""
-    counted = measures._counted_thread()
+    counted = measures.counted_thread()
     no_category = sa.cast(sa.null(), sa.Integer)
     steps = sa.union_all(
         sa.select(ThreadEvent.thread_id.label("t"), ThreadEvent.at.label("at"), ThreadEvent.id.label("seq"),
@@ -117,7 +117,7 @@ def _escalation_steps():
     category = measures.category_at(Escalation.thread_id, Escalation.escalated_at)
     keys = (category.label("cat"), measures._ESCALATION_TEAM.label("team"), measures._ASSIGNEE.label("who"))
     base = sa.select().select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id) \
-        .where(measures._counted_thread())
+        .where(measures.counted_thread(unindexed=True))
     steps = sa.union_all(
         base.add_columns(Escalation.escalated_at.label("at"), *keys, sa.literal(1).label("d")),
         base.add_columns(Escalation.resolved_at, *keys, sa.literal(-1))

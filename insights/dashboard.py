@@ -192,8 +192,8 @@ def breached_escalations(period: Period, limit: int = 50) -> list[dict]:
         .join(Thread, Thread.id == Escalation.thread_id)
         .outerjoin(Team, Team.id == Escalation.team_id)
         .outerjoin(User, User.id == Escalation.assignee_id)
-        .where(Thread.state == "visible", Escalation.due_at >= window.start, Escalation.due_at < window.end,
-               sa.or_(late, overdue))
+        .where(measures.counted_thread(unindexed=True), Escalation.due_at >= window.start,
+               Escalation.due_at < window.end, sa.or_(late, overdue))
         .order_by(Escalation.due_at.desc()).limit(limit)
     ).all()
     return [{"escalation": e, "title": title, "team": team or "No team",

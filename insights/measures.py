@@ -173,7 +173,7 @@ def _event_category(event):
     return sa.func.coalesce(event.category_id, Thread.category_id).label("category_id")
 
 
-def _counted_thread(unindexed: bool = False):
+def counted_thread(unindexed: bool = False):
     """SQL: the thread counts (it is visible). `unindexed` keeps SQLite, which has no statistics,
     from starting at the state's index when a time range on another column should lead."""
     return (Thread.state + "" if unindexed else Thread.state) == VISIBLE
@@ -210,7 +210,7 @@ def acceptances(window: Window):
                   seconds_between(Thread.created_at, event.at).label("seconds"))
         .select_from(event).join(Thread, Thread.id == event.thread_id).join(Post, Post.id == event.post_id)
         .where(event.kind == history.ACCEPTED, event.at >= window.start, event.at < window.end,
-               _counted_thread(), _reply_post(Post),
+               counted_thread(unindexed=True), _reply_post(Post),
                sa.func.coalesce(previous_kind, "") != history.ACCEPTED)
         .subquery()
     )
@@ -225,7 +225,7 @@ def _closes(window: Window):
         sa.select(event.thread_id, _event_category(event))
         .select_from(event).join(Thread, Thread.id == event.thread_id)
         .where(event.kind == history.CLOSED, event.at >= window.start, event.at < window.end,
-               _counted_thread())
+               counted_thread(unindexed=True))
     )
 
 
@@ -375,7 +375,7 @@ def _plan(split: str, dialect: str, backlog: bool = True) -> tuple:
     # Threads opened: in the category they were created in.
     add(_keyed(split, category_at(Thread.id, Thread.created_at), sa.func.count())
         .select_from(Thread)
-        .where(_counted_thread(), Thread.created_at >= b.start, Thread.created_at < b.end)
+        .where(counted_thread(), Thread.created_at >= b.start, Thread.created_at < b.end)
         if split != STAFF else None,
         GROUPED, lambda n: {"threads_opened": n}, additive=True)
 
@@ -402,7 +402,7 @@ def _plan(split: str, dialect: str, backlog: bool = True) -> tuple:
 
         # First replies: who gave them and how long they took, in the category the thread had then.
         # The state test must not pick the index: on SQLite it would walk every visible thread.
-        in_window = sa.and_(_counted_thread(unindexed=True), Thread.first_reply_at >= b.start,
+        in_window = sa.and_(counted_thread(unindexed=True), Thread.first_reply_at >= b.start,
                             Thread.first_reply_at < b.end)
         category = category_at(Thread.id, Thread.first_reply_at)
         add(_keyed(split, category, sa.func.count(),
@@ -423,7 +423,7 @@ def _plan(split: str, dialect: str, backlog: bool = True) -> tuple:
                       .label("dim"),
                       seconds_between(Thread.created_at, Thread.first_staff_reply_at).label("seconds"))
             .select_from(Thread).join(Post, Post.id == Thread.first_staff_reply_post_id)
-            .where(_counted_thread(unindexed=True), Thread.first_staff_reply_at >= b.start,
+            .where(counted_thread(unindexed=True), Thread.first_staff_reply_at >= b.start,
                    Thread.first_staff_reply_at < b.end)
             .subquery())
         add(percentile_statement(staff_first, staff_first.c.dim, staff_first.c.seconds), PERCENTILES,
@@ -454,7 +454,7 @@ def _escalation_measures(split: str, add) -> None:
                            staff=responder, team=_ESCALATION_TEAM).label("dim"),
                       Escalation.response_business_s.label("seconds"))
             .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-            .where(_counted_thread(), Escalation.first_response_at >= b.start,
+            .where(counted_thread(unindexed=True), Escalation.first_response_at >= b.start,
                    Escalation.first_response_at < b.end, Escalation.response_business_s.is_not(None))
             .subquery())
         add(percentile_statement(responded, responded.c.dim, responded.c.seconds), PERCENTILES,
@@ -473,7 +473,7 @@ def _escalation_measures(split: str, add) -> None:
                sa.func.count(sa.case((met, 1))), sa.func.count(sa.case((sa.or_(late, overdue), 1))),
                staff=_ASSIGNEE, team=_ESCALATION_TEAM)
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-        .where(_counted_thread(), in_window),
+        .where(counted_thread(unindexed=True), in_window),
         GROUPED, lambda met_n, breached: {"sla_met": met_n, "sla_breaches": breached}, additive=True)
 
 
@@ -497,13 +497,13 @@ def _backlog(split: str, add) -> None:
     add(_keyed(split, category_at(Thread.id, moment), sa.func.count(),
                sa.func.count(sa.case((unanswered, 1))))
         .select_from(Thread)
-        .where(_counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
+        .where(counted_thread(), Thread.created_at < moment, sa.or_(open_now, open_then))
         if split != STAFF else None,
         GROUPED, lambda n, quiet: {"backlog_open": n, "backlog_unanswered": quiet}, additive=True)
     add(_keyed(split, category_at(Escalation.thread_id, Escalation.escalated_at), sa.func.count(),
                staff=_ASSIGNEE, team=_ESCALATION_TEAM)
         .select_from(Escalation).join(Thread, Thread.id == Escalation.thread_id)
-        .where(_counted_thread(), Escalation.escalated_at < moment,
+        .where(counted_thread(unindexed=True), Escalation.escalated_at < moment,
                sa.or_(Escalation.resolved_at.is_(None), Escalation.resolved_at >= moment)),
         GROUPED, lambda n: {"backlog_escalations": n}, additive=True)
 
@@ -528,7 +528,7 @@ def _satisfaction(split: str, add) -> None:
 
     add(_keyed(split, rating.category_id, *columns)
         .select_from(rating).join(Thread, Thread.id == rating.thread_id)
-        .where(_counted_thread(), rating.score.is_not(None), rating.rated_at >= b.start,
+        .where(counted_thread(unindexed=True), rating.score.is_not(None), rating.rated_at >= b.start,
                rating.rated_at < b.end),
         GROUPED, keep, additive=True)
 

@@ -100,7 +100,10 @@ def parse_period(args) -> Period:
 
 def figures(first: date, last: date, split: str = ALL) -> dict[int, dict]:
     """The measures of a period per split key, from its snapshot; a period that has none is
-    computed, and stored when it has ended (today's figures change until the day is over)."""
+    computed, and stored when it has ended. A period that takes in today is computed each time:
+    today's snapshot can be minutes old, and a person who just solved a thread looks for it."""
+    if last >= measures.today():
+        return measures.compute(first, last, split)
     found = rollup.find(first, last, split)
     if found is not None:
         return found
@@ -141,8 +144,9 @@ def trend(period: Period, by: str) -> list[dict]:
         kind = "week"
     stored = rollup.stored_series(kind, spans[0][0], spans[-1][1]) if spans else {}
     rows, computed = [], 0
+    today = measures.today()
     for first, last in spans:
-        values = stored.get(first)
+        values = stored.get(first) if last < today else None  # today's, and this week's, fresh
         if values is None and computed < MISSING_LIMIT:
             values = measures.compute(first, last, ALL)[0]
             computed += 1

@@ -521,3 +521,22 @@ def test_an_empty_breaches_csv_still_has_the_breaches_columns(app, client, auth)
     assert response.status_code == 200
     header = next(csv.reader(io.StringIO(response.text)))
     assert header[:3] == ["escalation_id", "thread_id", "title"]
+
+
+def test_today_is_shown_as_it_is_now_not_as_the_last_roll_up_left_it(app, client, auth, real_clock):
+    from insights import rollup
+
+    category = factories.make_category("Billing")
+    asker = factories.make_user()
+    thread = asked(asker, category, 12, 9, "The invoice PDF shows the wrong currency")
+    answer = answered(thread, factories.make_user("advocate"), 12, 10)
+    clock.set(at(12, 10, 30))
+    rollup.roll_up_day(date(2025, 3, 12))  # the five-minute job ran before the acceptance
+    accepted(asker, answer, 12, 11)
+    clock.set(at(12, 11, 2))
+    auth.as_role("staff")
+    today = {"period": "custom", "from": "2025-03-12", "to": "2025-03-12"}
+    response = client.get("/staff/insights", query_string=today)
+    assert response.status_code == 200
+    assert cards(response)["Solved by peers"]["value"] == "100.0%"
+    assert chart_table(response, "Threads opened and solved")["12 Mar"] == ["1", "1"]

@@ -15,7 +15,7 @@ from insights.models import ALL, CATEGORY
 
 insights_cli = AppGroup("insights", help="Community metrics: snapshots and reports.")
 
-_LABELS = {
+LABELS = {  # how each figure is called where people read it (the report, the weekly mail)
     "threads_opened": "Threads opened", "threads_solved": "Threads solved",
     "threads_closed": "Threads solved or closed",
     "peer_resolution_share": "Solved by peers", "self_resolution_share": "Solved by the asker",
@@ -112,6 +112,6 @@ def report_command(first, last, slug, as_json):
     title = f"Peerline insights, {first} to {last}" + (f", category {slug}" if slug else "")
     click.echo(title)
     click.echo("=" * len(title))
-    width = max(len(label) for label in _LABELS.values())
-    for key, label in _LABELS.items():
+    width = max(len(label) for label in LABELS.values())
+    for key, label in LABELS.items():
         click.echo(f"{label:<{width}}  {format_value(key, figures[key])}")

@@ -15,6 +15,7 @@ from core.extensions import db
 from escalation import services as escalation_services
 from escalation.models import Team
 from insights import charts, measures, rollup
+from insights.cli import LABELS as REPORT_LABELS
 from insights.cli import format_duration, format_value
 from insights.models import ALL
 
@@ -26,19 +27,8 @@ HEADLINE = ("peer_resolution_share", "staff_first_response_median_s", "staff_fir
 TABLE = HEADLINE + ("self_resolution_share", "staff_resolution_share", "peer_answer_share",
                     "first_response_median_s", "time_to_resolution_median_s", "sla_breaches",
                     "backlog_unanswered", "backlog_escalations", "csat")
-LABELS = {
-    "threads_opened": "Threads opened", "threads_solved": "Threads solved",
-    "peer_resolution_share": "Solved by peers", "self_resolution_share": "Solved by the asker",
-    "staff_resolution_share": "Solved by staff", "peer_answer_share": "First reply by a peer",
-    "staff_first_response_median_s": "Staff first response, median",
-    "staff_first_response_p90_s": "Staff first response, p90",
-    "first_response_median_s": "First response, median",
-    "time_to_resolution_median_s": "Time to resolution, median",
-    "sla_attainment": "SLA attainment", "sla_breaches": "SLA breaches",
-    "backlog_open": "Open backlog at the end of the week", "backlog_unanswered": "Unanswered backlog",
-    "backlog_escalations": "Open escalations", "deflection_rate": "Deflection",
-    "csat": "Asker satisfaction (4-5 of 5)",
-}
+LABELS = {**REPORT_LABELS, "backlog_open": "Open backlog at the end of the week",
+          "backlog_unanswered": "Unanswered backlog", "backlog_escalations": "Open escalations"}
 # Image content ids in the HTML part.
 CHART_IDS = ("opened-solved@peerline", "solved-by@peerline", "staff-response@peerline")
 MINUS = "\u2212"

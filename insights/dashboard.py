@@ -37,7 +37,7 @@ BREAKDOWN_COLUMNS = (
     ("first_response_median_s", "First response (median)"),
     ("staff_first_response_median_s", "Staff first response (median)"),
     ("sla_attainment", "SLA met"), ("sla_breaches", "Breaches"), ("backlog_open", "Backlog"),
-    ("backlog_escalations", "Open escalations"), ("csat", "Satisfaction"),
+    ("backlog_escalations", "Open escalations"), ("csat", "Satisfaction"), ("deflection_rate", "Deflection"),
 )
 STAFF_COLUMNS = (
     ("staff_first_replies", "First staff replies"),

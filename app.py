@@ -1,5 +1,6 @@
 """create_app(): config, extensions, blueprints, signal wiring, CLI and the cron table."""
 
+import gc
 import logging
 from pathlib import Path
 
@@ -101,6 +102,12 @@ def create_app(config: dict | None = None) -> Flask:
     templating.init_app(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+    if not app.testing:
+        # What is built by now (modules, mappers, routes, templates' environment) lives as long as
+        # the process: kept out of the collector's full passes, one costs ~8 ms instead of ~90 ms
+        # over ~240,000 objects, which had been the staff dashboard's p99 (bench/insights_rollup.py).
+        gc.collect()
+        gc.freeze()
     return app
 
 

@@ -5,6 +5,7 @@ the public may see it (an admin's choice)."""
 import sqlalchemy as sa
 
 from accounts.models import STAFF_ROLES, User
+from core import pagecache
 from core.extensions import db
 from forum.models import Post, Thread
 from insights import measures
@@ -34,7 +35,13 @@ def set_public(actor, public: bool) -> None:
     db.session.add(setting)
     audit.record(actor, "leaderboard_visibility", "setting", 0, before={"public": before},
                  after={"public": bool(public)})
+    pagecache.bump_version()  # the lists' sidebar links to it, or stops linking
     db.session.commit()
+
+
+def is_public_memoized() -> bool:
+    """is_public(), kept as the page cache keeps list counts: every list page asks."""
+    return pagecache.memoized(PUBLIC_LEADERBOARD, is_public)
 
 
 def leaders(first, last, limit: int = LIMIT) -> list[dict]:

@@ -188,6 +188,15 @@ def view_leaderboard():
                            public=leaderboard.is_public(), fmt=format_value), 400 if error else 200
 
 
+@bp.app_context_processor
+def _leaderboard_link():
+    """The lists' sidebar links to the leaderboard once an admin has opened it to everyone (staff
+    reach it from the dashboard): `public_leaderboard_url()` is its address then, else None."""
+    def public_leaderboard_url():
+        return url_for("insights.view_leaderboard") if leaderboard.is_public_memoized() else None
+    return {"public_leaderboard_url": public_leaderboard_url}
+
+
 @bp.post("/staff/insights/leaderboard-visibility")
 @admin_required
 def set_leaderboard_visibility():

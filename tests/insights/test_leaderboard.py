@@ -11,6 +11,7 @@ from core import clock, jobs
 from forum import services as forum_services
 from insights import leaderboard
 from tests import factories
+from tests.conftest import BACKENDS
 
 # "Now": Wednesday 12 March 2025, noon UTC; the last 7 days are 5 to 11 March.
 NOW = datetime(2025, 3, 12, 12, tzinfo=UTC)
@@ -187,3 +188,20 @@ def test_once_open_members_see_the_same_ranking_without_the_switch(answers, clie
     assert [row[1] for row in board(response)] == ["Ada Lovelace", "Max Member"]
     assert "leaderboard-visibility" not in response.text
     assert "Insights dashboard" not in response.text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_lists_link_to_it_only_while_it_is_open(make_app, backend):
+    """With the page cache on, as in production: anonymous lists are cached, and the switch
+    refreshes them."""
+    app = make_app(backend, PEERLINE_PAGE_CACHE_SECONDS=300)
+    link = '<a href="/leaderboard">Community leaderboard</a>'
+    visitor = app.test_client()
+    with app.app_context():
+        admin = factories.make_user("admin")
+        assert link not in visitor.get("/").text  # the home page is now in the page cache
+        leaderboard.set_public(admin, True)
+        assert link in visitor.get("/").text
+        assert link in visitor.get("/threads/unanswered").text
+        leaderboard.set_public(admin, False)
+        assert link not in visitor.get("/").text

@@ -67,8 +67,9 @@ _TABLE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', r
 # --- the working copy --------------------------------------------------------------------------------
 
 
-def working_copy(url: str, work: Path) -> str:
-    """A copy of the generated community to sweep: the generated one is never written to."""
+def working_copy(url: str, work: Path, suffix: str = "sweep") -> str:
+    """A copy of the generated community to measure on (SQLite: a backup into `work`; PostgreSQL:
+    a database `<name>_<suffix>` made from it as a template): the generated one is never written to."""
     from bench.generate import _maintenance_engine
     from bench.search import copy_database
 
@@ -77,7 +78,7 @@ def working_copy(url: str, work: Path) -> str:
         target = work / "community.sqlite3"
         copy_database(parsed.database, target)
         return f"sqlite:///{target}"
-    copy_name = f"{parsed.database}_sweep"
+    copy_name = f"{parsed.database}_{suffix}"
     engine = _maintenance_engine(parsed)
     try:
         with engine.connect() as conn:
@@ -96,15 +97,29 @@ def drop_copy(copy_url: str) -> None:
         drop_database(copy_url)
 
 
-def make_app(database_url: str, work: Path):
+def end_copy(copy_url: str | None, work: Path, keep: bool) -> None:
+    """Drop the working copy and its folder, or with --keep say where they are."""
+    from bench.generate import shown
+
+    if keep:
+        kept_database = copy_url and make_url(copy_url).get_backend_name() == "postgresql"
+        print(f"\nkept {work}" + (f" and {shown(copy_url)}" if kept_database else ""))
+        return
+    if copy_url:
+        drop_copy(copy_url)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def make_app(database_url: str, work: Path, **config):
     """The app on the copy: no ticker, no Redis, and the jobs the sweep enqueues (announcements of
-    new escalations) held in the outbox, so nothing but the measured work touches the database."""
+    new escalations) held in the outbox, so nothing but the measured work touches the database;
+    `config` adds to that."""
     from app import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PEERLINE_TICKER": False, "REDIS_URL": None,
                        "PEERLINE_JOBS_HELD": True, "PEERLINE_PAGE_CACHE_SECONDS": 0,
                        "PEERLINE_MEMO_SECONDS": 0, "SEARCH_INDEX_DIR": str(work / "search-index"),
-                       "MAIL_OUTBOX_DIR": str(work / "mail")})
+                       "MAIL_OUTBOX_DIR": str(work / "mail"), **config})
 
 
 # --- what the sweep runs -------------------------------------------------------------------------------
@@ -164,8 +179,9 @@ def written(statements: list[Statement]) -> dict[str, int]:
     return dict(sorted(rows.items()))
 
 
-def explain(statement: Statement) -> list[str]:
-    """The plan of one recorded statement, run again with its own parameters on the raw connection."""
+def explain(statement: Statement, jit_off: bool = False) -> list[str]:
+    """The plan of one recorded statement, run again with its own parameters on the raw connection
+    (on PostgreSQL with JIT off when the code that ran it turns it off)."""
     from core.extensions import db
 
     dialect = db.engine.dialect.name
@@ -173,6 +189,8 @@ def explain(statement: Statement) -> list[str]:
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
+        if jit_off and dialect == "postgresql":
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(prefix + statement.sql, statement.params or ())
         rows = cursor.fetchall()
         raw.rollback()
@@ -466,13 +484,7 @@ def main(argv=None) -> int:
         from core import clock
 
         clock.reset()
-        if args.keep:
-            kept_database = copy_url and make_url(copy_url).get_backend_name() == "postgresql"
-            print(f"\nkept {work}" + (f" and {shown(copy_url)}" if kept_database else ""))
-        else:
-            if copy_url:
-                drop_copy(copy_url)
-            shutil.rmtree(work, ignore_errors=True)
+        end_copy(copy_url, work, args.keep)
 
     print()
     if max(escalated) or any(writes):

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -81,35 +80,17 @@ def default_url(threads: int) -> str:
 
 def working_copy(url: str, work: Path) -> str:
     """A copy to measure on (roll-ups write snapshots, signing in writes a session)."""
-    from bench.generate import _maintenance_engine
-    from bench.search import copy_database
+    from bench import escalation_sweep
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        target = work / "community.sqlite3"
-        copy_database(parsed.database, target)
-        return f"sqlite:///{target}"
-    copy_name = f"{parsed.database}_work"
-    engine = _maintenance_engine(parsed)
-    try:
-        with engine.connect() as conn:
-            quote = conn.dialect.identifier_preparer.quote
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(copy_name)} WITH (FORCE)")
-            conn.exec_driver_sql(f"CREATE DATABASE {quote(copy_name)} TEMPLATE {quote(parsed.database)}")
-    finally:
-        engine.dispose()
-    return parsed.set(database=copy_name).render_as_string(hide_password=False)
+    return escalation_sweep.working_copy(url, work, suffix="work")
 
 
 def make_app(database_url: str, work: Path):
     """The app on the copy: no ticker, no Redis, jobs held in the outbox, no page or fragment
     caches; CSRF off so the benchmark can post the sign-in form without reading its token."""
-    from app import create_app
+    from bench import escalation_sweep
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PEERLINE_TICKER": False, "REDIS_URL": None,
-                       "PEERLINE_JOBS_HELD": True, "PEERLINE_PAGE_CACHE_SECONDS": 0,
-                       "PEERLINE_MEMO_SECONDS": 0, "SEARCH_INDEX_DIR": str(work / "search-index"),
-                       "MAIL_OUTBOX_DIR": str(work / "mail"), "WTF_CSRF_ENABLED": False})
+    return escalation_sweep.make_app(database_url, work, WTF_CSRF_ENABLED=False)
 
 
 # --- measuring -------------------------------------------------------------------------------------------
@@ -137,29 +118,9 @@ def measured(recorder, func, *args):
     return seconds, result, statements
 
 
-def explain(statement) -> list[str]:
-    """The plan of one recorded statement, run again with its parameters on a raw connection."""
-    from core.extensions import db
-
-    dialect = db.engine.dialect.name
-    raw = db.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        if dialect == "postgresql":
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, statement.params or None)
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + statement.sql, statement.params or ())
-        rows = cursor.fetchall()
-        raw.rollback()
-    finally:
-        raw.close()
-    if dialect == "sqlite":
-        return [f"{'  ' * (1 + (row[1] != 0))}{row[-1]}" for row in rows]
-    return [f"  {row[0]}" for row in rows]
-
-
 def print_slowest(statements, limit: int, plans: bool, label: str) -> None:
+    from bench.escalation_sweep import explain
+
     groups: dict[str, list] = defaultdict(list)
     for s in statements:
         groups[" ".join(s.sql.split())].append(s)
@@ -173,7 +134,7 @@ def print_slowest(statements, limit: int, plans: bool, label: str) -> None:
               f"{ms(max(s.seconds for s in runs))}:"
               f" {sql[:400]}{'…' if len(sql) > 400 else ''}")
         if plans and not runs[0].many and runs[0].verb in ("SELECT", "WITH"):
-            for line in explain(max(runs, key=lambda s: s.seconds)):
+            for line in explain(max(runs, key=lambda s: s.seconds), jit_off=True):
                 print(f"      {line}")
     sys.stdout.flush()
 
@@ -329,7 +290,7 @@ def dashboard(app, recorder, requests: int, baseline_s: float) -> dict | None:
 
 
 def main(argv=None) -> int:
-    from bench.escalation_sweep import Recorder, drop_copy
+    from bench.escalation_sweep import Recorder, end_copy
     from bench.forum_pages import code_version, machine_busy_seconds, server_seconds
     from bench.generate import generate, print_counts, shown, sqlalchemy_url
     from bench.search import print_noise
@@ -484,13 +445,7 @@ def main(argv=None) -> int:
         print(f"\nerror: {error}", file=sys.stderr)
         return 1
     finally:
-        if args.keep:
-            kept_database = copy_url and make_url(copy_url).get_backend_name() == "postgresql"
-            print(f"\nkept {work}" + (f" and {shown(copy_url)}" if kept_database else ""))
-        else:
-            if copy_url:
-                drop_copy(copy_url)
-            shutil.rmtree(work, ignore_errors=True)
+        end_copy(copy_url, work, args.keep)
 
     print()
     if missed:

@@ -78,13 +78,6 @@ def default_url(threads: int) -> str:
 # --- the working copy and the app ----------------------------------------------------------------------
 
 
-def working_copy(url: str, work: Path) -> str:
-    """A copy to measure on (roll-ups write snapshots, signing in writes a session)."""
-    from bench import escalation_sweep
-
-    return escalation_sweep.working_copy(url, work, suffix="work")
-
-
 def make_app(database_url: str, work: Path):
     """The app on the copy: no ticker, no Redis, jobs held in the outbox, no page or fragment
     caches; CSRF off so the benchmark can post the sign-in form without reading its token."""
@@ -290,7 +283,7 @@ def dashboard(app, recorder, requests: int, baseline_s: float) -> dict | None:
 
 
 def main(argv=None) -> int:
-    from bench.escalation_sweep import Recorder, end_copy
+    from bench.escalation_sweep import Recorder, end_copy, working_copy
     from bench.forum_pages import code_version, machine_busy_seconds, server_seconds
     from bench.generate import generate, print_counts, shown, sqlalchemy_url
     from bench.search import print_noise
@@ -335,7 +328,7 @@ def main(argv=None) -> int:
     figures: dict = {}
     try:
         started = time.perf_counter()
-        copy_url = working_copy(url, work)
+        copy_url = working_copy(url, work, suffix="work")  # roll-ups and signing in write
         print(f"\ncode: {code_version()}\ndatabase: {shown(url)}, copied to {shown(copy_url)} in "
               f"{ms(time.perf_counter() - started)}\nthe year: {first} to {last} (the middle day {middle})\n",
               flush=True)

@@ -180,12 +180,13 @@ def export_dashboard(fmt):
 @public
 def view_leaderboard():
     """The advocate leaderboard of a period: staff always; everyone when an admin opened it."""
-    if not is_staff(current_user) and not leaderboard.is_public():
+    public = leaderboard.is_public()
+    if not is_staff(current_user) and not public:
         abort(404)
     period, error = _period_or_error()
     return render_template("insights/leaderboard.html", period=period, error=error,
                            presets=dashboard.PRESETS, rows=leaderboard.leaders(period.first, period.last),
-                           public=leaderboard.is_public(), fmt=format_value), 400 if error else 200
+                           public=public, fmt=format_value), 400 if error else 200
 
 
 @bp.app_context_processor

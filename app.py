@@ -14,6 +14,7 @@ import escalation
 import forum
 import insights
 import kb
+import moderation
 import search
 from accounts import jobs as account_jobs
 from core import config as core_config
@@ -26,6 +27,7 @@ from escalation import jobs as escalation_jobs
 from forum import jobs as forum_jobs
 from insights import jobs as insights_jobs
 from kb import jobs as kb_jobs
+from moderation import jobs as moderation_jobs
 from search import jobs as search_jobs
 
 # The cron table: every periodic job, once, with a stable id. `flask jobs cron`
@@ -45,6 +47,7 @@ CRON_TABLE = (
     jobs.Periodic("insights.roll-up-today", insights_jobs.roll_up_today, every=300),
     jobs.Periodic("insights.roll-up-closed-periods", insights_jobs.roll_up_closed_periods, every=3600),
     jobs.Periodic("insights.weekly-summary", insights_jobs.send_weekly_summary, every=3600),
+    jobs.Periodic("moderation.update-trust", moderation_jobs.update_trust, every=600),
 )
 
 ERROR_TEXT = {
@@ -93,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     forum.init_app(app)
     kb.init_app(app)
     escalation.init_app(app)
+    moderation.init_app(app)
     insights.init_app(app)
 
     app.cli.add_command(jobs_cli)

@@ -59,6 +59,15 @@ class User(UserMixin, db.Model):
     is_active_account: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Standing, set by moderation (accounts.standing reads it): the trust level a member has earned
+    # (0 new, 1 basic), a restriction in force until a time (silenced: read-only; suspended: read-only
+    # and flagged as such on the profile) with its reason, and whether a warning waits to be read.
+    # Kept here, on the row every request loads, so checking them costs no query.
+    trust_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    restriction: Mapped[str | None] = mapped_column(sa.String(10))
+    restricted_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    restriction_reason: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
+    has_warning: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     identities: Mapped[list["ExternalIdentity"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="ExternalIdentity.kind"

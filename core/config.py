@@ -102,6 +102,7 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_QUESTION_LIMIT": env("PEERLINE_QUESTION_LIMIT") or "3 per minute;30 per day",
         "PEERLINE_REPLY_LIMIT": env("PEERLINE_REPLY_LIMIT") or "10 per minute;200 per day",
         "PEERLINE_VOTE_LIMIT": env("PEERLINE_VOTE_LIMIT") or "30 per minute;300 per day",
+        "PEERLINE_FLAG_LIMIT": env("PEERLINE_FLAG_LIMIT") or "10 per hour;30 per day",
         "PEERLINE_FEEDBACK_LIMIT": env("PEERLINE_FEEDBACK_LIMIT") or "5 per hour;20 per day",
         "PEERLINE_ASK_OPENED_LIMIT": env("PEERLINE_ASK_OPENED_LIMIT") or "120 per minute",
         "PEERLINE_TICKER": _flag(env("PEERLINE_TICKER"), default=True),

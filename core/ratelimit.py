@@ -55,6 +55,8 @@ LIMIT_SETTINGS = {
               "You have posted several answers in a short time. Try again in {wait}; "
               "your text is still here."),
     "vote": ("PEERLINE_VOTE_LIMIT", "You have voted many times in a short time. Try again in {wait}."),
+    "flag": ("PEERLINE_FLAG_LIMIT", "You have flagged many posts in a short time. Try again in {wait}; "
+                                    "moderators are looking at the ones you sent."),
     "feedback": ("PEERLINE_FEEDBACK_LIMIT",
                  "Thank you: we have many answers from your network already. Try again in {wait}."),
     "ask-opened": ("PEERLINE_ASK_OPENED_LIMIT", "Too many suggestions opened. Try again in {wait}."),

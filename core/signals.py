@@ -31,6 +31,9 @@ post_unhidden = _events.signal("post-unhidden")
 answer_accepted = _events.signal("answer-accepted")  # sender: the thread; post= the accepted answer
 answer_unaccepted = _events.signal("answer-unaccepted")  # sender: the thread; post= the answer it had
 vote_cast = _events.signal("vote-cast")  # sender: the post; value=, previous=
+# A signed-in person opened a thread page (sent after it rendered, outside any write): sender the
+# thread's id; viewer_id=, posts= how many posts the page showed.
+thread_viewed = _events.signal("thread-viewed")
 categories_changed = _events.signal("categories-changed")  # a category created, edited or deleted
 
 # Every forum event that changes what a thread page, a list or a search document shows.

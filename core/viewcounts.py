@@ -27,20 +27,20 @@ class ViewBuffer:
         # One buffer per app, so that apps in one process (tests) never mix their counts.
         return current_app.extensions.setdefault(self._extension, (threading.Lock(), Counter()))
 
-    def record(self, key: int) -> None:
-        """Count one view; never fails the page."""
+    def record(self, key: int, amount: int = 1) -> None:
+        """Count one view (or `amount`: posts read on a page); never fails the page."""
         disp = jobs.dispatcher(current_app)
         redis = disp.redis_if_up()
         if redis is not None:
             try:
-                redis.hincrby(self.redis_key, str(key), 1)
+                redis.hincrby(self.redis_key, str(key), amount)
                 return
             except Exception:  # Redis down: keep the view in this process instead
                 disp.redis_failed()
                 log.debug("view count kept in memory: Redis unavailable")
         lock, pending = self._local()
         with lock:
-            pending[key] += 1
+            pending[key] += amount
 
     def take(self) -> Counter:
         """Every view buffered so far, by key, emptying the buffer; views that Redis holds and

@@ -10,6 +10,8 @@ The forum imports none of them: they register here in their `init_app`, and the 
   (e.g. advocates sending the thread to staff); they get `thread` and decide whom they show to.
 - `category_uses`: functions `(category) -> str | None`, saying why the category cannot be
   deleted yet (e.g. "it holds 3 knowledge-base articles"), or None.
+- `flag_endpoint`: the endpoint (taking `post_id`) of the page where a reader flags a post, set by
+  moderation; the thread page links to it from each post others wrote.
 - `post_checks`: functions `(Draft) -> str | None`, asked before a question or answer is written
   or edited:
   return a reason to hold the post for review (it is saved as held), or raise
@@ -26,6 +28,7 @@ thread_notices: list[Callable[..., list[Markup]]] = []
 reply_tools: list[str] = []
 thread_tools: list[str] = []
 category_uses: list[Callable[..., str | None]] = []
+flag_endpoint: list[str] = []  # at most one: a list, so that registering it is an append
 
 
 @dataclass(frozen=True)

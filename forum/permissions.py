@@ -1,6 +1,7 @@
 """Who may do what in the forum, as pure predicates."""
 
 from accounts.permissions import is_admin, is_staff
+from accounts.standing import participates
 
 
 def _signed_in(user) -> bool:
@@ -8,13 +9,13 @@ def _signed_in(user) -> bool:
 
 
 def can_ask(user) -> bool:
-    return _signed_in(user)
+    return participates(user)
 
 
 def can_reply(user, thread) -> bool:
     """Anyone signed in, in a visible thread that is neither closed nor locked; staff may still
     post in a closed or locked one (to say why, or to point to the answer)."""
-    if not _signed_in(user) or thread.state != "visible":
+    if not participates(user) or thread.state != "visible":
         return False
     return not (thread.is_locked or thread.closed_at is not None) or is_staff(user)
 
@@ -27,7 +28,7 @@ def can_see_urgent_reason(user, thread) -> bool:
 def can_edit_post(user, post) -> bool:
     """Staff edit any post; authors edit their own unless the thread is locked (a lock freezes
     what was said, or an author could rewrite the question under the answers)."""
-    if not _signed_in(user):
+    if not participates(user):
         return False
     return is_staff(user) or (post.author_id == user.id and not post.thread.is_locked)
 
@@ -35,7 +36,7 @@ def can_edit_post(user, post) -> bool:
 def can_delete_post(user, post) -> bool:
     """Staff delete anything; authors delete their own answer unless it is the accepted one,
     and their question only while it has no answers."""
-    if not _signed_in(user):
+    if not participates(user):
         return False
     if is_staff(user):
         return True
@@ -48,12 +49,12 @@ def can_delete_post(user, post) -> bool:
 
 def can_accept(user, thread) -> bool:
     """The asker accepts; staff may accept on the asker's behalf."""
-    return _signed_in(user) and (thread.author_id == user.id or is_staff(user))
+    return participates(user) and (thread.author_id == user.id or is_staff(user))
 
 
 def can_vote(user, post) -> bool:
     """Signed-in people vote on others' answers, never on their own or on questions."""
-    return _signed_in(user) and not post.is_question and post.author_id != user.id
+    return participates(user) and not post.is_question and post.author_id != user.id
 
 
 def can_moderate(user) -> bool:

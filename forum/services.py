@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from accounts import audit
 from accounts.models import STAFF_ROLES, User
 from accounts.permissions import is_staff
+from accounts.standing import check_can_participate
 from core import clock, jobs, markup, signals
 from core.clock import as_utc
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -130,6 +131,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
                   urgent: bool = False, urgent_reason: str = "", ask_flow: str | None = None) -> Thread:
     """Ask a question; `ask_flow` is the ask form's flow token, so the flow counts as posted.
     Raises Forbidden or Invalid (never for a bad flow token: that only goes unrecorded)."""
+    check_can_participate(actor)
     if not can.can_ask(actor):
         raise Forbidden("Sign in to ask a question.")
     title, body = clean_title(title), clean_body(body)
@@ -162,6 +164,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
 
 def check_can_reply(actor: User, thread: Thread) -> None:
     """Nothing if `actor` may answer in `thread`; raises Forbidden saying why not."""
+    check_can_participate(actor)
     if can.can_reply(actor, thread):
         return
     if not thread.is_visible:
@@ -205,6 +208,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
 
 def check_can_edit_post(actor: User, post: Post) -> None:
     """Nothing if `actor` may edit `post`; raises Forbidden saying why not."""
+    check_can_participate(actor)
     if can.can_edit_post(actor, post):
         return
     if post.author_id == getattr(actor, "id", None) and post.thread.is_locked:
@@ -285,6 +289,7 @@ def accept_answer(actor: User, post: Post) -> Thread:
     """Mark `post` as the thread's solution (replacing any other). Raises Forbidden or Invalid.
     Accepting in a thread closed as abandoned reopens it (its asker came back)."""
     thread = post.thread
+    check_can_participate(actor)
     if not can.can_accept(actor, thread):
         raise Forbidden("Only the person who asked (or staff) can accept an answer.")
     if post.is_question or not post.is_visible:
@@ -316,6 +321,7 @@ def accept_answer(actor: User, post: Post) -> Thread:
 
 def unaccept_answer(actor: User, thread: Thread) -> Thread:
     """Take back the accepted answer; the thread is unsolved again. Raises Forbidden or Conflict."""
+    check_can_participate(actor)
     if not can.can_accept(actor, thread):
         raise Forbidden("Only the person who asked (or staff) can change the accepted answer.")
     if lock_row(thread).accepted_post_id is None:
@@ -359,6 +365,7 @@ def vote(actor: User, post: Post, value: int) -> Post:
     Raises Forbidden (own post, question), Invalid (bad value) or Conflict (same vote twice)."""
     if value not in (-1, 0, 1):
         raise Invalid("A vote is up, down or withdrawn.")
+    check_can_participate(actor)
     if not can.can_vote(actor, post):
         if getattr(actor, "id", None) == post.author_id:
             raise Forbidden("You cannot vote on your own post.")

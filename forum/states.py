@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from accounts import audit
 from accounts.models import User
 from accounts.permissions import is_staff
+from accounts.standing import check_can_participate
 from core import clock, jobs, signals
 from core.errors import Conflict, Forbidden, Invalid
 from core.extensions import db
@@ -25,6 +26,7 @@ from forum.models import (
     DELETED,
     HELD,
     HIDDEN,
+    QUESTION,
     REASON_MAX,
     SPAM,
     VISIBLE,
@@ -75,6 +77,7 @@ def delete_post(actor: User, post: Post, reason: str = "") -> Post:
     if post.is_question:
         delete_thread(actor, post.thread, reason)
         return post
+    check_can_participate(actor)
     if not can.can_delete_post(actor, post):
         if post.author_id == actor.id:
             raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
@@ -107,6 +110,7 @@ def _notify_followers(post: Post) -> None:
 def delete_thread(actor: User, thread: Thread, reason: str = "") -> Thread:
     """Delete a thread: the asker before any answer, staff always. Raises Forbidden or Conflict."""
     question = question_of(thread)
+    check_can_participate(actor)
     if not can.can_delete_post(actor, question):
         if thread.author_id == actor.id:
             raise Forbidden("This question has answers now, so it stays; ask staff if it must go.")
@@ -188,6 +192,12 @@ def restore_post(actor: User, post: Post) -> Post:
 def hide_thread(actor: User, thread: Thread, reason: str, state: str = HIDDEN) -> Thread:
     """Hide a thread from members (or hold it for review, or mark it spam), saying why.
     Raises Forbidden, Invalid or Conflict."""
+    _hide_thread(actor, thread, reason, state)
+    db.session.commit()
+    return thread
+
+
+def _hide_thread(actor: User, thread: Thread, reason: str, state: str) -> None:
     _staff_only(actor, "hide threads")
     if state not in HIDING_STATES:
         raise Invalid("A thread is hidden, held for review or marked as spam.", field="state")
@@ -204,8 +214,6 @@ def hide_thread(actor: User, thread: Thread, reason: str, state: str = HIDDEN) -
     history.record(thread, state, actor, note=reason)  # the kinds are named as the states
     _audit(actor, "hide", THREAD, thread.id, before={"state": current}, after={"state": state}, reason=reason)
     signals.thread_hidden.send(thread, actor=actor, state=state, reason=reason)
-    db.session.commit()
-    return thread
 
 
 def unhide_thread(actor: User, thread: Thread) -> Thread:
@@ -228,9 +236,15 @@ def unhide_thread(actor: User, thread: Thread) -> Thread:
 def hide_post(actor: User, post: Post, reason: str, state: str = HIDDEN) -> Post:
     """Hide an answer (for the question: the thread), or hold it, or mark it spam, saying why.
     Raises Forbidden, Invalid or Conflict."""
+    _hide_post(actor, post, reason, state)
+    db.session.commit()
+    return post
+
+
+def _hide_post(actor: User, post: Post, reason: str, state: str) -> None:
     if post.is_question:
-        hide_thread(actor, post.thread, reason, state)
-        return post
+        _hide_thread(actor, post.thread, reason, state)
+        return
     _staff_only(actor, "hide posts")
     if state not in HIDING_STATES:
         raise Invalid("A post is hidden, held for review or marked as spam.", field="state")
@@ -247,8 +261,24 @@ def hide_post(actor: User, post: Post, reason: str, state: str = HIDDEN) -> Post
     refresh_thread_stats(thread)
     _audit(actor, "hide", POST, post.id, before={"state": current}, after={"state": state}, reason=reason)
     signals.post_hidden.send(post, actor=actor, state=state, reason=reason)
+
+
+def hide_all_by(actor: User, author: User, reason: str, state: str = SPAM) -> int:
+    """Hide (by default: mark as spam) every post of `author` that members can see, their questions
+    with their threads, in one transaction. Returns how many. Raises Forbidden or Invalid."""
+    _staff_only(actor, "hide posts")
+    _clean_reason(reason, required=True, what="post")
+    posts = list(db.session.scalars(
+        sa.select(Post).join(Thread, Thread.id == Post.thread_id)
+        .where(Post.author_id == author.id,
+               sa.or_(sa.and_(Post.kind == QUESTION, Thread.state.in_((VISIBLE, HELD))),
+                      sa.and_(Post.kind != QUESTION, Post.state.in_((VISIBLE, HELD)),
+                              Thread.state != DELETED)))
+        .order_by(Post.id)))
+    for post in posts:
+        _hide_post(actor, post, reason, state)
     db.session.commit()
-    return post
+    return len(posts)
 
 
 def unhide_post(actor: User, post: Post) -> Post:
@@ -271,6 +301,30 @@ def unhide_post(actor: User, post: Post) -> Post:
     signals.post_unhidden.send(post, actor=actor)
     db.session.commit()
     return post
+
+
+def hold_for_review(post: Post, reason: str) -> bool:
+    """The system holds a visible post (for the question: its thread) until a moderator decides, as
+    moderation does when members' flags reach the threshold. Does not commit: the caller's
+    transaction saves it with whatever caused it. False when it was not visible (nothing changed)."""
+    thread = lock_row(post.thread)
+    now = clock.now()
+    if post.is_question:
+        if thread.state != VISIBLE:
+            return False
+        reputation.add(*accepted_author_points(thread, sign=-1))
+        thread.state, thread.hidden_at, thread.hidden_by_id, thread.hidden_reason = HELD, now, None, reason
+        history.record(thread, history.HELD_EVENT, None, at=now, note=reason)
+        signals.thread_hidden.send(thread, actor=None, state=HELD, reason=reason)
+        return True
+    if lock_row(post).state != VISIBLE:
+        return False
+    take_away_answer(post, thread, None, reason="held")
+    post.state, post.hidden_at, post.hidden_by_id, post.hidden_reason = HELD, now, None, reason
+    history.record(thread, history.REPLY_HIDDEN, None, at=now, post_id=post.id, reason=HELD, note=reason)
+    refresh_thread_stats(thread)
+    signals.post_hidden.send(post, actor=None, state=HELD, reason=reason)
+    return True
 
 
 def _state_words(state: str) -> str:
@@ -354,6 +408,7 @@ def move_thread(actor: User, thread: Thread, category_id) -> Thread:
 def set_urgent(actor: User, thread: Thread, urgent: bool, reason: str = "") -> Thread:
     """Mark a thread urgent (with why) or not urgent: its asker or staff.
     Raises Forbidden, Invalid or Conflict."""
+    check_can_participate(actor)
     if not can.can_accept(actor, thread):  # the asker, or staff on their behalf
         raise Forbidden("Only the person who asked (or staff) can change whether it is urgent.")
     reason = clean_urgent_reason(urgent, reason)

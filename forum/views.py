@@ -19,7 +19,8 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
-from core import ratelimit
+from accounts.standing import participates
+from core import ratelimit, signals
 from core.errors import DomainError, NotFound
 from core.extensions import csrf, db, login_manager
 from core.forms import invalid_status, show_error
@@ -218,6 +219,7 @@ class PostActions:
     vote: bool = False
     edit: bool = False
     delete: bool = False
+    flag: str = ""  # the endpoint of the flag page (forum.hooks.flag_endpoint) when the viewer may flag
 
 
 _NO_ACTIONS = PostActions()
@@ -228,12 +230,16 @@ def _post_actions(view) -> dict[int, PostActions]:
     if not current_user.is_authenticated:
         return {}
     posts = [view.question, view.accepted, *view.answers.items]
+    flagging = hooks.flag_endpoint[0] if hooks.flag_endpoint and participates(current_user) else ""
     return {post.id: PostActions(can_vote(current_user, post), can_edit_post(current_user, post),
-                                 can_delete_post(current_user, post)) for post in posts if post is not None}
+                                 can_delete_post(current_user, post),
+                                 flagging if post.author_id != current_user.id else "")
+            for post in posts if post is not None}
 
 
 def _render_thread(thread, reply_form=None, status=200):
     view = queries.thread_page(thread, current_user, page=requested_page())
+    g.posts_shown = 1 + (view.accepted is not None) + len(view.answers.items)
     replying = can_reply(current_user, thread)
     if reply_form is None and replying:
         # Only when it is shown: a form puts a CSRF token in the session, and an anonymous
@@ -277,6 +283,8 @@ def _cached_thread(thread_id):
         unread, here = notices.unread_counts(current_user, thread.id)
         g.unread_notifications = unread - here
     page = _render_thread(thread)
+    if current_user.is_authenticated and signals.thread_viewed.receivers:
+        signals.thread_viewed.send(thread.id, viewer_id=current_user.id, posts=g.pop("posts_shown", 0))
     if here:
         try:
             notices.mark_thread_read(current_user, thread.id)

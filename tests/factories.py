@@ -41,14 +41,15 @@ def _precomputed_hash():
 
 
 def make_user(role: str = MEMBER, *, username: str | None = None, email: str | None = None,
-              password: str = PASSWORD, display_name: str = ""):
-    """A saved user with the given role (set directly, as a fixture; no audit entry)."""
+              password: str = PASSWORD, display_name: str = "", trust_level: int = 1):
+    """A saved user with the given role (set directly, as a fixture; no audit entry). Members have
+    basic trust unless `trust_level=0` makes them new members, under moderation's safeguards."""
     n = next(_counter)
     username = username or f"{role}{n}"
     with _precomputed_hash():
         user = services.sign_up(email or f"{username}@example.com", username, password, display_name)
-    if role != MEMBER:
-        user.role = role
+    if role != MEMBER or trust_level:
+        user.role, user.trust_level = role, trust_level
         db.session.commit()
     return user
 

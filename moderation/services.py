@@ -147,8 +147,11 @@ def _send_to_staff(actor: User, post: Post, note: str) -> None:
     if not escalation.escalatable(thread):
         raise Conflict("This thread is closed or locked, so staff cannot take it up; choose another reason "
                        "if something is wrong with the post.")
-    escalation.escalate(thread, ESCALATE_NEEDS_STAFF, by=actor,
-                        note=note or f"Flagged by {actor.display_name} as needing staff.")
+    try:
+        escalation.escalate(thread, ESCALATE_NEEDS_STAFF, by=actor,
+                            note=note or f"Flagged by {actor.display_name} as needing staff.")
+    except Conflict:  # staff have it for this reason already: the flag joins that
+        pass
 
 
 def _hold_if_weighty(post: Post, item_id: int) -> None:
@@ -331,7 +334,7 @@ def clean_duration(amount, unit) -> timedelta:
         raise Invalid("Give the length as a whole number.", field="amount") from None
     if number <= 0:
         raise Invalid("The length must be at least one hour or one day.", field="amount")
-    if number * UNITS[unit] > MAX_RESTRICTION:
+    if number > MAX_RESTRICTION / UNITS[unit]:
         raise Invalid("At most a year; to keep someone out for good, deactivate the account.", field="amount")
     return number * UNITS[unit]
 

@@ -459,6 +459,7 @@ def build(threads: int, posts: int, users: int, seed: int, now: datetime, *,
             "username_key": username.lower(), "username_skeleton": name_skeleton(username),
             "display_name": f"{first} {last}", "bio": "",
             "password_hash": "!bench", "role": role, "is_active_account": True,
+            "trust_level": 1,  # a year-old community: its members are past the new-member safeguards
             "created_at": year_ago - timedelta(days=rng.uniform(1, 30)), "last_sign_in_at": None,
         })
     role_of = dict(enumerate(roles, 1))

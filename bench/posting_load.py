@@ -302,6 +302,8 @@ def create_people(count: int) -> None:
                                          .order_by(Thread.last_activity_at.desc()).limit(RECENT)))
         for n in range(count):
             user = sign_up(f"{username(n)}@{PEOPLE_DOMAIN}", username(n), PASSWORD)
+            # Established members: the load is measured at the site-wide limits, not a newcomer's.
+            user.trust_level = 1
             for thread in rng.sample(latest, min(FOLLOWS, len(latest))):
                 set_following(user, thread, True)
     print(f"signed up {count} people, each following {FOLLOWS} of the {len(latest)} latest threads")

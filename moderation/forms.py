@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from moderation.models import FLAG_KINDS, MESSAGE_MAX, NOTE_MAX, SILENCE, SUSPENSION
@@ -11,8 +12,9 @@ _SLACK = 1000  # the services check lengths with a message that gives the number
 
 
 class FlagForm(FlaskForm):
-    kind = RadioField("What is wrong with this post?", choices=list(FLAG_KINDS.items()),
-                      validate_choice=False)
+    # Kept as sent (no choice check): the service refuses an unknown kind with a message.
+    kind = RadioField("What is wrong with this post?", coerce=str, validate_choice=False,
+                      choices=[SelectChoice(value, label) for value, label in FLAG_KINDS.items()])
     note = TextAreaField("Tell the moderators more (needed for “something else”)",
                          validators=[Length(max=NOTE_MAX + _SLACK)])
 
@@ -23,10 +25,12 @@ class WarnForm(FlaskForm):
 
 
 class RestrictForm(FlaskForm):
-    kind = SelectField("Action", choices=[(SILENCE, "Silence (read-only)"), (SUSPENSION, "Suspend")],
-                       validate_choice=False)
+    kind = SelectField("Action", coerce=str, validate_choice=False,
+                       choices=[SelectChoice(SILENCE, "Silence (read-only)"),
+                                SelectChoice(SUSPENSION, "Suspend")])
     amount = StringField("For", default="7", validators=[Length(max=20)])
-    unit = SelectField("Unit", choices=[("days", "days"), ("hours", "hours")], validate_choice=False)
+    unit = SelectField("Unit", coerce=str, validate_choice=False,
+                       choices=[SelectChoice("days", "days"), SelectChoice("hours", "hours")])
     reason = TextAreaField("Reason", validators=[Length(max=NOTE_MAX + _SLACK)],
                            description="The member sees this reason, and until when.")
 

@@ -10,6 +10,7 @@ from flask import abort
 from flask_login import current_user
 
 from accounts.models import ADMIN, STAFF_ROLES
+from accounts.standing import SUSPENDED, restriction_in_force
 from core.extensions import login_manager
 
 POLICY_ATTRIBUTE = "peerline_policy"
@@ -30,8 +31,13 @@ def can_change_role(actor, target) -> bool:
 
 
 def can_edit_profile(actor, user) -> bool:
-    """People edit their own profile; staff edit anyone's."""
-    return bool(getattr(actor, "is_authenticated", False) and (actor.id == user.id or is_staff(actor)))
+    """People edit their own profile (not while suspended: a bio is a place to post too); staff
+    edit anyone's."""
+    if not getattr(actor, "is_authenticated", False):
+        return False
+    if is_staff(actor):
+        return True
+    return actor.id == user.id and restriction_in_force(actor) != SUSPENDED
 
 
 def can_see_private_identities(viewer, user) -> bool:

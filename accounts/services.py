@@ -407,6 +407,8 @@ def update_profile(actor: User, user: User, display_name: str, bio: str,
                    identities: dict[str, str] | None = None) -> User:
     """Change display name, bio and public handles. Raises Forbidden or Invalid."""
     if not can_edit_profile(actor, user):
+        if getattr(actor, "id", None) == user.id:
+            raise Forbidden("Your account is suspended: your profile cannot be changed until it ends.")
         raise Forbidden("You can only edit your own profile.")
     display_name = validate_display_name(display_name, fallback=user.username)
     if display_name != user.display_name:  # a name kept from before these checks is not refused

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from accounts import audit
 from accounts.models import STAFF_ROLES, User
 from accounts.permissions import is_staff
+from accounts.standing import check_can_participate
 from core import clock, jobs, markup
 from core.clock import as_utc
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -241,6 +242,7 @@ def offers_send_up(user, thread) -> bool:
 
 def send_up(actor: User, thread: Thread, reason: str, note: str) -> Escalation:
     """An advocate (or staff) sends a thread to staff: "needs staff" or "urgent", with why."""
+    check_can_participate(actor)
     if not may_send_up(actor):
         raise Forbidden("Only advocates and staff can send a thread to staff.")
     if reason not in (NEEDS_STAFF, URGENT):

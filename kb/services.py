@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from accounts.models import User
 from accounts.permissions import is_staff
+from accounts.standing import check_can_participate
 from core import clock, markup, signals
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
@@ -278,6 +279,7 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
                    status: str = DRAFT, source_thread: Thread | None = None, note: str = "") -> Article:
     """Write a new article (a draft unless `status` says otherwise), keeping revision 1.
     Raises Forbidden, Invalid (title, body, category, slug, tags, status) or Conflict (slug taken)."""
+    check_can_participate(actor)
     allowed = advocate_category_ids(actor)
     if not can.may_write_somewhere(actor, allowed):
         raise Forbidden("Only staff, and advocates where an admin allows it, write knowledge-base articles.")
@@ -316,6 +318,7 @@ def edit_article(actor: User, article: Article, *, title: str, body: str, catego
                  slug: str | None = None) -> Article:
     """Change an article; a change of title or body adds a revision. An empty `slug` makes a new
     one from the title; None keeps it. Raises Forbidden, Invalid or Conflict."""
+    check_can_participate(actor)
     allowed = advocate_category_ids(actor)
     _require_writer(actor, article.category_id, allowed)
     title, body = clean_title(title), clean_body(body)

@@ -14,7 +14,7 @@ from forum import services as forum_services
 from forum.demo import DEMO_EMAIL_DOMAIN
 from forum.models import ANSWER, VISIBLE, Category, Post, Thread
 from moderation import services, trust
-from moderation.models import ABUSE, OFF_TOPIC, SILENCE, MemberAction, ModerationSettings, ReviewItem
+from moderation.models import OFF_TOPIC, OTHER, SILENCE, MemberAction, ModerationSettings, ReviewItem
 
 NEWCOMER = "fresh_start_co"
 
@@ -58,8 +58,8 @@ def load(staff: User, members: list[User], people: dict[str, User]) -> dict[str,
     candidates = [post for author in members for post in _answers_by(author, set())][:2]
     for post, (kind, note), flaggers in zip(
             candidates,
-            [(OFF_TOPIC, "This is about their payroll provider, not Tallybird."),
-             (ABUSE, "The last sentence is rude to the asker.")],
+            [(OFF_TOPIC, "This does not answer the question that was asked."),
+             (OTHER, "It names a customer's bank details; should this be public?")],
             [3, 1], strict=False):
         others = [m for m in members if m.id not in (post.author_id, post.thread.author_id)][:flaggers]
         for flagger in others:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 from accounts.models import AuditEntry, User
 from core.extensions import db
 from forum.models import DELETED, HIDDEN, QUESTION, SPAM, Category, Post, Thread
+from forum.queries import Page
 from moderation import trust
 from moderation.models import (
     AGREEING_DECISIONS,
@@ -21,22 +22,6 @@ from moderation.models import (
 
 PER_PAGE = 20
 AUDIT_PER_PAGE = 50
-
-
-@dataclass
-class Page:
-    rows: list
-    page: int
-    pages: int
-    total: int
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 @dataclass
@@ -66,9 +51,9 @@ def pending_counts() -> dict[str, int]:
     return counts
 
 
-def _pages(total: int, per_page: int, page: int) -> tuple[int, int]:
-    pages = max(1, -(-total // per_page))
-    return min(page, pages), pages
+def _within(total: int, per_page: int, page: int) -> int:
+    """The page asked for, or the last one when it is past the end."""
+    return min(page, Page([], 1, per_page, total).pages)
 
 
 def review_queue(*, kind: str | None = None, page: int = 1) -> Page:
@@ -78,7 +63,7 @@ def review_queue(*, kind: str | None = None, page: int = 1) -> Page:
     if kind:
         where.append(ReviewItem.kind == kind)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ReviewItem).where(*where))
-    page, pages = _pages(total, PER_PAGE, page)
+    page = _within(total, PER_PAGE, page)
     items = list(db.session.scalars(
         sa.select(ReviewItem).where(*where).order_by(ReviewItem.created_at, ReviewItem.id)
         .offset((page - 1) * PER_PAGE).limit(PER_PAGE)
@@ -92,7 +77,7 @@ def review_queue(*, kind: str | None = None, page: int = 1) -> Page:
         standings = standing_of({item.author_id for item in items})
         for row in rows.values():
             row.standing = standings.get(row.item.author_id, AuthorStanding())
-    return Page(list(rows.values()), page, pages, total)
+    return Page(list(rows.values()), page, PER_PAGE, total)
 
 
 def standing_of(user_ids: set[int]) -> dict[int, AuthorStanding]:
@@ -151,11 +136,11 @@ def audit_log(*, page: int = 1, actor: str = "", action: str = "", member: str =
             sa.and_(AuditEntry.subject_type == "thread",
                     AuditEntry.subject_id.in_(sa.select(Thread.id).where(Thread.author_id == member_id)))))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(*where))
-    page, pages = _pages(total, AUDIT_PER_PAGE, page)
+    page = _within(total, AUDIT_PER_PAGE, page)
     entries = list(db.session.scalars(
         sa.select(AuditEntry).where(*where).order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
         .offset((page - 1) * AUDIT_PER_PAGE).limit(AUDIT_PER_PAGE).options(joinedload(AuditEntry.actor))))
-    return Page(entries, page, pages, total)
+    return Page(entries, page, AUDIT_PER_PAGE, total)
 
 
 def audit_actions() -> list[str]:

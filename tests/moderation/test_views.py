@@ -176,3 +176,30 @@ def test_a_flood_from_one_new_member_leaves_nothing_beyond_the_limits_anywhere(a
     mails = [m for m in outbox_messages(app)
              if "Zorblax" in m.get_body(preferencelist=("plain",)).get_content()]
     assert len(mails) <= allowed
+
+
+def test_the_queue_and_the_audit_log_cost_the_same_queries_for_one_item_or_many(app, client, auth):
+    from tests.forum.test_query_counts import counting_queries, describe
+
+    staff = auth.as_role("staff")
+
+    def flagged_posts(count: int) -> None:
+        for n in range(count):
+            answer = make_answer(make_thread(), body=f"Flag me {n}")
+            services.flag_post(make_user(), answer, "spam")
+            services.warn_member(staff, make_user(), f"Warning {n}")
+
+    def cost() -> list[str]:
+        costs = []
+        for path in ("/staff/review", "/staff/audit"):
+            with counting_queries() as statements:
+                assert client.get(path).status_code == 200
+            costs.append(statements)
+        return costs
+
+    flagged_posts(1)
+    few = cost()
+    flagged_posts(6)
+    many = cost()
+    for one, more in zip(few, many, strict=True):
+        assert len(one) == len(more), describe(more)

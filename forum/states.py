@@ -35,6 +35,7 @@ from forum.models import (
 from forum.services import (
     accepted_author_points,
     clean_urgent_reason,
+    lock_post_with_thread,
     lock_row,
     question_of,
     refresh_thread_stats,
@@ -79,8 +80,8 @@ def delete_post(actor: User, post: Post, reason: str = "") -> Post:
         if post.author_id == actor.id:
             raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
         raise Forbidden("You can only delete your own posts.")
-    thread = lock_row(post.thread)
-    if lock_row(post).state == DELETED:
+    thread = lock_post_with_thread(post)
+    if post.state == DELETED:
         raise Conflict("This post is already deleted.")
     reason = _clean_reason(reason, required=False, what="post")
     before = post.state
@@ -166,8 +167,8 @@ def restore_post(actor: User, post: Post) -> Post:
         restore_thread(actor, post.thread)
         return post
     _staff_only(actor, "restore deleted posts")
-    thread = lock_row(post.thread)
-    if lock_row(post).state != DELETED:
+    thread = lock_post_with_thread(post)
+    if post.state != DELETED:
         raise Conflict("This post is not deleted.")
     post.state = _state_before_deletion(thread.id, post.id, post.hidden_at)
     post.deleted_at, post.deleted_by_id = None, None
@@ -235,8 +236,8 @@ def hide_post(actor: User, post: Post, reason: str, state: str = HIDDEN) -> Post
     if state not in HIDING_STATES:
         raise Invalid("A post is hidden, held for review or marked as spam.", field="state")
     reason = _clean_reason(reason, required=True, what="post")
-    thread = lock_row(post.thread)
-    current = lock_row(post).state
+    thread = lock_post_with_thread(post)
+    current = post.state
     if current == DELETED:
         raise Conflict("This post is deleted; restore it before hiding it.")
     if current == state:
@@ -257,8 +258,8 @@ def unhide_post(actor: User, post: Post) -> Post:
         unhide_thread(actor, post.thread)
         return post
     _staff_only(actor, "unhide posts")
-    thread = lock_row(post.thread)
-    current = lock_row(post).state
+    thread = lock_post_with_thread(post)
+    current = post.state
     if current not in HIDING_STATES:
         raise Conflict("This post is not hidden." if current == VISIBLE
                        else "This post is deleted; restore it instead.")

@@ -1,5 +1,5 @@
 """Changes of a thread's or a post's state: delete and restore, hide and unhide, lock, close and
-reopen, move, urgency.
+reopen, move, urgency, pin and unpin.
 
 Each change is checked first (a refused or no-op change raises, writing nothing), then written
 with its history event (forum.history), its audit entry when staff did it (accounts.audit) and its
@@ -325,6 +325,8 @@ def reopen_thread(actor: User, thread: Thread) -> Thread:
     _staff_only(actor, "reopen threads")
     if lock_row(thread).closed_at is None:
         raise Conflict("This thread is not closed.")
+    if thread.merged_into_id is not None:
+        raise Conflict("This thread was merged into another one, which has its answers: it stays closed.")
     before = thread.close_reason
     thread.closed_at = thread.close_reason = thread.closed_by_id = None
     thread.close_note = ""
@@ -360,6 +362,8 @@ def set_urgent(actor: User, thread: Thread, urgent: bool, reason: str = "") -> T
     reason = clean_urgent_reason(urgent, reason)
     if lock_row(thread).is_urgent == bool(urgent):
         raise Conflict("This thread is already " + ("urgent." if urgent else "not urgent."))
+    if thread.merged_into_id is not None:
+        raise Conflict("This thread was merged into another one: mark that one urgent instead.")
     thread.is_urgent, thread.urgent_reason = bool(urgent), reason
     history.record(thread, history.URGENT_RAISED if urgent else history.URGENT_CLEARED, actor)
     _audit(actor, "urgent" if urgent else "not-urgent", THREAD, thread.id,
@@ -367,3 +371,43 @@ def set_urgent(actor: User, thread: Thread, urgent: bool, reason: str = "") -> T
     signals.urgency_changed.send(thread, actor=actor, urgent=bool(urgent))
     db.session.commit()
     return thread
+
+
+# --- pinning -------------------------------------------------------------------------------------------
+
+
+def pin_thread(actor: User, thread: Thread) -> Thread:
+    """Pin a thread to the top of the latest lists (the site's and its category's).
+    Raises Forbidden or Conflict."""
+    _staff_only(actor, "pin threads")
+    if lock_row(thread).pinned_at is not None:
+        raise Conflict("This thread is already pinned.")
+    if thread.merged_into_id is not None:
+        raise Conflict("This thread was merged into another one; pin that one instead.")
+    if not thread.is_visible:
+        raise Conflict("Only a visible thread can be pinned: members would not see it in the lists.")
+    thread.pinned_at, thread.pinned_by_id = clock.now(), actor.id
+    history.record(thread, history.PINNED, actor)
+    _audit(actor, "pin", THREAD, thread.id, before={"pinned": False}, after={"pinned": True})
+    signals.thread_pinned.send(thread, actor=actor)
+    db.session.commit()
+    return thread
+
+
+def unpin_thread(actor: User, thread: Thread) -> Thread:
+    """Let a pinned thread take its place by activity again. Raises Forbidden or Conflict."""
+    _staff_only(actor, "unpin threads")
+    if lock_row(thread).pinned_at is None:
+        raise Conflict("This thread is not pinned.")
+    unpin(thread, actor)
+    _audit(actor, "unpin", THREAD, thread.id, before={"pinned": True}, after={"pinned": False})
+    signals.thread_unpinned.send(thread, actor=actor)
+    db.session.commit()
+    return thread
+
+
+def unpin(thread: Thread, actor: User | None) -> None:
+    """Take the pin off a pinned thread, with its history event (no audit, no event, no commit:
+    for the services that do those, forum.restructure's merge among them)."""
+    thread.pinned_at = thread.pinned_by_id = None
+    history.record(thread, history.UNPINNED, actor)

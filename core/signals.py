@@ -21,6 +21,11 @@ thread_reopened = _events.signal("thread-reopened")
 thread_locked = _events.signal("thread-locked")
 thread_unlocked = _events.signal("thread-unlocked")
 thread_moved = _events.signal("thread-moved")  # from_category_id=
+thread_pinned = _events.signal("thread-pinned")
+thread_unpinned = _events.signal("thread-unpinned")
+# Two threads change: the sender, and the one named by into= (a merge) or new_thread= (a split).
+thread_merged = _events.signal("thread-merged")  # sender: the merged thread; into=, post_ids= answers moved
+thread_split = _events.signal("thread-split")  # sender: the thread split; new_thread=, post_ids= posts moved
 urgency_changed = _events.signal("urgency-changed")  # urgent= True or False
 post_created = _events.signal("post-created")  # held= a reason when the post waits for review
 post_edited = _events.signal("post-edited")  # held= a reason when the edit waits for review
@@ -39,10 +44,12 @@ categories_changed = _events.signal("categories-changed")  # a category created,
 # Every forum event that changes what a thread page, a list or a search document shows.
 THREAD_CHANGES = (
     thread_created, thread_deleted, thread_restored, thread_hidden, thread_unhidden, thread_closed,
-    thread_reopened, thread_locked, thread_unlocked, thread_moved, urgency_changed, post_created,
-    post_edited, post_deleted, post_restored, post_hidden, post_unhidden, answer_accepted,
-    answer_unaccepted,
+    thread_reopened, thread_locked, thread_unlocked, thread_moved, thread_pinned, thread_unpinned,
+    thread_merged, thread_split, urgency_changed, post_created, post_edited, post_deleted, post_restored,
+    post_hidden, post_unhidden, answer_accepted, answer_unaccepted,
 )
+# What the events that change two threads name the second one by (see thread_merged, thread_split).
+OTHER_THREAD_ARGS = ("into", "new_thread")
 
 # kb (sender: the article, or its id once deleted; actor=; source_thread_id= the thread it was promoted from)
 article_saved = _events.signal("article-saved")  # created, edited or restored

@@ -1,7 +1,15 @@
 """Forum forms: field shapes and lengths; the rules live in services."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Length, Optional
 
 from forum.models import BODY_MAX, TITLE_MAX, URGENT_REASON_MAX
@@ -43,3 +51,18 @@ class CategoryForm(FlaskForm):
     description = StringField("Description", validators=[Length(max=1000)])
     position = IntegerField("Order", validators=[Optional()], default=0)
     parent_id = SelectField("Inside", validate_choice=False, coerce=str)
+
+
+class MergeForm(FlaskForm):
+    target = StringField("Merge into", validators=[Length(max=2000)],
+                         description="The number of the thread this one repeats (42, as in /t/42), or its "
+                                     "address copied from the browser.")
+    confirm = HiddenField()  # "yes" once the staff member has seen which thread that is
+
+
+class SplitForm(FlaskForm):
+    # The answers' ids, from checkboxes; the service says which may be split off.
+    post_ids = SelectMultipleField("Answers to split off", validate_choice=False, coerce=str)
+    title = StringField("Title of the new thread", validators=[Length(max=TITLE_MAX + _SLACK)],
+                        description="The oldest answer picked becomes its question, asked by its author.")
+    category_id = SelectField("Category", validate_choice=False, coerce=str)

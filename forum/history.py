@@ -31,11 +31,16 @@ URGENT_RAISED, URGENT_CLEARED = "urgent_raised", "urgent_cleared"
 # Replies taken away or brought back (the thread's figures change with them); post_id says which.
 REPLY_HIDDEN, REPLY_UNHIDDEN = "reply_hidden", "reply_unhidden"
 REPLY_DELETED, REPLY_RESTORED = "reply_deleted", "reply_restored"
+PINNED, UNPINNED = "pinned", "unpinned"
+# Answers moved between threads (forum.restructure); other_thread_id names the other thread.
+MERGED_INTO, MERGED_FROM = "merged_into", "merged_from"
+SPLIT_TO, SPLIT_FROM = "split_to", "split_from"
 
 FORUM_KINDS = frozenset({
     CREATED, FIRST_REPLY, FIRST_STAFF_REPLY, ACCEPTED, UNACCEPTED, CLOSED, REOPENED, LOCKED, UNLOCKED,
     MOVED, HELD_EVENT, HIDDEN_EVENT, SPAM_EVENT, UNHIDDEN, DELETED_EVENT, RESTORED, URGENT_RAISED,
-    URGENT_CLEARED, REPLY_HIDDEN, REPLY_UNHIDDEN, REPLY_DELETED, REPLY_RESTORED,
+    URGENT_CLEARED, REPLY_HIDDEN, REPLY_UNHIDDEN, REPLY_DELETED, REPLY_RESTORED, PINNED, UNPINNED,
+    MERGED_INTO, MERGED_FROM, SPLIT_TO, SPLIT_FROM,
 })
 # The moderation state a thread is put into by each kind of event (restored: see _Replay).
 _SETS_STATE = {HELD_EVENT: HELD, HIDDEN_EVENT: HIDDEN, SPAM_EVENT: SPAM, UNHIDDEN: VISIBLE}
@@ -43,7 +48,8 @@ _SETS_STATE = {HELD_EVENT: HELD, HIDDEN_EVENT: HIDDEN, SPAM_EVENT: SPAM, UNHIDDE
 
 def record(thread: Thread, kind: str, actor: User | None = None, *, post_id: int | None = None,
            reason: str | None = None, note: str = "", from_category_id: int | None = None,
-           at=None, actor_id: int | None = None, actor_role: str | None = None) -> ThreadEvent:
+           other_thread_id: int | None = None, at=None, actor_id: int | None = None,
+           actor_role: str | None = None) -> ThreadEvent:
     """Append one event to the current transaction: now (or `at`), by `actor` in the role they have
     now (or by `actor_id` in `actor_role`, for a post's author in the role they wrote it in), in
     the thread's category as it is now (for a move: after it)."""
@@ -51,7 +57,7 @@ def record(thread: Thread, kind: str, actor: User | None = None, *, post_id: int
                         actor_id=getattr(actor, "id", actor_id),
                         actor_role=getattr(actor, "role", actor_role),
                         category_id=thread.category_id, from_category_id=from_category_id,
-                        post_id=post_id, reason=reason, note=note or "")
+                        other_thread_id=other_thread_id, post_id=post_id, reason=reason, note=note or "")
     db.session.add(event)
     return event
 

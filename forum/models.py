@@ -81,6 +81,8 @@ class ThreadStates:
     closed_at: datetime | None
     close_reason: str | None
     state: str
+    pinned_at: datetime | None
+    merged_into_id: int | None
 
     @property
     def is_solved(self) -> bool:
@@ -97,6 +99,14 @@ class ThreadStates:
     @property
     def is_visible(self) -> bool:
         return self.state == VISIBLE
+
+    @property
+    def is_pinned(self) -> bool:
+        return self.pinned_at is not None
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_into_id is not None
 
     @property
     def badge(self) -> str | None:
@@ -155,6 +165,12 @@ class Thread(ThreadStates, db.Model):
     hidden_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     hidden_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     hidden_reason: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")
+    # Pinned by staff: first in the latest lists (the site's and its category's) until unpinned.
+    pinned_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    pinned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The thread this one's answers were merged into (forum.restructure): its address leads there
+    # for everyone but staff, and it leaves the lists and the search index.
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("threads.id", ondelete="SET NULL"))
     import_source: Mapped[str | None] = mapped_column(sa.String(40))
     import_id: Mapped[str | None] = mapped_column(sa.String(40))
 
@@ -163,11 +179,17 @@ class Thread(ThreadStates, db.Model):
     tags: Mapped[list[Tag]] = relationship(secondary=thread_tags, order_by=Tag.name)
     accepted_post: Mapped["Post | None"] = relationship(foreign_keys=[accepted_post_id], post_update=True)
     closer: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+    merged_into: Mapped["Thread | None"] = relationship(remote_side=[id], foreign_keys=[merged_into_id])
 
     @property
     def closed_by(self) -> str | None:
         """The display name of whoever closed the thread (None: the system), as on queries.ThreadView."""
         return self.closer.display_name if self.closer is not None else None
+
+    @property
+    def merged_into_title(self) -> str | None:
+        """The title of the thread this one was merged into, as on queries.ThreadView."""
+        return self.merged_into.title if self.merged_into is not None else None
 
     __table_args__ = (
         sa.UniqueConstraint("import_source", "import_id"),
@@ -176,6 +198,15 @@ class Thread(ThreadStates, db.Model):
         # an index on the state alone made SQLite sort every thread on each page view.
         sa.Index("ix_threads_state_last_activity_at", "state", "last_activity_at"),
         sa.Index("ix_threads_state_created_at", "state", "created_at"),
+        # Partial, so that they serve only what they are for: the few pinned threads of a latest list,
+        # and the threads merged into one. A plain index of a column that is nearly always empty could
+        # lead SQLite, which has no statistics, to start a list from it instead of from the one above.
+        sa.Index("ix_threads_pinned_state_last_activity_at", "state", "last_activity_at",
+                 postgresql_where=sa.text("pinned_at IS NOT NULL"),
+                 sqlite_where=sa.text("pinned_at IS NOT NULL")),
+        sa.Index("ix_threads_merged_into_id", "merged_into_id",
+                 postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+                 sqlite_where=sa.text("merged_into_id IS NOT NULL")),
     )
 
 
@@ -268,6 +299,8 @@ class ThreadEvent(db.Model):
     category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id"))
     from_category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("categories.id"))
     post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="SET NULL"))
+    # The other thread of a merge or a split (forum.restructure): where the answers went or came from.
+    other_thread_id: Mapped[int | None] = mapped_column(sa.ForeignKey("threads.id", ondelete="SET NULL"))
     reason: Mapped[str | None] = mapped_column(sa.String(30))
     note: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="", server_default="")
 

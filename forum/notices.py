@@ -138,6 +138,34 @@ def follow(user_id: int, thread_id: int) -> None:
         db.session.add(Subscription(thread_id=thread_id, user_id=user_id, active=True))
 
 
+def follow_all(user_ids: Iterable[int], thread_id: int) -> None:
+    """follow() for many people at once (a merge's followers, a split's authors): whoever follows
+    the thread already, or unfollowed it, is left as they are; the others are subscribed."""
+    people = set(user_ids)
+    if not people:
+        return
+    known = set(db.session.scalars(
+        sa.select(Subscription.user_id).where(Subscription.thread_id == thread_id,
+                                              Subscription.user_id.in_(people))))
+    db.session.add_all(Subscription(thread_id=thread_id, user_id=user_id, active=True)
+                       for user_id in sorted(people - known))
+
+
+def active_followers(thread_id: int) -> list[int]:
+    """The ids of the people who follow a thread now."""
+    return list(db.session.scalars(
+        sa.select(Subscription.user_id).where(Subscription.thread_id == thread_id, Subscription.active)))
+
+
+def move_answer_notices(post_ids: Iterable[int], thread_id: int) -> None:
+    """Notices of new answers follow their answers to another thread (a merge, a split), so that
+    they lead there, and opening that thread reads them. Their keys stay: the event is the same."""
+    post_ids = list(post_ids)
+    if post_ids:
+        db.session.execute(sa.update(Notification).where(
+            Notification.kind == ANSWER.name, Notification.post_id.in_(post_ids)).values(thread_id=thread_id))
+
+
 def set_following(actor: User, thread: Thread, following: bool) -> Subscription:
     """Follow or unfollow a thread explicitly. Raises Forbidden."""
     if not getattr(actor, "is_authenticated", False):

@@ -14,8 +14,9 @@ def can_ask(user) -> bool:
 
 def can_reply(user, thread) -> bool:
     """Anyone signed in, in a visible thread that is neither closed nor locked; staff may still
-    post in a closed or locked one (to say why, or to point to the answer)."""
-    if not participates(user) or thread.state != "visible":
+    post in a closed or locked one (to say why, or to point to the answer). A thread merged into
+    another takes no posts: its answers live in the other one now."""
+    if not participates(user) or thread.state != "visible" or thread.merged_into_id is not None:
         return False
     return not (thread.is_locked or thread.closed_at is not None) or is_staff(user)
 

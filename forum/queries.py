@@ -114,6 +114,7 @@ class ThreadRow:
     category: CategoryRef
     author: AuthorRef
     tags: list[TagRef] = field(default_factory=list)
+    is_pinned: bool = False  # pinned, and in a list that puts pinned threads first (see _pins_first)
 
 
 _TAG_SEPARATOR = " "  # tag names are lowercase letters, digits and + # . - (forum.services)
@@ -142,24 +143,58 @@ def _page_params(page: int, per_page: int) -> dict[str, int]:
     return {"limit": per_page, "offset": (page - 1) * per_page}
 
 
+def _pins_first(which: str, by_tag: bool, by_author: bool) -> bool:
+    """Pinned threads come first in the latest lists, the site's and a category's; every other list
+    keeps its own order."""
+    return which == "latest" and not by_tag and not by_author
+
+
+def _pinned_paged(statement):
+    """_paged with its own parameters, for the pinned threads' part of a list (see _page_params)."""
+    return statement.limit(sa.bindparam("pinned_limit", type_=sa.Integer, literal_execute=True)).offset(
+        sa.bindparam("pinned_offset", type_=sa.Integer, literal_execute=True))
+
+
 @functools.cache
 def _list_statement(which: str, by_category: bool, by_tag: bool, by_author: bool):
-    """The page query of one list shape; the scope's ids, limit and offset are bind parameters."""
+    """The page query of one list shape; the scope's ids, limit and offset are bind parameters.
+
+    Where pinned threads come first, the page is the pinned threads' part of it and the others'
+    part, each read in its own order with its own limit and offset (one statement, UNION ALL): an
+    ORDER BY that put the pinned ones first could use no index, and the database would sort every
+    visible thread on each page view. The pinned part has an index of its own (partial, tiny)."""
     order = Thread.created_at.desc() if which == "unanswered" else Thread.last_activity_at.desc()
-    statement = _filter(_scope(sa.select(
+    statement = (_filter(_scope(sa.select(
         Thread.id, Thread.title, Thread.reply_count, Thread.view_count, Thread.accepted_post_id,
         Thread.is_urgent, Thread.closed_at, Thread.created_at, Thread.last_activity_at, Category.slug,
-        Category.name, User.username, User.display_name, _tag_names(),
+        Category.name, User.username, User.display_name, _tag_names(), Thread.pinned_at,
     ), by_category, by_tag, by_author), which)
-    return _paged(
-        statement.join(Category, Category.id == Thread.category_id)
+        .join(Category, Category.id == Thread.category_id)
         .join(User, User.id == Thread.author_id)
-        .order_by(order, Thread.id.desc())
-    )
+        .order_by(order, Thread.id.desc()))
+    if not _pins_first(which, by_tag, by_author):
+        return _paged(statement)
+    pinned = _pinned_paged(statement.where(Thread.pinned_at.is_not(None)))
+    others = _paged(statement.where(Thread.pinned_at.is_(None)))
+    # A LIMIT needs its own SELECT.
+    return sa.union_all(sa.select(pinned.subquery()), sa.select(others.subquery()))
+
+
+def _list_page_params(pins_first: bool, pinned: int, page: int, per_page: int) -> dict[str, int]:
+    """Limits and offsets of a page of a list; where pinned threads come first, of its two parts:
+    the `pinned` ones, then the others."""
+    params = _page_params(page, per_page)
+    if not pins_first:
+        return params
+    start = params["offset"]
+    pinned_limit = max(0, min(per_page, pinned - start))
+    return {"pinned_limit": pinned_limit, "pinned_offset": min(start, pinned),
+            "limit": per_page - pinned_limit, "offset": max(0, start - pinned)}
 
 
 def _scope(statement, by_category: bool, by_tag: bool, by_author: bool):
-    statement = statement.where(visibility.counted_threads())
+    # A thread merged into another is found at the other one (forum.restructure).
+    statement = statement.where(visibility.counted_threads(), Thread.merged_into_id.is_(None))
     if by_category:
         statement = statement.where(Thread.category_id.in_(sa.bindparam("category_ids", expanding=True)))
     if by_tag:
@@ -183,23 +218,31 @@ def list_threads(which: str = "latest", *, category: Category | None = None, tag
     if author is not None:
         params["author_id"] = author.id
     scope_key = ("list-counts", category and category.id, tag and tag.id, author and author.id)
-    counts = pagecache.memoized(scope_key, lambda: list_counts(_scope(sa.select(Thread), *shape), params))
+    counts, pinned = pagecache.memoized(
+        scope_key, lambda: list_counts(_scope(sa.select(Thread), *shape), params))
     total = counts.get(which, counts["latest"])
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    rows = read(_list_statement(which, *shape), {**params, **_page_params(page, per_page)})
+    pins_first = _pins_first(which, tag is not None, author is not None)
+    limits = _list_page_params(pins_first, pinned, page, per_page)
+    rows = read(_list_statement(which, *shape), {**params, **limits})
     items = [
         ThreadRow(id=r[0], title=r[1], reply_count=r[2], view_count=r[3], is_solved=r[4] is not None,
                   is_urgent=r[5], is_closed=r[6] is not None, created_at=r[7], last_activity_at=r[8],
-                  category=CategoryRef(r[9], r[10]), author=AuthorRef(r[11], r[12]), tags=_tag_refs(r[13]))
+                  category=CategoryRef(r[9], r[10]), author=AuthorRef(r[11], r[12]), tags=_tag_refs(r[13]),
+                  is_pinned=pins_first and r[14] is not None)
         for r in rows
     ]
+    if pins_first:  # a union keeps no order: the pinned part first, each part in the list's order
+        items.sort(key=lambda row: (row.last_activity_at, row.id), reverse=True)
+        items.sort(key=lambda row: not row.is_pinned)
     return Page(items=items, page=page, per_page=per_page, total=total), counts
 
 
-def list_counts(scope, params: dict | None = None) -> dict[str, int]:
-    """How many threads each list holds, in one query; `params` fills the scope's bind parameters."""
+def list_counts(scope, params: dict | None = None) -> tuple[dict[str, int], int]:
+    """How many threads each list holds, and how many of them are pinned, in one query; `params`
+    fills the scope's bind parameters."""
     sub = scope.with_only_columns(
-        Thread.first_reply_at, Thread.closed_at, Thread.solved_at, Thread.accepted_post_id
+        Thread.first_reply_at, Thread.closed_at, Thread.solved_at, Thread.accepted_post_id, Thread.pinned_at
     ).subquery()
     one = sa.literal(1)
     row = db.session.execute(sa.select(
@@ -209,9 +252,11 @@ def list_counts(scope, params: dict | None = None) -> dict[str, int]:
         sa.func.sum(sa.case((sa.and_(sub.c.solved_at.is_(None), sub.c.closed_at.is_(None)), one),
                             else_=0)),
         sa.func.sum(sa.case((sub.c.accepted_post_id.is_not(None), one), else_=0)),
+        sa.func.sum(sa.case((sub.c.pinned_at.is_not(None), one), else_=0)),
     ), params or {}).one()
-    return {"latest": row[0] or 0, "unanswered": row[1] or 0, "unsolved": row[2] or 0,
-            "solved": row[3] or 0}
+    counts = {"latest": row[0] or 0, "unanswered": row[1] or 0, "unsolved": row[2] or 0,
+              "solved": row[3] or 0}
+    return counts, row[4] or 0
 
 
 @dataclass(slots=True)
@@ -238,18 +283,24 @@ class ThreadView(ThreadStates):
     close_note: str
     closed_by: str | None  # the display name of whoever closed it; None for the system
     tags: list[TagRef]
+    pinned_at: datetime | None
+    merged_into_id: int | None
+    merged_into_title: str | None  # the title of the thread it was merged into
 
 
 _CLOSER = sa.orm.aliased(User)
+_MERGED_INTO = sa.orm.aliased(Thread)
 _THREAD_VIEW = (
     sa.select(
         Thread.id, Thread.title, Thread.author_id, Thread.category_id, Category.slug, Category.name,
         Thread.is_urgent, Thread.urgent_reason, Thread.reply_count, Thread.view_count,
         Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.state, Thread.deleted_at,
         Thread.hidden_reason, Thread.close_reason, Thread.close_note, _CLOSER.display_name, _tag_names(),
+        Thread.pinned_at, Thread.merged_into_id, _MERGED_INTO.title,
     )
     .join(Category, Category.id == Thread.category_id)
     .outerjoin(_CLOSER, _CLOSER.id == Thread.closed_by_id)
+    .outerjoin(_MERGED_INTO, _MERGED_INTO.id == Thread.merged_into_id)
     .where(Thread.id == sa.bindparam("thread_id"))
 )
 
@@ -264,7 +315,8 @@ def thread_view(thread_id: int) -> ThreadView | None:
                       is_urgent=r[6], urgent_reason=r[7], reply_count=r[8], view_count=r[9],
                       accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], state=r[13],
                       deleted_at=r[14], hidden_reason=r[15], close_reason=r[16], close_note=r[17],
-                      closed_by=r[18], tags=_tag_refs(r[19]))
+                      closed_by=r[18], tags=_tag_refs(r[19]), pinned_at=r[20], merged_into_id=r[21],
+                      merged_into_title=r[22])
 
 
 @dataclass(slots=True)
@@ -405,6 +457,14 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
         answers=Page(items=answers, page=page, per_page=per_page, total=total),
         my_votes=my_votes, reputation=reputation,
     )
+
+
+def answers_of(thread: "Thread | ThreadView") -> list[Post]:
+    """Every answer of a thread, whatever its state, oldest first, with its author (the split page's
+    list, for staff); one query."""
+    return list(db.session.scalars(
+        sa.select(Post).where(Post.thread_id == thread.id, Post.kind == ANSWER)
+        .order_by(Post.created_at, Post.id).options(sa.orm.joinedload(Post.author))))
 
 
 def reputation_for(user_ids) -> dict[int, int]:

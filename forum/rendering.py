@@ -15,7 +15,7 @@ def thread_row(thread) -> Markup:
     """One thread in a list (`forum/_thread_row.html`): a Thread or a queries.ThreadRow."""
     key = (
         thread.id, thread.title, thread.reply_count, thread.view_count, thread.is_solved,
-        thread.is_urgent, thread.is_closed, thread.category.slug, thread.category.name,
+        thread.is_urgent, thread.is_closed, thread.is_pinned, thread.category.slug, thread.category.name,
         tuple(tag.name for tag in thread.tags), thread.author.username, thread.author.display_name,
         _when(thread.created_at),
     )

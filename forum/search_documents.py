@@ -31,7 +31,8 @@ def _updated_at():
 
 
 def _searchable():
-    return visibility.counted_threads()
+    # A thread merged into another is found as that one, which holds its answers (forum.restructure).
+    return sa.and_(visibility.counted_threads(), Thread.merged_into_id.is_(None))
 
 
 def load(keys) -> list[Document]:
@@ -68,11 +69,13 @@ def count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Thread).where(_searchable()))
 
 
-def _reindex_thread(sender, **_extra) -> None:
+def _reindex_thread(sender, **extra) -> None:
     """Queue the thread's re-index in the transaction of the change (the services send their events
-    before they commit), so that the change and its index job are saved together."""
-    thread_id = sender.thread_id if isinstance(sender, Post) else sender.id
-    enqueue_index([make_doc_id(THREAD, thread_id)])
+    before they commit), so that the change and its index job are saved together. A merge or a
+    split changes two threads: the other one is named by the event (signals.OTHER_THREAD_ARGS)."""
+    thread_ids = [sender.thread_id if isinstance(sender, Post) else sender.id]
+    thread_ids += [extra[name].id for name in signals.OTHER_THREAD_ARGS if extra.get(name) is not None]
+    enqueue_index([make_doc_id(THREAD, thread_id) for thread_id in thread_ids])
 
 
 def init_app() -> None:

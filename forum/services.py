@@ -148,7 +148,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
                     body_html=str(markup.render(body)), created_at=now)
     db.session.add_all([thread, question])
     db.session.flush()
-    _record_revision(question, actor, title=title)
+    record_revision(question, actor, title=title)
     follow(actor.id, thread.id)
     if ask_flow_is_theirs(actor, ask_flow):
         record_posted(actor, ask_flow, thread, now)
@@ -170,6 +170,9 @@ def check_can_reply(actor: User, thread: Thread) -> None:
     if not thread.is_visible:
         raise Forbidden("This thread was deleted; it takes no new posts." if thread.is_deleted
                         else "This thread is not open to answers while staff review it.")
+    if thread.is_merged:
+        raise Forbidden("This thread was merged into another one, which has its answers now: "
+                        "answer there.")
     if thread.is_closed:
         raise Forbidden("This thread is closed, so it takes no new answers. "
                         "If you have the same problem, ask a new question.")
@@ -193,7 +196,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
                 hidden_at=now if held else None, hidden_reason=held or "")
     db.session.add(post)
     db.session.flush()
-    _record_revision(post, actor)
+    record_revision(post, actor)
     if held:
         history.record(thread, history.REPLY_HIDDEN, None, at=now, post_id=post.id, reason=HELD,
                        note=held)
@@ -238,7 +241,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     post.edited_at, post.edited_by_id = clock.now(), actor.id
     if new_title is not None:
         thread.title = new_title
-    _record_revision(post, actor, title=thread.title if post.is_question else None)
+    record_revision(post, actor, title=thread.title if post.is_question else None)
     if actor.id != post.author_id and is_staff(actor):
         audit.record(actor, "edit", "post", post.id, reason="edited someone else's post")
     if held:
@@ -266,7 +269,8 @@ def _hold_after_edit(post: Post, thread: Thread, reason: str) -> None:
         refresh_thread_stats(thread)
 
 
-def _record_revision(post: Post, editor: User, title: str | None = None) -> None:
+def record_revision(post: Post, editor: User, title: str | None = None) -> None:
+    """Keep the post as it is now as its next revision (with the thread's title, for a question)."""
     number = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(PostRevision.number), 0)).where(
             PostRevision.post_id == post.id)
@@ -294,10 +298,12 @@ def accept_answer(actor: User, post: Post) -> Thread:
         raise Forbidden("Only the person who asked (or staff) can accept an answer.")
     if post.is_question or not post.is_visible:
         raise Invalid("Only a visible answer can be accepted.")
-    lock_row(thread)
+    thread = lock_post_with_thread(post)
+    if not can.can_accept(actor, thread):  # a merge or a split moved the answer meanwhile
+        raise Forbidden("Only the person who asked (or staff) can accept an answer.")
     if not thread.is_visible:
         raise Forbidden("This thread was removed.")
-    if not lock_row(post).is_visible:
+    if post.is_question or not post.is_visible:
         raise Invalid("Only a visible answer can be accepted.")
     if thread.accepted_post_id == post.id:
         return thread
@@ -411,6 +417,17 @@ def lock_row(row):
                               .execution_options(populate_existing=True)).scalar_one()
 
 
+def lock_post_with_thread(post: Post) -> Thread:
+    """Lock `post`'s thread, then `post` (lock_row), and return the thread as it is now. A merge or
+    a split (forum.restructure) that committed while this waited may have moved the post to
+    another thread: that one is locked then, so that no service changes one thread's figures for
+    another thread's post."""
+    thread = lock_row(db.session.get(Thread, post.thread_id))
+    while lock_row(post).thread_id != thread.id:
+        thread = lock_row(db.session.get(Thread, post.thread_id))
+    return thread
+
+
 def accepted_author_points(thread: Thread, sign: int) -> tuple[int, int]:
     """(author of the accepted answer, points) for a live thread; (0, 0) when there is none."""
     if thread.accepted_post_id is None:
@@ -466,13 +483,24 @@ def refresh_threads_stats(threads: Iterable[Thread], *, backfill: bool = False) 
             first, first_staff = firsts.get(thread_id), staff_firsts.get(thread_id)
             total = totals.get(thread_id)
             thread.first_reply_post_id = first.id if first else None
-            thread.first_reply_at = first.created_at if first else None
+            thread.first_reply_at = _replied_at(first, thread)
             thread.first_staff_reply_post_id = first_staff.id if first_staff else None
-            thread.first_staff_reply_at = first_staff.created_at if first_staff else None
+            thread.first_staff_reply_at = _replied_at(first_staff, thread)
             thread.reply_count = total.replies if total else 0
             latest = total.latest if total else None
             thread.last_activity_at = max(
                 as_utc(t) for t in (latest, thread.solved_at, thread.created_at) if t)
+
+
+def _replied_at(reply, thread: Thread):
+    """When `reply` (a row of _first_replies, or None) answered `thread`: when it was written, but
+    never before the question. An answer moved in from an older thread (a merge, a split: see
+    forum.restructure) keeps its own time, and would otherwise give a negative response time."""
+    if reply is None:
+        return None
+    if as_utc(reply.created_at) < as_utc(thread.created_at):
+        return thread.created_at
+    return reply.created_at
 
 
 def _first_replies(thread_ids: list[int]) -> tuple[dict, dict]:

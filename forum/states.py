@@ -1,5 +1,5 @@
 """Changes of a thread's or a post's state: delete and restore, hide and unhide, lock, close and
-reopen, move, urgency.
+reopen, move, urgency, pin and unpin.
 
 Each change is checked first (a refused or no-op change raises, writing nothing), then written
 with its history event (forum.history), its audit entry when staff did it (accounts.audit) and its
@@ -37,6 +37,7 @@ from forum.models import (
 from forum.services import (
     accepted_author_points,
     clean_urgent_reason,
+    lock_post_with_thread,
     lock_row,
     question_of,
     refresh_thread_stats,
@@ -82,8 +83,8 @@ def delete_post(actor: User, post: Post, reason: str = "") -> Post:
         if post.author_id == actor.id:
             raise Forbidden("The accepted answer cannot be deleted by its author; ask staff.")
         raise Forbidden("You can only delete your own posts.")
-    thread = lock_row(post.thread)
-    if lock_row(post).state == DELETED:
+    thread = lock_post_with_thread(post)
+    if post.state == DELETED:
         raise Conflict("This post is already deleted.")
     reason = _clean_reason(reason, required=False, what="post")
     before = post.state
@@ -170,8 +171,8 @@ def restore_post(actor: User, post: Post) -> Post:
         restore_thread(actor, post.thread)
         return post
     _staff_only(actor, "restore deleted posts")
-    thread = lock_row(post.thread)
-    if lock_row(post).state != DELETED:
+    thread = lock_post_with_thread(post)
+    if post.state != DELETED:
         raise Conflict("This post is not deleted.")
     post.state = _state_before_deletion(thread.id, post.id, post.hidden_at)
     post.deleted_at, post.deleted_by_id = None, None
@@ -249,8 +250,8 @@ def _hide_post(actor: User, post: Post, reason: str, state: str) -> None:
     if state not in HIDING_STATES:
         raise Invalid("A post is hidden, held for review or marked as spam.", field="state")
     reason = _clean_reason(reason, required=True, what="post")
-    thread = lock_row(post.thread)
-    current = lock_row(post).state
+    thread = lock_post_with_thread(post)
+    current = post.state
     if current == DELETED:
         raise Conflict("This post is deleted; restore it before hiding it.")
     if current == state:
@@ -287,8 +288,8 @@ def unhide_post(actor: User, post: Post) -> Post:
         unhide_thread(actor, post.thread)
         return post
     _staff_only(actor, "unhide posts")
-    thread = lock_row(post.thread)
-    current = lock_row(post).state
+    thread = lock_post_with_thread(post)
+    current = post.state
     if current not in HIDING_STATES:
         raise Conflict("This post is not hidden." if current == VISIBLE
                        else "This post is deleted; restore it instead.")
@@ -307,7 +308,7 @@ def hold_for_review(post: Post, reason: str) -> bool:
     """The system holds a visible post (for the question: its thread) until a moderator decides, as
     moderation does when members' flags reach the threshold. Does not commit: the caller's
     transaction saves it with whatever caused it. False when it was not visible (nothing changed)."""
-    thread = lock_row(post.thread)
+    thread = lock_post_with_thread(post)
     now = clock.now()
     if post.is_question:
         if thread.state != VISIBLE:
@@ -317,7 +318,7 @@ def hold_for_review(post: Post, reason: str) -> bool:
         history.record(thread, history.HELD_EVENT, None, at=now, note=reason)
         signals.thread_hidden.send(thread, actor=None, state=HELD, reason=reason)
         return True
-    if lock_row(post).state != VISIBLE:
+    if post.state != VISIBLE:
         return False
     take_away_answer(post, thread, None, reason="held")
     post.state, post.hidden_at, post.hidden_by_id, post.hidden_reason = HELD, now, None, reason
@@ -378,6 +379,8 @@ def reopen_thread(actor: User, thread: Thread) -> Thread:
     _staff_only(actor, "reopen threads")
     if lock_row(thread).closed_at is None:
         raise Conflict("This thread is not closed.")
+    if thread.merged_into_id is not None:
+        raise Conflict("This thread was merged into another one, which has its answers: it stays closed.")
     before = thread.close_reason
     thread.closed_at = thread.close_reason = thread.closed_by_id = None
     thread.close_note = ""
@@ -414,6 +417,8 @@ def set_urgent(actor: User, thread: Thread, urgent: bool, reason: str = "") -> T
     reason = clean_urgent_reason(urgent, reason)
     if lock_row(thread).is_urgent == bool(urgent):
         raise Conflict("This thread is already " + ("urgent." if urgent else "not urgent."))
+    if thread.merged_into_id is not None:
+        raise Conflict("This thread was merged into another one: mark that one urgent instead.")
     thread.is_urgent, thread.urgent_reason = bool(urgent), reason
     history.record(thread, history.URGENT_RAISED if urgent else history.URGENT_CLEARED, actor)
     _audit(actor, "urgent" if urgent else "not-urgent", THREAD, thread.id,
@@ -421,3 +426,43 @@ def set_urgent(actor: User, thread: Thread, urgent: bool, reason: str = "") -> T
     signals.urgency_changed.send(thread, actor=actor, urgent=bool(urgent))
     db.session.commit()
     return thread
+
+
+# --- pinning -------------------------------------------------------------------------------------------
+
+
+def pin_thread(actor: User, thread: Thread) -> Thread:
+    """Pin a thread to the top of the latest lists (the site's and its category's).
+    Raises Forbidden or Conflict."""
+    _staff_only(actor, "pin threads")
+    if lock_row(thread).pinned_at is not None:
+        raise Conflict("This thread is already pinned.")
+    if thread.merged_into_id is not None:
+        raise Conflict("This thread was merged into another one; pin that one instead.")
+    if not thread.is_visible:
+        raise Conflict("Only a visible thread can be pinned: members would not see it in the lists.")
+    thread.pinned_at, thread.pinned_by_id = clock.now(), actor.id
+    history.record(thread, history.PINNED, actor)
+    _audit(actor, "pin", THREAD, thread.id, before={"pinned": False}, after={"pinned": True})
+    signals.thread_pinned.send(thread, actor=actor)
+    db.session.commit()
+    return thread
+
+
+def unpin_thread(actor: User, thread: Thread) -> Thread:
+    """Let a pinned thread take its place by activity again. Raises Forbidden or Conflict."""
+    _staff_only(actor, "unpin threads")
+    if lock_row(thread).pinned_at is None:
+        raise Conflict("This thread is not pinned.")
+    unpin(thread, actor)
+    _audit(actor, "unpin", THREAD, thread.id, before={"pinned": True}, after={"pinned": False})
+    signals.thread_unpinned.send(thread, actor=actor)
+    db.session.commit()
+    return thread
+
+
+def unpin(thread: Thread, actor: User | None) -> None:
+    """Take the pin off a pinned thread, with its history event (no audit, no event, no commit:
+    for the services that do those, forum.restructure's merge among them)."""
+    thread.pinned_at = thread.pinned_by_id = None
+    history.record(thread, history.UNPINNED, actor)

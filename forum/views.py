@@ -27,7 +27,18 @@ from core.forms import invalid_status, show_error
 from core.ids import possible_id
 from core.pagecache import cached_for_anonymous
 from core.paging import requested_page
-from forum import askflows, categories, forms, hooks, notices, queries, services, states, viewcounts
+from forum import (
+    askflows,
+    categories,
+    forms,
+    hooks,
+    notices,
+    queries,
+    restructure,
+    services,
+    states,
+    viewcounts,
+)
 from forum import jobs as forum_jobs
 from forum.models import CLOSE_REASONS, TITLE_MAX, Category, Tag
 from forum.permissions import (
@@ -274,6 +285,8 @@ def _cached_thread(thread_id):
     thread = queries.thread_view(thread_id)
     if thread is None or not can_see_thread(current_user, thread):
         abort(404)
+    if thread.is_merged and not can_moderate(current_user):
+        return _to_merged(thread)
     # Opening a thread reads the viewer's notices about it. One query counts their unread notices
     # and this thread's (the header shows what will be left), so a view writes only when there is
     # something to mark read; it does so once the page is rendered, as the commit expires the
@@ -292,6 +305,18 @@ def _cached_thread(thread_id):
             db.session.rollback()
             log.warning("could not mark notices of thread %s read", thread.id, exc_info=True)
     return page
+
+
+def _to_merged(thread):
+    """A merged thread's address leads to the thread it was merged into (staff see it as it is). Its
+    notices are read on the way: they would otherwise stay unread, as it is never shown."""
+    if current_user.is_authenticated and notices.unread_counts(current_user, thread.id)[1]:
+        try:
+            notices.mark_thread_read(current_user, thread.id)
+        except SQLAlchemyError:  # the way on is worth more than the mark
+            db.session.rollback()
+            log.warning("could not mark notices of merged thread %s read", thread.id, exc_info=True)
+    return redirect(url_for("forum.view_thread", thread_id=thread.merged_into_id), 301)
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["POST"])
@@ -484,6 +509,64 @@ def reopen_thread(thread_id):
 def move_thread(thread_id):
     category_id = request.form.get("category_id", "")
     return _thread_action(thread_id, lambda u, t: states.move_thread(u, t, category_id), "Thread moved.")
+
+
+@bp.route("/t/<int:thread_id>/pin", methods=["POST"])
+@staff_required
+def pin_thread(thread_id):
+    return _thread_action(thread_id, states.pin_thread, "Pinned: it comes first in the latest lists.")
+
+
+@bp.route("/t/<int:thread_id>/unpin", methods=["POST"])
+@staff_required
+def unpin_thread(thread_id):
+    return _thread_action(thread_id, states.unpin_thread, "Unpinned: it takes its place by activity again.")
+
+
+@bp.route("/t/<int:thread_id>/merge", methods=["GET", "POST"])
+@staff_required
+def merge_thread(thread_id):
+    """Merge this thread into another: staff name that one, see which it is, and confirm."""
+    thread = _thread_or_404(thread_id)
+    form = forms.MergeForm()
+    if not form.validate_on_submit():
+        return render_template("forum/merge.html", form=form, thread=thread), invalid_status(form)
+    try:
+        if form.confirm.data != "yes":
+            target = restructure.merge_target(current_user, thread, form.target.data)
+            return render_template("forum/merge.html", form=form, thread=thread, target=target)
+        target = restructure.merge_thread(current_user, thread, form.target.data)
+    except DomainError as error:
+        status = show_error(form, error)
+        return render_template("forum/merge.html", form=form, thread=thread), status
+    flash(f"Merged: the answers and followers of “{thread.title}” are here now, and its address "
+          "leads here.", "success")
+    return redirect(url_for("forum.view_thread", thread_id=target.id))
+
+
+@bp.route("/t/<int:thread_id>/split", methods=["GET", "POST"])
+@staff_required
+def split_thread(thread_id):
+    """Split answers off into a new thread: staff tick them and give the new thread a title."""
+    thread = _thread_or_404(thread_id)
+    form = forms.SplitForm()
+    form.category_id.choices = _category_choices()[1:]
+    if request.method == "GET":
+        form.category_id.data = str(thread.category_id)
+    if not form.validate_on_submit():
+        return _render_split(thread, form, invalid_status(form))
+    try:
+        new = restructure.split_thread(current_user, thread, form.post_ids.data, form.title.data,
+                                       form.category_id.data)
+    except DomainError as error:
+        return _render_split(thread, form, show_error(form, error))
+    flash(f"Split off: {new.reply_count + 1} posts are in this new thread now.", "success")
+    return redirect(url_for("forum.view_thread", thread_id=new.id))
+
+
+def _render_split(thread, form, status):
+    return render_template("forum/split.html", thread=thread, form=form, answers=queries.answers_of(thread),
+                           picked=set(form.post_ids.data or ())), status
 
 
 @bp.route("/t/<int:thread_id>/urgency", methods=["POST"])

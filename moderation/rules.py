@@ -75,6 +75,13 @@ def on_thread_deleted(thread, *, actor=None, **_extra) -> None:
         services.end_item(item, DELETED, actor)
 
 
+def follow_moved_posts(thread, **_extra) -> None:
+    """A merge or a split moved posts to another thread: their review items follow them."""
+    moved_to = sa.select(Post.thread_id).where(Post.id == ReviewItem.post_id).scalar_subquery()
+    db.session.execute(sa.update(ReviewItem).where(ReviewItem.thread_id == thread.id)
+                       .values(thread_id=moved_to).execution_options(synchronize_session=False))
+
+
 def on_answer_accepted(thread, *, post=None, **_extra) -> None:
     if post is not None and post.author_id != thread.author_id:
         trust.evaluate([post.author_id])
@@ -99,5 +106,6 @@ def connect() -> None:
         (signals.thread_deleted, on_thread_deleted), (signals.answer_accepted, on_answer_accepted),
         (signals.vote_cast, on_vote_cast), (signals.thread_viewed, on_thread_viewed),
         (signals.user_signed_up, safeguards.record_signup),
+        (signals.thread_merged, follow_moved_posts), (signals.thread_split, follow_moved_posts),
     ):
         signal.connect(receiver, weak=False)

@@ -2,7 +2,7 @@
 settings, sign-up addresses and reading counts; a member's trust level and standing on users.
 
 Revision ID: 0013_moderation
-Revises: 0011_insights
+Revises: 0012_thread_actions
 Create Date: 2026-12-04 15:10:37.804391
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0013_moderation'
-down_revision = '0011_insights'
+down_revision = '0012_thread_actions'
 branch_labels = None
 depends_on = None
 

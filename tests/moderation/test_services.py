@@ -370,3 +370,16 @@ def test_up_votes_earn_trust_too(app):
     db.session.refresh(newcomer)
     assert newcomer.trust_level == BASIC
     assert clock.now() - newcomer.created_at.replace(tzinfo=clock.now().tzinfo) < timedelta(hours=1)
+
+
+def test_a_review_item_follows_its_post_when_staff_merge_the_thread(app):
+    from forum import restructure
+
+    staff = make_user("staff")
+    source, target = make_thread(), make_thread()
+    answer = make_answer(source, body="Flag this one")
+    services.flag_post(make_user(), answer, "off_topic")
+    restructure.merge_thread(staff, source, str(target.id))
+    assert item_of(answer).thread_id == target.id
+    services.hide(staff, item_of(answer), "Off-topic")
+    assert db.session.get(Post, answer.id).state == HIDDEN

@@ -163,7 +163,7 @@ def _hold_if_weighty(post: Post, item_id: int) -> None:
         return
     labels = db.session.scalars(sa.select(Flag.kind).where(Flag.review_item_id == item_id).distinct())
     said = ", ".join(sorted(FLAG_LABELS.get(k, k).lower() for k in labels))
-    states.hold_for_review(post, f"Held after members flagged it ({said}).")
+    states.hold_for_review(post, f"members flagged it ({said}).")
 
 
 # --- the review queue's decisions -------------------------------------------------------------------------

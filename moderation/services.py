@@ -156,9 +156,9 @@ def _send_to_staff(actor: User, post: Post, note: str) -> None:
 
 def _hold_if_weighty(post: Post, item_id: int) -> None:
     """Hold the post once the pending flags' weight reaches its category's threshold."""
-    total, kinds = db.session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(Flag.weight), 0.0), sa.func.count(sa.distinct(Flag.kind)))
-        .where(Flag.review_item_id == item_id, Flag.outcome.is_(None))).one()
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Flag.weight), 0.0))
+        .where(Flag.review_item_id == item_id, Flag.outcome.is_(None)))
     if total < settings.flag_threshold(post.thread.category_id):
         return
     labels = db.session.scalars(sa.select(Flag.kind).where(Flag.review_item_id == item_id).distinct())
@@ -268,14 +268,10 @@ def end_item(item: ReviewItem, decision: str, actor: User | None, note: str = ""
 # --- members --------------------------------------------------------------------------------------------
 
 
-def get_member(username_or_id) -> User:
-    """A person by username or id. Raises NotFound."""
-    user = None
-    ident = possible_id(username_or_id)
-    if ident is not None:
-        user = db.session.get(User, ident)
-    if user is None and isinstance(username_or_id, str):
-        user = db.session.scalar(sa.select(User).where(User.username == username_or_id))
+def get_member(username) -> User:
+    """A person by username. Raises NotFound."""
+    user = db.session.scalar(sa.select(User).where(User.username == username)) if isinstance(
+        username, str) else None
     if user is None:
         raise NotFound("There is no such member.")
     return user
@@ -298,8 +294,11 @@ def warn_member(actor: User, member: User, message: str, post_id=None) -> Member
     _check_target(actor, member, "warn members")
     message = _clean_note(message, required=True, field="reason", limit=MESSAGE_MAX,
                           what="Write the warning: the member reads exactly this.")
+    post_id = possible_id(post_id)
+    if post_id is not None and db.session.get(Post, post_id) is None:
+        post_id = None  # the post the warning was about is gone: the warning stands on its own
     action = MemberAction(user_id=member.id, kind=WARNING, reason=message, created_by_id=actor.id,
-                          created_at=clock.now(), post_id=possible_id(post_id))
+                          created_at=clock.now(), post_id=post_id)
     db.session.add(action)
     member.has_warning = True
     db.session.flush()

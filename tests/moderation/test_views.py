@@ -203,3 +203,11 @@ def test_the_queue_and_the_audit_log_cost_the_same_queries_for_one_item_or_many(
     many = cost()
     for one, more in zip(few, many, strict=True):
         assert len(one) == len(more), describe(more)
+
+
+def test_a_warning_about_a_post_that_does_not_exist_still_warns(app, client, auth):
+    make_user(username="12345")
+    auth.as_role("staff")
+    response = client.post("/staff/members/12345/warn", data={"reason": "Mind the tone", "post_id": "987654"})
+    assert response.status_code == 302
+    assert "Mind the tone" in client.get("/staff/members/12345").text

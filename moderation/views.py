@@ -52,8 +52,9 @@ def flag_post(post_id):
 @bp.route("/my/moderation")
 @login_required
 def my_moderation():
+    # `own`: the member is not shown which moderator acted, so that nobody is singled out for it.
     return render_template("moderation/mine.html", **queries.member_record(current_user, own=True),
-                           restriction=restriction_text(current_user))
+                           restriction=restriction_text(current_user), own=True)
 
 
 @bp.route("/warnings/<int:action_id>/dismiss", methods=["POST"])

@@ -66,12 +66,15 @@ def test_you_cannot_flag_your_own_post_or_one_you_cannot_see(app, client, auth):
 
 def test_a_warned_member_sees_it_on_every_page_until_they_dismiss_it(app, client, auth):
     member = auth.as_role("member")
-    services.warn_member(make_user("staff"), member, "Please stop posting the same link <b>everywhere</b>.")
+    moderator = make_user("staff", display_name="Moderator Mona")
+    services.warn_member(moderator, member, "Please stop posting the same link <b>everywhere</b>.")
     for path in ("/", "/tags"):
         page = client.get(path)
         assert "A warning from the moderators" in page.text
         assert "&lt;b&gt;everywhere&lt;/b&gt;" in page.text
     warning_id = services.pending_warnings(db.session.get(type(member), member.id))[0].id
+    mine = client.get("/my/moderation").text
+    assert "Please stop posting" in mine and "Moderator Mona" not in mine  # nobody is singled out
     client.post(f"/warnings/{warning_id}/dismiss", data={"next": "/tags"})
     assert "A warning from the moderators" not in client.get("/").text
     assert client.post(f"/warnings/{warning_id}/dismiss").status_code == 409

@@ -214,3 +214,41 @@ def test_a_warning_about_a_post_that_does_not_exist_still_warns(app, client, aut
     response = client.post("/staff/members/12345/warn", data={"reason": "Mind the tone", "post_id": "987654"})
     assert response.status_code == 302
     assert "Mind the tone" in client.get("/staff/members/12345").text
+
+
+@pytest.mark.parametrize("decision, state", [
+    ("approve", VISIBLE), ("spam", "spam"), ("delete", "deleted"), ("hide", HIDDEN),
+])
+def test_each_queue_decision_through_its_route(app, client, auth, decision, state):
+    answer = make_answer(make_thread(), body="Questionable answer")
+    for _ in range(3):
+        services.flag_post(make_user(), answer, "spam")
+    item = db.session.scalar(sa.select(ReviewItem))
+    auth.as_role("staff")
+    response = client.post(f"/staff/review/{item.id}", data={"decision": decision, "reason": "Checked"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Post, answer.id).state == state
+    assert db.session.get(ReviewItem, item.id).status != "pending"
+    again = client.post(f"/staff/review/{item.id}", data={"decision": decision, "reason": "x"})
+    assert again.status_code == 409
+    assert client.post("/staff/review/424242", data={"decision": "approve"}).status_code == 404
+    assert client.post(f"/staff/review/{item.id}", data={"decision": "shrug"}).status_code == 400
+
+
+def test_removing_all_and_lifting_through_the_member_page(app, client, auth):
+    spammer = make_user(username="spamsam")
+    answers = [make_answer(make_thread(), spammer, f"Cheap stuff {n}") for n in range(3)]
+    services.flag_post(make_user(), answers[0], "spam")
+    auth.as_role("staff")
+    item = db.session.scalar(sa.select(ReviewItem))
+    client.post(f"/staff/review/{item.id}", data={"decision": "spam_all", "reason": "Spam"})
+    db.session.expire_all()
+    assert {db.session.get(Post, a.id).state for a in answers} == {"spam"}
+    client.post("/staff/members/spamsam/restrict",
+                data={"kind": "suspension", "amount": "3", "unit": "hours", "reason": "Spam run"})
+    assert client.post("/staff/members/spamsam/lift", data={"note": "Appealed"}).status_code == 302
+    assert client.post("/staff/members/spamsam/lift").status_code == 409
+    page = client.get("/staff/members/spamsam").text
+    assert "Spam run" in page and "lifted" in page
+    assert client.post("/staff/members/spamsam/remove-spam").status_code == 302

@@ -178,30 +178,35 @@ def restrict_member(username):
     return redirect(url_for("moderation.view_member", username=member.username))
 
 
-@bp.route("/staff/members/<username>/lift", methods=["POST"])
-@staff_required
-def lift_restriction(username):
+def _member_action(username, call, done):
+    """Run `call(member)` for the member's page; flash `done(member, result)` and go back to the page,
+    or show the page with the refusal and its status."""
     member = _member_or_404(username)
     try:
-        services.lift_restriction(current_user, member, request.form.get("note", ""))
+        result = call(member)
     except DomainError as error:
         flash(error.message, "error")
         return _render_member(member, status=error.status_code)
-    flash(f"{member.display_name} can post again.", "success")
+    flash(done(member, result), "success")
     return redirect(url_for("moderation.view_member", username=member.username))
+
+
+@bp.route("/staff/members/<username>/lift", methods=["POST"])
+@staff_required
+def lift_restriction(username):
+    note = request.form.get("note", "")
+    return _member_action(username, lambda member: services.lift_restriction(current_user, member, note),
+                          lambda member, _result: f"{member.display_name} can post again.")
 
 
 @bp.route("/staff/members/<username>/remove-spam", methods=["POST"])
 @staff_required
 def remove_member_spam(username):
-    member = _member_or_404(username)
-    try:
-        count = services.remove_all_as_spam(current_user, member, request.form.get("reason", "") or "Spam")
-    except DomainError as error:
-        flash(error.message, "error")
-        return _render_member(member, status=error.status_code)
-    flash(f"Removed {count} post{'s' if count != 1 else ''} of {member.display_name} as spam.", "success")
-    return redirect(url_for("moderation.view_member", username=member.username))
+    reason = request.form.get("reason", "") or "Spam"
+    return _member_action(
+        username, lambda member: services.remove_all_as_spam(current_user, member, reason),
+        lambda member, count: f"Removed {count} post{'s' if count != 1 else ''} of {member.display_name} "
+                              "as spam.")
 
 
 # --- the audit log --------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ NOTICE_KINDS = (
     NoticeKind("post_removed", summary="A moderator removed your post in “{title}”.",
                link_to_post=False, link=_to_own_page,
                mail_text="A moderator hid or removed one of your posts. What was decided and why: {link}"),
+    NoticeKind("post_approved", summary="Your post in “{title}” was approved and everyone can see it now.",
+               mail_text="A moderator approved your post; everyone can read it now:\n\n{link}"),
     NoticeKind("mod_warning", summary="You have a warning from the moderators.", needs_thread=False,
                link_to_post=False, link=_to_own_page,
                mail_text="The moderators sent you a warning. Read it here: {link}"),

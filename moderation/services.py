@@ -29,6 +29,7 @@ from moderation import settings
 from moderation.models import (
     AGREED,
     AGREEING_DECISIONS,
+    APPROVED,
     DISMISSED,
     FLAG_KINDS,
     FLAG_LABELS,
@@ -260,8 +261,13 @@ def end_item(item: ReviewItem, decision: str, actor: User | None, note: str = ""
     if flaggers:
         kind = "flag_agreed" if outcome == AGREED else "flag_kept"
         jobs.enqueue(forum_jobs.notify, kind, flaggers, item.thread_id, None, f"r{item.id}", queue="mail")
-    if decision in AGREEING_DECISIONS and item.author_id != getattr(actor, "id", None):
+    if item.author_id == getattr(actor, "id", None):
+        return
+    if decision in AGREEING_DECISIONS:
         jobs.enqueue(forum_jobs.notify, "post_removed", [item.author_id], item.thread_id, None,
+                     f"r{item.id}", queue="mail")
+    elif decision == APPROVED and item.kind != FLAGGED:  # it waited: its author hears it is out now
+        jobs.enqueue(forum_jobs.notify, "post_approved", [item.author_id], item.thread_id, item.post_id,
                      f"r{item.id}", queue="mail")
 
 

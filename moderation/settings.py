@@ -18,6 +18,9 @@ from moderation.models import CategoryModeration, ModerationSettings
 
 BLOCKED_WORDS_MAX = 200  # patterns
 PATTERN_MAX = 200  # characters each
+# A group repeated inside a repetition, like (a+)+ or (\w*)*: Python's regular expressions can take
+# exponential time on such a pattern, and every post would pay for it.
+_NESTED_REPEAT = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,10 @@ def clean_blocked_words(text: str | None) -> list[str]:
         except re.error as exc:
             raise Invalid(f"Line {number} (“{line[:40]}”) is not a valid pattern: {exc}.",
                           field="blocked_words") from None
+        if _NESTED_REPEAT.search(line):
+            raise Invalid(f"Line {number} (“{line[:40]}”) repeats a group that repeats itself, which can "
+                          "make posting very slow; write it without the nested repetition.",
+                          field="blocked_words")
         if re.fullmatch(line, "", re.IGNORECASE) is not None:
             raise Invalid(f"Line {number} (“{line[:40]}”) matches empty text, so it would block every post.",
                           field="blocked_words")

@@ -262,7 +262,8 @@ def test_a_new_members_edit_that_adds_links_waits_for_review(app):
 def test_blocked_words_must_be_valid_patterns_and_nothing_changes_otherwise(app):
     admin = make_user("admin")
     settings.update_settings(admin, {}, "casino")
-    for bad, message in (("(unclosed", "Line 1"), ("ok\n.*", "matches empty text"), ("a" * 201, "longer")):
+    for bad, message in (("(unclosed", "Line 1"), ("ok\n.*", "matches empty text"), ("a" * 201, "longer"),
+                         ("spam\n(a+)+$", "Line 2 .* repeats a group")):
         with pytest.raises(Invalid, match=message):
             settings.update_settings(admin, {"flag_threshold": "9"}, bad)
     assert settings.current().flag_threshold == 3.0
@@ -383,3 +384,12 @@ def test_a_review_item_follows_its_post_when_staff_merge_the_thread(app):
     assert item_of(answer).thread_id == target.id
     services.hide(staff, item_of(answer), "Off-topic")
     assert db.session.get(Post, answer.id).state == HIDDEN
+
+
+def test_the_author_of_a_held_post_hears_when_it_is_approved(app):
+    set_rules(held_first_posts=1)
+    newcomer = make_user(trust_level=NEW)
+    held = make_answer(make_thread(), newcomer, "My first answer")
+    assert held.state == HELD
+    services.approve(make_user("staff"), item_of(held))
+    assert len(notices_of(newcomer, "post_approved")) == 1

@@ -189,17 +189,32 @@ def _require_pending(item: ReviewItem) -> None:
         raise Conflict("Another moderator decided this one already.")
 
 
+def decide(actor: User, item: ReviewItem, decision: str, reason: str = "") -> int:
+    """One of the queue's decisions by name (approve, hide, spam, spam_all, delete); returns how
+    many posts it changed. Raises Invalid for an unknown one, and what each decision raises."""
+    if decision == "approve":
+        approve(actor, item)
+    elif decision == "hide":
+        hide(actor, item, reason)
+    elif decision in ("spam", "spam_all"):
+        return mark_spam(actor, item, reason, everything=decision == "spam_all")
+    elif decision == "delete":
+        delete(actor, item, reason)
+    else:
+        raise Invalid("Choose what to do with the post.")
+    return 1
+
+
 def approve(actor: User, item: ReviewItem) -> ReviewItem:
     """The post may stay: a held one is shown to everyone, flags against a visible one are
     dismissed. Raises Forbidden or Conflict."""
     _require_staff(actor)
     _require_pending(item)
     post = item.post
-    hidden = post.thread.state if post.is_question else post.state
-    if hidden in (HELD, HIDDEN, SPAM):
+    if item.post_state in (HELD, HIDDEN, SPAM):
         states.unhide_post(actor, post)  # its event ends the item (moderation.rules)
         return item
-    if hidden == DELETED:
+    if item.post_state == DELETED:
         raise Conflict("This post was deleted; restore it from the thread first.")
     end_item(item, DISMISSED, actor)
     audit.record(actor, "dismiss-flags", "post", post.id, before={"review": PENDING},
@@ -276,8 +291,9 @@ def end_item(item: ReviewItem, decision: str, actor: User | None, note: str = ""
 
 def get_member(username) -> User:
     """A person by username. Raises NotFound."""
-    user = db.session.scalar(sa.select(User).where(User.username == username)) if isinstance(
-        username, str) else None
+    user = None
+    if isinstance(username, str):
+        user = db.session.scalar(sa.select(User).where(User.username == username))
     if user is None:
         raise NotFound("There is no such member.")
     return user

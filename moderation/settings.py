@@ -134,34 +134,52 @@ def blocked_patterns() -> list[re.Pattern]:
     return compiled
 
 
-def update_settings(actor: User, values: dict, blocked_words: str | None = None) -> Settings:
-    """Save the site's settings (any subset, each checked) and the blocked-words list, audited.
-    Raises Forbidden or Invalid (nothing saved)."""
+def update_settings(actor: User, values: dict, blocked_words: str | None = None,
+                    thresholds: dict | None = None) -> Settings:
+    """Save the site's settings (any subset), the blocked-words list, and categories' own flag
+    thresholds ({category id: value, "" for the site's}), audited, in one transaction. Everything is
+    checked before anything is written. Raises Forbidden, Invalid or NotFound (nothing saved)."""
     if not is_admin(actor):
         raise Forbidden("Only admins change the moderation settings.")
     before = asdict(current())
     changed = {name: clean_value(name, raw) for name, raw in values.items() if name in LIMITS}
     patterns = clean_blocked_words(blocked_words) if blocked_words is not None else None
+    own = {get_category(category_id).id: None if raw in (None, "") or not str(raw).strip()
+           else clean_value("flag_threshold", raw) for category_id, raw in (thresholds or {}).items()}
     row = _row()
     if row is None:
         row = ModerationSettings(id=1, values={}, blocked_words="")
         db.session.add(row)
-    old_words = row.blocked_words
     row.values = {**(row.values or {}), **changed}
-    if patterns is not None:
-        row.blocked_words = "\n".join(patterns)
     row.updated_at = clock.now()
     after = {**before, **changed}
-    audit.record(actor, "moderation-settings", "site", 0,
-                 before={k: v for k, v in before.items() if after[k] != v} | (
-                     {"blocked_words": old_words} if patterns is not None and row.blocked_words != old_words
-                     else {}),
-                 after={k: v for k, v in after.items() if before[k] != v} | (
-                     {"blocked_words": row.blocked_words}
-                     if patterns is not None and row.blocked_words != old_words else {}))
+    if patterns is not None:
+        before["blocked_words"], after["blocked_words"] = row.blocked_words, "\n".join(patterns)
+        row.blocked_words = after["blocked_words"]
+    differ = [k for k in after if before[k] != after[k]]
+    if differ:
+        audit.record(actor, "moderation-settings", "site", 0, before={k: before[k] for k in differ},
+                     after={k: after[k] for k in differ})
+    for category_id, value in own.items():
+        _set_threshold(actor, category_id, value)
     db.session.commit()
     _forget()
     return current()
+
+
+def _set_threshold(actor: User, category_id: int, value: float | None) -> None:
+    row = db.session.get(CategoryModeration, category_id)
+    previous = row.flag_threshold if row is not None else None
+    if previous == value:
+        return
+    if value is None:
+        db.session.delete(row)
+    elif row is None:
+        db.session.add(CategoryModeration(category_id=category_id, flag_threshold=value))
+    else:
+        row.flag_threshold = value
+    audit.record(actor, "flag-threshold", "category", category_id, before={"threshold": previous},
+                 after={"threshold": value})
 
 
 def flag_threshold(category_id: int) -> float:
@@ -179,22 +197,4 @@ def category_thresholds() -> dict[int, float]:
 def set_category_threshold(actor: User, category_id, threshold) -> None:
     """A category's own flag threshold ("" or None: back to the site's). Raises Forbidden, Invalid
     or NotFound."""
-    if not is_admin(actor):
-        raise Forbidden("Only admins change the moderation settings.")
-    category = get_category(category_id)
-    row = db.session.get(CategoryModeration, category.id)
-    before = row.flag_threshold if row is not None else None
-    if threshold in (None, ""):
-        if row is not None:
-            db.session.delete(row)
-        value = None
-    else:
-        value = clean_value("flag_threshold", threshold)
-        if row is None:
-            db.session.add(CategoryModeration(category_id=category.id, flag_threshold=value))
-        else:
-            row.flag_threshold = value
-    if before != value:
-        audit.record(actor, "flag-threshold", "category", category.id, before={"threshold": before},
-                     after={"threshold": value})
-    db.session.commit()
+    update_settings(actor, {}, thresholds={category_id: threshold})

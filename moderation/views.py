@@ -88,7 +88,13 @@ def review_queue():
                            counts=queries.pending_counts())
 
 
-DECISIONS = {"approve", "hide", "spam", "spam_all", "delete"}
+DONE = {
+    "approve": "Approved: the post stays, and the flaggers are told.",
+    "hide": "Hidden from members; the author and the flaggers are told.",
+    "spam": "Removed as spam ({count} post{s}).",
+    "spam_all": "Removed as spam ({count} post{s}).",
+    "delete": "Deleted.",
+}
 
 
 @bp.route("/staff/review/<int:item_id>", methods=["POST"])
@@ -99,26 +105,12 @@ def decide(item_id):
     except NotFound:
         abort(404)
     decision = request.form.get("decision", "")
-    reason = request.form.get("reason", "")
     try:
-        if decision == "approve":
-            services.approve(current_user, item)
-            message = "Approved: the post stays, and the flaggers are told."
-        elif decision == "hide":
-            services.hide(current_user, item, reason)
-            message = "Hidden from members; the author and the flaggers are told."
-        elif decision in ("spam", "spam_all"):
-            count = services.mark_spam(current_user, item, reason, everything=decision == "spam_all")
-            message = f"Removed as spam ({count} post{'s' if count != 1 else ''})."
-        elif decision == "delete":
-            services.delete(current_user, item, reason)
-            message = "Deleted."
-        else:
-            flash("Choose what to do with the post.", "error")
-            return redirect(url_for("moderation.review_queue")), 400
+        count = services.decide(current_user, item, decision, request.form.get("reason", ""))
     except DomainError as error:
         flash(error.message, "error")
         return redirect(url_for("moderation.review_queue", _anchor=f"item-{item.id}")), error.status_code
+    message = DONE[decision].format(count=count, s="s" if count != 1 else "")
     flash(message, "success")
     return redirect(url_for("moderation.review_queue"))
 
@@ -232,19 +224,11 @@ def edit_settings():
         "blocked_words": queries.blocked_words_text()})
     status = 200
     if form.validate_on_submit():
-        thresholds = settings.category_thresholds()
-        changed = {category.id: value for category in queries.categories()
-                   if (value := request.form.get(f"threshold-{category.id}")) is not None
-                   and _changed(value, thresholds.get(category.id))}
+        thresholds = {category.id: request.form.get(f"threshold-{category.id}")
+                      for category in queries.categories() if f"threshold-{category.id}" in request.form}
         try:
-            for value in changed.values():  # every value checked before anything is saved
-                if value.strip():
-                    settings.clean_value("flag_threshold", value)
-            settings.clean_blocked_words(form.blocked_words.data)
             values = {name: getattr(form, name).data for name in settings.LIMITS}
-            settings.update_settings(current_user, values, form.blocked_words.data)
-            for category_id, value in changed.items():
-                settings.set_category_threshold(current_user, category_id, value)
+            settings.update_settings(current_user, values, form.blocked_words.data, thresholds)
         except DomainError as error:
             status = show_error(form, error)
         else:
@@ -255,14 +239,4 @@ def edit_settings():
     return render_template("moderation/settings.html", form=form, limits=settings.LIMITS,
                            categories=queries.categories(), thresholds=settings.category_thresholds(),
                            site_threshold=current.flag_threshold), status
-
-
-def _changed(raw: str, stored: float | None) -> bool:
-    raw = raw.strip()
-    if not raw:
-        return stored is not None
-    try:
-        return stored is None or float(raw) != stored
-    except ValueError:
-        return True
 

@@ -16,6 +16,9 @@ MEMBER, ADVOCATE, STAFF, ADMIN = "member", "advocate", "staff", "admin"
 ROLES = (MEMBER, ADVOCATE, STAFF, ADMIN)
 STAFF_ROLES = frozenset({STAFF, ADMIN})
 ROLE_LABELS = {MEMBER: "Member", ADVOCATE: "Advocate", STAFF: "Staff", ADMIN: "Admin"}
+# Trust a member has earned (accounts.standing reads it; moderation raises it).
+NEW, BASIC = 0, 1
+TRUST_LABELS = {NEW: "New member", BASIC: "Basic trust"}
 
 # Kinds of external identity; the CRM id is for staff eyes only.
 IDENTITY_KINDS = {
@@ -108,6 +111,10 @@ class User(UserMixin, db.Model):
     @property
     def role_label(self) -> str:
         return ROLE_LABELS[self.role]
+
+    @property
+    def trust_label(self) -> str:
+        return TRUST_LABELS.get(self.trust_level or NEW, TRUST_LABELS[BASIC])
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username} {self.role}>"

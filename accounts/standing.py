@@ -4,12 +4,11 @@ check costs no query)."""
 
 from datetime import datetime
 
+from accounts.models import BASIC, MEMBER
 from core import clock
 from core.clock import as_utc
 from core.errors import Forbidden
 
-NEW, BASIC = 0, 1
-TRUST_LABELS = {NEW: "New member", BASIC: "Basic trust"}
 SILENCED, SUSPENDED = "silenced", "suspended"
 RESTRICTION_LABELS = {SILENCED: "Silenced", SUSPENDED: "Suspended"}
 
@@ -50,4 +49,4 @@ def check_can_participate(user) -> None:
 def is_new_member(user) -> bool:
     """A member who has not yet earned basic trust: the new-member safeguards apply. Advocates and
     staff never are."""
-    return getattr(user, "role", None) == "member" and (user.trust_level or 0) < BASIC
+    return getattr(user, "role", None) == MEMBER and (user.trust_level or 0) < BASIC

@@ -116,13 +116,21 @@ def _target(thread: Thread, target_id: int) -> Thread:
     return target
 
 
-def _check_merge(thread: Thread, target: Thread) -> None:
+def _check_movable(thread: Thread, *, merged: str, hidden: str, locked: str) -> None:
+    """A thread whose answers may move (merged into another, or split off): not merged already,
+    visible and unlocked; each refusal in the words of the action."""
     if thread.merged_into_id is not None:
-        raise Conflict(f"This thread was merged into #{thread.merged_into_id} already.")
+        raise Conflict(merged.format(target=thread.merged_into_id))
     if not thread.is_visible:
-        raise Conflict("Only a visible thread can be merged: restore it, or unhide it, first.")
+        raise Conflict(hidden)
     if thread.is_locked:
-        raise Conflict("This thread is locked: unlock it before merging it into another.")
+        raise Conflict(locked)
+
+
+def _check_merge(thread: Thread, target: Thread) -> None:
+    _check_movable(thread, merged="This thread was merged into #{target} already.",
+                   hidden="Only a visible thread can be merged: restore it, or unhide it, first.",
+                   locked="This thread is locked: unlock it before merging it into another.")
     if target.merged_into_id is not None:
         raise Conflict(f"#{target.id} was merged into #{target.merged_into_id} itself: merge into that "
                        f"one instead.", field="target")
@@ -158,12 +166,10 @@ def split_thread(actor: User, thread: Thread, post_ids: Iterable, title: str, ca
     title = clean_title(title)
     category = get_category(thread.category_id if category_id in (None, "") else category_id)
     lock_row(thread)
-    if thread.merged_into_id is not None:
-        raise Conflict(f"This thread was merged into #{thread.merged_into_id}: its answers are there now.")
-    if not thread.is_visible:
-        raise Conflict("Only answers of a visible thread can be split off: restore it, or unhide it, first.")
-    if thread.is_locked:
-        raise Conflict("This thread is locked: unlock it before splitting answers off.")
+    _check_movable(thread, merged="This thread was merged into #{target}: its answers are there now.",
+                   hidden="Only answers of a visible thread can be split off: restore it, or unhide it, "
+                          "first.",
+                   locked="This thread is locked: unlock it before splitting answers off.")
     posts = list(db.session.scalars(
         sa.select(Post).where(Post.id.in_(ids)).order_by(Post.created_at, Post.id).with_for_update()))
     _check_split(thread, ids, posts)

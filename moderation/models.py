@@ -38,8 +38,9 @@ ITEM_KINDS = {FLAGGED: "Flagged by members", HELD_POST: "Held for approval",
 # A review item's status: pending, or the decision that ended it.
 PENDING = "pending"
 APPROVED, DISMISSED, HIDDEN, MARKED_SPAM, DELETED = "approved", "dismissed", "hidden", "spam", "deleted"
-DECISION_LABELS = {APPROVED: "approved", DISMISSED: "kept (flags dismissed)", HIDDEN: "hidden",
-                   MARKED_SPAM: "removed as spam", DELETED: "deleted"}
+DECISION_LABELS = {PENDING: "waiting for a moderator", APPROVED: "approved",
+                   DISMISSED: "kept (flags dismissed)", HIDDEN: "hidden", MARKED_SPAM: "removed as spam",
+                   DELETED: "deleted"}
 AGREEING_DECISIONS = frozenset({HIDDEN, MARKED_SPAM, DELETED})
 
 # What a moderator did to a member.
@@ -79,6 +80,15 @@ class ReviewItem(db.Model):
     @property
     def kind_label(self) -> str:
         return ITEM_KINDS.get(self.kind, self.kind)
+
+    @property
+    def status_label(self) -> str:
+        return DECISION_LABELS.get(self.status, self.status)
+
+    @property
+    def post_state(self) -> str:
+        """What readers see of the post: a question is as its thread is."""
+        return self.thread.state if self.post.is_question else self.post.state
 
 
 class Flag(db.Model):

@@ -30,6 +30,11 @@ class AuthorStanding:
     removed: int = 0  # hidden, removed as spam, or deleted by moderators
     upheld: int = 0  # earlier review items decided against them
 
+    @property
+    def visible(self) -> int:
+        """Posts others can still see (or that wait for review)."""
+        return self.posts - self.removed
+
 
 @dataclass
 class QueueRow:

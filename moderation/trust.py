@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from accounts.models import MEMBER, User
-from accounts.standing import BASIC, NEW
+from accounts.models import BASIC, MEMBER, NEW, User
 from core import clock
 from core.extensions import db
 from core.viewcounts import ViewBuffer

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from accounts.standing import BASIC, NEW, participates
+from accounts.models import BASIC, NEW
+from accounts.standing import participates
 from core import clock, jobs
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db

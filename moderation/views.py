@@ -223,9 +223,14 @@ def edit_settings():
         **{name: getattr(current, name) for name in settings.LIMITS},
         "blocked_words": queries.blocked_words_text()})
     status = 200
+    categories = queries.categories()
+    # As typed when the form comes back with an error, so that nothing typed is lost.
+    if request.method == "POST":
+        thresholds = {c.id: request.form[f"threshold-{c.id}"] for c in categories
+                      if f"threshold-{c.id}" in request.form}
+    else:
+        thresholds = settings.category_thresholds()
     if form.validate_on_submit():
-        thresholds = {category.id: request.form.get(f"threshold-{category.id}")
-                      for category in queries.categories() if f"threshold-{category.id}" in request.form}
         try:
             values = {name: getattr(form, name).data for name in settings.LIMITS}
             settings.update_settings(current_user, values, form.blocked_words.data, thresholds)
@@ -237,6 +242,6 @@ def edit_settings():
     elif form.is_submitted():
         status = 400
     return render_template("moderation/settings.html", form=form, limits=settings.LIMITS,
-                           categories=queries.categories(), thresholds=settings.category_thresholds(),
+                           categories=categories, thresholds=thresholds,
                            site_threshold=current.flag_threshold), status
 

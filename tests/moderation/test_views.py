@@ -252,3 +252,15 @@ def test_removing_all_and_lifting_through_the_member_page(app, client, auth):
     page = client.get("/staff/members/spamsam").text
     assert "Spam run" in page and "lifted" in page
     assert client.post("/staff/members/spamsam/remove-spam").status_code == 302
+
+
+def test_a_refused_settings_form_keeps_the_thresholds_typed(app, client, auth):
+    from tests.factories import make_category
+
+    category = make_category("Billing")
+    auth.as_role("admin")
+    form = {name: str(getattr(settings.Settings(), name)) for name in settings.LIMITS}
+    page = client.post("/admin/moderation", data={**form, "blocked_words": "(a+)+$",
+                                                  f"threshold-{category.id}": "2.5"})
+    assert page.status_code == 400 and 'value="2.5"' in page.text
+    assert settings.category_thresholds() == {}

@@ -13,6 +13,7 @@ from core.extensions import db
 TITLE_MAX = 200
 BODY_MAX = 50_000
 URGENT_REASON_MAX = 200
+REVISION_SUMMARY_MAX = 200
 TAG_MAX = 30
 TAGS_PER_THREAD = 5
 
@@ -271,6 +272,8 @@ class PostRevision(db.Model):
     editor_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     title: Mapped[str | None] = mapped_column(sa.String(TITLE_MAX))
     body: Mapped[str] = mapped_column(sa.Text)
+    # What the editor said they changed ("fixed the link"), shown in the history; "" when unsaid.
+    summary: Mapped[str] = mapped_column(sa.String(REVISION_SUMMARY_MAX), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
 
     editor: Mapped[User] = relationship()
@@ -377,6 +380,38 @@ class Subscription(db.Model):
     thread: Mapped[Thread] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("thread_id", "user_id"),)
+
+
+class TopicFollow(db.Model):
+    """Someone following a category or a tag (exactly one of the two): the lists' "my topics"
+    filter reads these. Following a topic subscribes to no thread and sends no notice by itself."""
+
+    __tablename__ = "topic_follows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    category_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("categories.id", ondelete="CASCADE"), index=True)
+    tag_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tags.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+
+    __table_args__ = (
+        sa.CheckConstraint("(category_id IS NULL) != (tag_id IS NULL)", name="one_topic"),
+        sa.UniqueConstraint("user_id", "category_id"),
+        sa.UniqueConstraint("user_id", "tag_id"),
+    )
+
+
+class NotificationPreference(db.Model):
+    """How one person wants the notices of one kind: listed in the app only (`app`), listed and
+    mailed at once (`mail`), listed and gathered in a daily mail (`digest`), or not at all (`none`).
+    No row: the kind's default (`mail` for a kind that is mailed, else `app`)."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    delivery: Mapped[str] = mapped_column(sa.String(10))
 
 
 class Notification(db.Model):

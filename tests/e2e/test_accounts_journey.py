@@ -3,6 +3,7 @@
 import re
 
 from tests import factories
+from tests.e2e.test_forum_journey import sign_out
 
 try:
     from playwright.sync_api import expect
@@ -16,8 +17,8 @@ EMAIL = "zoe@example.com"
 PASSWORD = factories.PASSWORD
 
 
-def account_nav(page):
-    return page.get_by_role("navigation", name="Account")
+def header(page):
+    return page.get_by_role("banner")
 
 
 def expect_greeting(page, name: str) -> None:
@@ -37,7 +38,7 @@ def test_sign_up_sign_out_and_sign_in_again(live_server, browser_page, tmp_path)
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused(timeout=TIMEOUT)
     assert page.evaluate("document.activeElement.textContent").strip() == "Skip to content"
 
-    account_nav(page).get_by_role("link", name="Sign up", exact=True).click()
+    header(page).get_by_role("link", name="Sign up", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/signup", timeout=TIMEOUT)
     # CSRF is on for this app, so the real form carries a token.
     expect(page.locator("form input[name=csrf_token]")).to_have_count(1, timeout=TIMEOUT)
@@ -51,11 +52,11 @@ def test_sign_up_sign_out_and_sign_in_again(live_server, browser_page, tmp_path)
     expect(page).to_have_url(f"{live_server.url}/", timeout=TIMEOUT)
     expect_greeting(page, DISPLAY_NAME)
 
-    account_nav(page).get_by_role("button", name="Sign out").click()
+    sign_out(page)
     expect(page.get_by_text("You are signed out.")).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_text("You are signed in as")).to_have_count(0, timeout=TIMEOUT)
 
-    account_nav(page).get_by_role("link", name="Sign in", exact=True).click()
+    header(page).get_by_role("link", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(live_server.url)}/signin\b"), timeout=TIMEOUT)
     page.get_by_label("Email or username", exact=True).fill(USERNAME)
     page.get_by_label("Password", exact=True).fill(PASSWORD)

@@ -10,7 +10,7 @@ from escalation import canned
 from escalation import services as desk
 from forum import categories, services
 from tests import factories
-from tests.e2e.test_forum_journey import TIMEOUT, sign_in
+from tests.e2e.test_forum_journey import TIMEOUT, sign_in, sign_out, staff_tool
 
 try:
     from playwright.sync_api import expect
@@ -44,10 +44,10 @@ def test_staff_work_an_overdue_urgent_thread_from_the_queue(live_server, browser
     expect(notice).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_text(NOTE)).to_have_count(0)
     expect(page.get_by_text("Sam Staff")).to_have_count(0)
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     sign_in(page, base, "sam_staff")
-    page.get_by_role("link", name="Queues").click()
+    staff_tool(page, "Queues").click()
     row = page.locator(".queue-row").filter(has_text=TITLE)
     expect(row).to_contain_text("overdue", timeout=TIMEOUT)
     row.get_by_role("link", name=TITLE).click()

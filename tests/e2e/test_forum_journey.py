@@ -30,6 +30,26 @@ def sign_in(page, base_url: str, username: str) -> None:
     expect(page.get_by_text("You are signed in as")).to_be_visible(timeout=TIMEOUT)
 
 
+def sign_out(page) -> None:
+    """Sign out from the account menu in the header (opening the narrow screen's Menu first)."""
+    open_header_menu(page, ".account-menu")
+    page.get_by_role("navigation", name="Account").get_by_role("button", name="Sign out").click()
+
+
+def open_header_menu(page, menu: str) -> None:
+    """Open one of the header's drop-down menus (".account-menu", ".staff-menu")."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    page.locator(f"{menu} > summary").click()
+
+
+def staff_tool(page, name: str):
+    """The link to a staff page in the header's "Staff tools" menu, opened."""
+    open_header_menu(page, ".staff-menu")
+    return page.get_by_role("navigation", name="Staff tools").get_by_role("link", name=name, exact=True)
+
+
 def thread_row(page, title: str):
     """The list item of the thread titled `title` in a thread list."""
     link = page.get_by_role("link", name=title, exact=True)
@@ -56,7 +76,7 @@ def test_ask_answer_accept_and_solved_in_the_list(live_server, browser_page, tmp
     # The asker signs in and asks, seeing the earlier solved thread suggested while typing the title.
     page = browser_page
     sign_in(page, base, ASKER)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Ask a question").click()
+    page.get_by_role("banner").get_by_role("link", name="Ask a question").click()
     expect(page).to_have_url(f"{base}/ask", timeout=TIMEOUT)
     expect(page.get_by_role("heading", level=1)).to_have_text("Ask the community", timeout=TIMEOUT)
     suggestions = page.locator("#suggestions")
@@ -120,7 +140,7 @@ def test_ask_answer_accept_and_solved_in_the_list(live_server, browser_page, tmp
     assert screenshot.stat().st_size > 0
 
     # The home page (latest) and the Solved list show it solved; Unanswered does not list it.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Home", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Questions", exact=True).click()
     expect(page).to_have_url(f"{base}/", timeout=TIMEOUT)
     expect(page.get_by_role("heading", level=1)).to_have_text("Latest questions", timeout=TIMEOUT)
     expect(thread_row(page, TITLE).locator(".badge-solved")).to_have_text("Solved", timeout=TIMEOUT)

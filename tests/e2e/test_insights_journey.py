@@ -17,7 +17,7 @@ from forum import categories
 from forum import services as forum_services
 from insights import measures
 from tests import factories
-from tests.e2e.test_forum_journey import TIMEOUT, sign_in
+from tests.e2e.test_forum_journey import TIMEOUT, sign_in, sign_out, staff_tool
 
 try:
     from playwright.sync_api import expect
@@ -112,11 +112,11 @@ def test_satisfaction_then_insights_dashboard_and_leaderboard(live_server, brows
     page.goto(f"{base}/t/{thread_id}/satisfaction")
     expect(page.get_by_text("5 (completely)")).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_text(COMMENT)).to_be_visible(timeout=TIMEOUT)
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     # 2. A staff member opens Insights from the header.
     sign_in(page, base, STAFF_USER)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Insights", exact=True).click()
+    staff_tool(page, "Insights").click()
     expect(page).to_have_url(f"{base}/staff/insights", timeout=TIMEOUT)
     expect(page.get_by_role("heading", level=1)).to_have_text("Insights", timeout=TIMEOUT)
     cards = page.locator("ul.cards > li.card")

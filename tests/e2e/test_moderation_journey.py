@@ -6,7 +6,7 @@ import pytest
 from accounts.models import STAFF
 from forum import categories, services
 from tests import factories
-from tests.e2e.test_forum_journey import TIMEOUT, sign_in
+from tests.e2e.test_forum_journey import TIMEOUT, sign_in, sign_out, staff_tool
 
 try:
     from playwright.sync_api import expect
@@ -38,23 +38,23 @@ def test_a_flag_reaches_the_queue_and_everyone_hears_the_outcome(live_server, br
     page.get_by_label("Tell the moderators more", exact=False).fill("Talking down to me instead of helping.")
     page.get_by_role("button", name="Send to moderators").click()
     expect(page.get_by_text("moderators will look at it")).to_be_visible(timeout=TIMEOUT)
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     sign_in(page, base, "sam_staff")
-    page.get_by_role("link", name="Review").click()
+    staff_tool(page, "Review").click()
     item = page.locator(".review-item").filter(has_text=RUDE)
     expect(item.get_by_text("Talking down to me instead of helping.")).to_be_visible(timeout=TIMEOUT)
     item.get_by_text("Hide…").click()
     item.get_by_label("Why hide it?").fill("Please answer the question, kindly.")
     item.get_by_role("button", name="Hide from members").click()
     expect(page.get_by_text("Nothing waits for review")).to_be_visible(timeout=TIMEOUT)
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     sign_in(page, base, "rude_rob")
     page.get_by_role("link", name="Notifications").click()
     page.get_by_role("link", name="A moderator removed your post", exact=False).click()
     expect(page.get_by_text("Please answer the question, kindly.")).to_be_visible(timeout=TIMEOUT)
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     sign_in(page, base, "mia_member")
     page.get_by_role("link", name="Notifications").click()

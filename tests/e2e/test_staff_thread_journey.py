@@ -4,7 +4,7 @@ a member then sees who closed it and why, cannot answer, and never sees the hidd
 from accounts.models import ADMIN, STAFF
 from forum import categories, services
 from tests import factories
-from tests.e2e.test_forum_journey import TIMEOUT, sign_in
+from tests.e2e.test_forum_journey import TIMEOUT, sign_in, sign_out
 
 try:
     from playwright.sync_api import expect
@@ -50,7 +50,7 @@ def test_staff_close_move_and_hide_and_a_member_sees_the_outcome(live_server, br
     page.get_by_role("button", name="Close the thread").click()
     expect(page.get_by_text("Thread closed.")).to_be_visible(timeout=TIMEOUT)
 
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
     sign_in(page, base, "mia_member")
     page.goto(f"{base}/t/{thread_id}")
     banner = page.locator(".thread-closed")

@@ -117,7 +117,7 @@ def test_the_list_shows_each_kind_in_its_words_escaped_and_an_unknown_kind_plain
 
 
 def unread_in_header(page: str) -> int:
-    found = re.search(r'<span class="count" aria-label="(\d+) unread">', page)
+    found = re.search(r'Notifications, (\d+) unread', page)
     return int(found.group(1)) if found else 0
 
 

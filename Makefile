@@ -52,6 +52,13 @@ test: lint
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
 
+# A full-page screenshot of every page of the three journeys, for each kind of person, at 1280 and
+# 390 px, in screenshots/ (the demo community in a throw-away database; needs Debian's chromium).
+# Options: make screenshots SHOTS_ARGS="--role member --width 390"
+.PHONY: screenshots
+screenshots: install
+	$(BIN)/python -m tests.e2e.screenshots --out screenshots $(SHOTS_ARGS)
+
 # The forum-page benchmark: the first run generates a large community under bench/.data (kept, gitignored).
 # Options: make bench BENCH_ARGS="--seconds 20 --database-url postgresql://postgres@127.0.0.1:5432/peerline_bench"
 .PHONY: bench

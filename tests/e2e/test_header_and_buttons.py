@@ -109,4 +109,5 @@ def test_secondary_buttons_look_secondary_and_destructive_ones_ask_first(live_se
     with live_server.app.app_context():
         assert db.session.scalar(sa.select(Post.state).where(Post.id == answer_id)) == "visible"
     answer.get_by_role("button", name="Yes, delete it").click()
-    expect(page.locator(f"#post-{answer_id}").get_by_text("only staff see this")).to_be_visible(timeout=TIMEOUT)
+    deleted = page.locator(f"#post-{answer_id}")
+    expect(deleted.get_by_text("only staff see this")).to_be_visible(timeout=TIMEOUT)

@@ -127,6 +127,16 @@ def _tag_names():
             .where(thread_tags.c.thread_id == Thread.id).scalar_subquery())
 
 
+def top_answer_score():
+    """A thread's votes, as lists and search results show and sort them: the score of its best
+    visible answer (0 with none). Only answers take votes; a sum would rank a thread of many
+    middling answers above one with a single excellent one. A subquery correlated to each Thread row."""
+    best = (sa.select(sa.func.max(Post.score))
+            .where(Post.thread_id == Thread.id, Post.kind == ANSWER, visibility.counted_posts())
+            .correlate(Thread).scalar_subquery())
+    return sa.func.coalesce(best, 0)
+
+
 def _tag_refs(names: str | None) -> list[TagRef]:
     return [TagRef(name) for name in sorted(names.split(_TAG_SEPARATOR))] if names else []
 

@@ -1,4 +1,7 @@
-"""User text to safe HTML: Markdown rendered, then sanitised with nh3. The only way in."""
+"""User text to safe HTML: Markdown rendered, then sanitised with nh3. The only way in; and that HTML
+back to the plain text a reader sees (for search)."""
+
+from html.parser import HTMLParser
 
 import markdown
 import nh3
@@ -64,3 +67,52 @@ def sanitize_html(html: str | None) -> Markup:
     if not html:
         return Markup("")
     return Markup(_cleaner.clean(html))
+
+
+_BLOCK_TAGS = frozenset({
+    "blockquote", "br", "dd", "details", "div", "dl", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "li", "ol", "p", "pre", "summary", "table", "td", "th", "tr", "ul",
+})
+_SKIPPED_TAGS = frozenset({"script", "style", "template"})  # nh3 drops them; belt and braces
+
+
+class _TextCollector(HTMLParser):
+    """The text a reader sees in rendered HTML: words, a space between blocks, images by their alt."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIPPED_TAGS:
+            self.skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.parts.append(f" {alt} ")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIPPED_TAGS:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def plain_text(html: str | None) -> str:
+    """Rendered HTML (from `render`) as the plain text a reader sees: no tags, no Markdown marks,
+    entities decoded, blocks separated by a line break and runs of blank space folded. The result is
+    text, not HTML: whoever shows it must escape it."""
+    if not html:
+        return ""
+    collector = _TextCollector()
+    collector.feed(str(html))
+    collector.close()
+    lines = (" ".join(line.split()) for line in "".join(collector.parts).split("\n"))
+    return "\n".join(line for line in lines if line)

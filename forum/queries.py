@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from accounts.models import User
 from core import pagecache
+from core.errors import Invalid
 from core.extensions import db, read
 from forum import reputation, visibility
 from forum.models import (
@@ -27,6 +28,7 @@ from forum.models import (
     Tag,
     Thread,
     ThreadStates,
+    TopicFollow,
     Vote,
     thread_tags,
 )
@@ -40,6 +42,61 @@ LISTS = {
     "unsolved": "Unsolved",
     "solved": "Solved",
 }
+
+
+SORTS = {
+    "activity": "Recent activity",
+    "newest": "Newest",
+    "oldest": "Oldest",
+    "votes": "Most votes",
+}
+_FLAGS = ("urgent", "mine")
+
+
+def default_sort(which: str) -> str:
+    """A list's own order: the unanswered list puts the newest questions first (the ones nobody has
+    seen), the others recent activity."""
+    return "newest" if which == "unanswered" else "activity"
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    """How a list is sorted and narrowed, from its query string: `sort` (None: the list's default),
+    `urgent` only threads marked urgent, `mine` only threads in the categories (with their
+    sub-categories) and tags the viewer follows."""
+
+    sort: str | None = None
+    urgent: bool = False
+    mine: bool = False
+
+    @classmethod
+    def from_args(cls, args) -> "ListOptions":
+        """Read `sort`, `urgent` and `mine` from a query string. Raises Invalid for a value a link or
+        the list's own form never sends, naming the ones that work."""
+        sort = args.get("sort") or None
+        if sort is not None and sort not in SORTS:
+            raise Invalid(f"Lists sort by {', '.join(SORTS)}; “{sort[:40]}” is not one of them.")
+        flags = {}
+        for name in _FLAGS:
+            value = args.get(name, "")
+            if value not in ("", "0", "1"):
+                raise Invalid(f"“{name}” is 1 (on) or left out, not “{value[:40]}”.")
+            flags[name] = value == "1"
+        return cls(sort=sort, **flags)
+
+    def sort_for(self, which: str) -> str:
+        return self.sort or default_sort(which)
+
+    def as_args(self) -> dict:
+        """The query-string arguments that give these options back (for tabs and page links)."""
+        args = {}
+        if self.sort:
+            args["sort"] = self.sort
+        if self.urgent:
+            args["urgent"] = 1
+        if self.mine:
+            args["mine"] = 1
+        return args
 
 
 @dataclass
@@ -115,6 +172,7 @@ class ThreadRow:
     author: AuthorRef
     tags: list[TagRef] = field(default_factory=list)
     is_pinned: bool = False  # pinned, and in a list that puts pinned threads first (see _pins_first)
+    votes: int = 0  # the top answer's score (top_answer_score)
 
 
 _TAG_SEPARATOR = " "  # tag names are lowercase letters, digits and + # . - (forum.services)
@@ -125,6 +183,16 @@ def _tag_names():
     return (sa.select(sa.func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
             .select_from(thread_tags).join(Tag, Tag.id == thread_tags.c.tag_id)
             .where(thread_tags.c.thread_id == Thread.id).scalar_subquery())
+
+
+def top_answer_score():
+    """A thread's votes, as lists and search results show and sort them: the score of its best
+    visible answer (0 with none). Only answers take votes; a sum would rank a thread of many
+    middling answers above one with a single excellent one. A subquery correlated to each Thread row."""
+    best = (sa.select(sa.func.max(Post.score))
+            .where(Post.thread_id == Thread.id, Post.kind == ANSWER, visibility.counted_posts())
+            .correlate(Thread).scalar_subquery())
+    return sa.func.coalesce(best, 0)
 
 
 def _tag_refs(names: str | None) -> list[TagRef]:
@@ -143,10 +211,10 @@ def _page_params(page: int, per_page: int) -> dict[str, int]:
     return {"limit": per_page, "offset": (page - 1) * per_page}
 
 
-def _pins_first(which: str, by_tag: bool, by_author: bool) -> bool:
-    """Pinned threads come first in the latest lists, the site's and a category's; every other list
-    keeps its own order."""
-    return which == "latest" and not by_tag and not by_author
+def _pins_first(which: str, by_tag: bool, by_author: bool, sort: str = "activity") -> bool:
+    """Pinned threads come first in the latest lists, the site's and a category's, in their default
+    order; every other list, and any other order someone chose, keeps its own order."""
+    return which == "latest" and not by_tag and not by_author and sort == default_sort(which)
 
 
 def _pinned_paged(statement):
@@ -155,24 +223,35 @@ def _pinned_paged(statement):
         sa.bindparam("pinned_offset", type_=sa.Integer, literal_execute=True))
 
 
+def _order(sort: str, votes):
+    if sort == "newest":
+        return (Thread.created_at.desc(), Thread.id.desc())
+    if sort == "oldest":
+        return (Thread.created_at.asc(), Thread.id.asc())
+    if sort == "votes":
+        return (votes.desc(), Thread.last_activity_at.desc(), Thread.id.desc())
+    return (Thread.last_activity_at.desc(), Thread.id.desc())
+
+
 @functools.cache
-def _list_statement(which: str, by_category: bool, by_tag: bool, by_author: bool):
+def _list_statement(which: str, by_category: bool, by_tag: bool, by_author: bool, sort: str = "activity",
+                    urgent: bool = False, mine: bool = False):
     """The page query of one list shape; the scope's ids, limit and offset are bind parameters.
 
     Where pinned threads come first, the page is the pinned threads' part of it and the others'
     part, each read in its own order with its own limit and offset (one statement, UNION ALL): an
     ORDER BY that put the pinned ones first could use no index, and the database would sort every
     visible thread on each page view. The pinned part has an index of its own (partial, tiny)."""
-    order = Thread.created_at.desc() if which == "unanswered" else Thread.last_activity_at.desc()
+    votes = top_answer_score()
     statement = (_filter(_scope(sa.select(
         Thread.id, Thread.title, Thread.reply_count, Thread.view_count, Thread.accepted_post_id,
         Thread.is_urgent, Thread.closed_at, Thread.created_at, Thread.last_activity_at, Category.slug,
-        Category.name, User.username, User.display_name, _tag_names(), Thread.pinned_at,
-    ), by_category, by_tag, by_author), which)
+        Category.name, User.username, User.display_name, _tag_names(), Thread.pinned_at, votes,
+    ), by_category, by_tag, by_author, urgent, mine), which)
         .join(Category, Category.id == Thread.category_id)
         .join(User, User.id == Thread.author_id)
-        .order_by(order, Thread.id.desc()))
-    if not _pins_first(which, by_tag, by_author):
+        .order_by(*_order(sort, votes)))
+    if not _pins_first(which, by_tag, by_author, sort):
         return _paged(statement)
     pinned = _pinned_paged(statement.where(Thread.pinned_at.is_not(None)))
     others = _paged(statement.where(Thread.pinned_at.is_(None)))
@@ -192,9 +271,26 @@ def _list_page_params(pins_first: bool, pinned: int, page: int, per_page: int) -
             "limit": per_page - pinned_limit, "offset": max(0, start - pinned)}
 
 
-def _scope(statement, by_category: bool, by_tag: bool, by_author: bool):
+def _followed_by(follower_id):
+    """Threads in a category someone follows (or a sub-category of one), or with a tag they follow."""
+    followed_categories = sa.select(TopicFollow.category_id).where(
+        TopicFollow.user_id == follower_id, TopicFollow.category_id.is_not(None))
+    in_categories = sa.select(Category.id).where(sa.or_(
+        Category.id.in_(followed_categories), Category.parent_id.in_(followed_categories)))
+    followed_tags = sa.select(TopicFollow.tag_id).where(
+        TopicFollow.user_id == follower_id, TopicFollow.tag_id.is_not(None))
+    tagged = sa.select(thread_tags.c.thread_id).where(thread_tags.c.tag_id.in_(followed_tags))
+    return sa.or_(Thread.category_id.in_(in_categories), Thread.id.in_(tagged))
+
+
+def _scope(statement, by_category: bool, by_tag: bool, by_author: bool, urgent: bool = False,
+           mine: bool = False):
     # A thread merged into another is found at the other one (forum.restructure).
     statement = statement.where(visibility.counted_threads(), Thread.merged_into_id.is_(None))
+    if urgent:
+        statement = statement.where(Thread.is_urgent.is_(True))
+    if mine:
+        statement = statement.where(_followed_by(sa.bindparam("follower_id", type_=sa.Integer)))
     if by_category:
         statement = statement.where(Thread.category_id.in_(sa.bindparam("category_ids", expanding=True)))
     if by_tag:
@@ -206,30 +302,43 @@ def _scope(statement, by_category: bool, by_tag: bool, by_author: bool):
 
 
 def list_threads(which: str = "latest", *, category: Category | None = None, tag: Tag | None = None,
-                 author: User | None = None, page: int = 1,
-                 per_page: int = THREADS_PER_PAGE) -> tuple[Page, dict[str, int]]:
-    """A page of threads (as ThreadRow) for one list, and the count of every list in the same scope."""
+                 author: User | None = None, page: int = 1, per_page: int = THREADS_PER_PAGE,
+                 options: ListOptions = ListOptions(), follower: User | None = None,
+                 ) -> tuple[Page, dict[str, int]]:
+    """A page of threads (as ThreadRow) for one list, sorted and narrowed by `options`, and the count
+    of every list in the same scope. `options.mine` needs the `follower` whose topics it means (it is
+    ignored without one). One query for the page, plus the counts (memoised, except for "mine":
+    following a topic does not bump the content version)."""
+    sort = options.sort_for(which)
+    mine = options.mine and follower is not None
     shape = (category is not None, tag is not None, author is not None)
+    filters = (options.urgent, mine)
     params = {}
+    if mine:
+        params["follower_id"] = follower.id
     if category is not None:
         params["category_ids"] = category_ids(category)
     if tag is not None:
         params["tag_id"] = tag.id
     if author is not None:
         params["author_id"] = author.id
-    scope_key = ("list-counts", category and category.id, tag and tag.id, author and author.id)
-    counts, pinned = pagecache.memoized(
-        scope_key, lambda: list_counts(_scope(sa.select(Thread), *shape), params))
+    if mine:
+        counts, pinned = list_counts(_scope(sa.select(Thread), *shape, *filters), params)
+    else:
+        scope_key = ("list-counts", category and category.id, tag and tag.id, author and author.id,
+                     options.urgent)
+        counts, pinned = pagecache.memoized(
+            scope_key, lambda: list_counts(_scope(sa.select(Thread), *shape, *filters), params))
     total = counts.get(which, counts["latest"])
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    pins_first = _pins_first(which, tag is not None, author is not None)
+    pins_first = _pins_first(which, tag is not None, author is not None, sort)
     limits = _list_page_params(pins_first, pinned, page, per_page)
-    rows = read(_list_statement(which, *shape), {**params, **limits})
+    rows = read(_list_statement(which, *shape, sort, *filters), {**params, **limits})
     items = [
         ThreadRow(id=r[0], title=r[1], reply_count=r[2], view_count=r[3], is_solved=r[4] is not None,
                   is_urgent=r[5], is_closed=r[6] is not None, created_at=r[7], last_activity_at=r[8],
                   category=CategoryRef(r[9], r[10]), author=AuthorRef(r[11], r[12]), tags=_tag_refs(r[13]),
-                  is_pinned=pins_first and r[14] is not None)
+                  is_pinned=pins_first and r[14] is not None, votes=r[15])
         for r in rows
     ]
     if pins_first:  # a union keeps no order: the pinned part first, each part in the list's order

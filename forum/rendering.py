@@ -17,7 +17,7 @@ def thread_row(thread) -> Markup:
         thread.id, thread.title, thread.reply_count, thread.view_count, thread.is_solved,
         thread.is_urgent, thread.is_closed, thread.is_pinned, thread.category.slug, thread.category.name,
         tuple(tag.name for tag in thread.tags), thread.author.username, thread.author.display_name,
-        _when(thread.created_at),
+        _when(thread.created_at), getattr(thread, "votes", 0),
     )
     return render_fragment("forum/_thread_row.html", key, thread=thread)
 

@@ -6,9 +6,10 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from core import signals
 from core.extensions import db
-from forum import visibility
-from forum.models import Post, Thread, ThreadEvent
-from search import THREAD, Document, make_doc_id, register_type
+from core.markup import plain_text
+from forum import queries, visibility
+from forum.models import Category, Post, Thread, ThreadEvent
+from search import THREAD, Document, HitFacts, make_doc_id, register_type
 from search.jobs import enqueue_index
 
 BODY_LIMIT = 20_000  # characters of question and answers per thread: small stored fields, fast queries
@@ -45,11 +46,12 @@ def load(keys) -> list[Document]:
         sa.select(Thread.id, _updated_at()).where(Thread.id.in_([t.id for t in threads]))).all())
     bodies: dict[int, list[str]] = {}
     for thread_id, body in db.session.execute(
-        sa.select(Post.thread_id, Post.body).where(
+        sa.select(Post.thread_id, Post.body_html).where(
             Post.thread_id.in_([t.id for t in threads]), visibility.counted_posts())
         .order_by(Post.thread_id, Post.created_at, Post.id)
     ):
-        bodies.setdefault(thread_id, []).append(body)
+        # The text a reader sees, not the Markdown source: snippets show no `**` or `[link](...)`.
+        bodies.setdefault(thread_id, []).append(plain_text(body))
     return [
         Document(doc_id=make_doc_id(THREAD, t.id), kind=THREAD, title=t.title,
                  body="\n\n".join(bodies.get(t.id, []))[:BODY_LIMIT], tags=[tag.name for tag in t.tags],
@@ -57,6 +59,21 @@ def load(keys) -> list[Document]:
                  updated_at=versions.get(t.id))
         for t in threads
     ]
+
+
+def facts(keys) -> dict[int, HitFacts]:
+    """What a results page shows beside each of these threads (category, answers, the top answer's
+    score, solved, asked and last active), in one query; threads no longer searchable are left out."""
+    rows = db.session.execute(
+        sa.select(Thread.id, Category.name, Category.slug, Thread.reply_count, queries.top_answer_score(),
+                  Thread.accepted_post_id, Thread.created_at, Thread.last_activity_at)
+        .join(Category, Category.id == Thread.category_id)
+        .where(Thread.id.in_(keys), _searchable()))
+    return {
+        r[0]: HitFacts(category=r[1], category_url=f"/c/{r[2]}", answers=r[3], votes=r[4],
+                       solved=r[5] is not None, date_label="asked", date=r[6], last_activity=r[7])
+        for r in rows
+    }
 
 
 def all_ids():
@@ -80,6 +97,6 @@ def _reindex_thread(sender, **extra) -> None:
 
 def init_app() -> None:
     """Register threads with the search engine and re-index a thread whenever it changes."""
-    register_type(THREAD, load=load, all_ids=all_ids, count=count)
+    register_type(THREAD, load=load, all_ids=all_ids, count=count, facts=facts)
     for signal in signals.THREAD_CHANGES:
         signal.connect(_reindex_thread, weak=False)

@@ -30,6 +30,7 @@ from core.paging import requested_page
 from forum import (
     askflows,
     categories,
+    follows,
     forms,
     hooks,
     notices,
@@ -57,9 +58,19 @@ log = logging.getLogger(__name__)
 
 
 def _render_list(which: str, title: str, endpoint: str, **scope):
-    page, counts = queries.list_threads(which, page=requested_page(), **scope)
+    options = queries.ListOptions.from_args(request.args)
+    signed_in = current_user.is_authenticated
+    if options.mine and not signed_in:  # "my topics" means someone's: sign in, then come back here
+        return login_manager.unauthorized()
+    viewer = current_user._get_current_object() if signed_in else None
+    page, counts = queries.list_threads(which, page=requested_page(), options=options, follower=viewer,
+                                        **scope)
+    follow = None
+    if signed_in:
+        follow = follows.follow_state(viewer, scope.get("category"), scope.get("tag"))
     return render_template("forum/list.html", threads=page, counts=counts, which=which, title=title,
-                           endpoint=endpoint, endpoint_args=request.view_args or {},
+                           endpoint=endpoint, endpoint_args=request.view_args or {}, options=options,
+                           sorts=queries.SORTS, default_sort=queries.default_sort(which), follow=follow,
                            categories=queries.category_links(), **scope)
 
 
@@ -101,6 +112,45 @@ def view_tag(name, which):
 def my_questions(which):
     return _render_list(which, "My questions", "forum.my_questions",
                         author=current_user._get_current_object())
+
+
+@bp.route("/c/<slug>/follow", methods=["POST"])
+@login_required
+def follow_category(slug):
+    category = db.session.scalar(db.select(Category).where(Category.slug == slug)) or abort(404)
+    if request.form.get("follow") == "1":
+        follows.follow_topic(current_user, category=category)
+        flash(f"You follow {category.name}: its questions are in “My topics”.", "success")
+    else:
+        follows.unfollow_topic(current_user, category=category)
+        flash(f"You no longer follow {category.name}.", "info")
+    return redirect(_followed_from() or url_for("forum.view_category", slug=category.slug))
+
+
+@bp.route("/tags/<name>/follow", methods=["POST"])
+@login_required
+def follow_tag(name):
+    tag = db.session.scalar(db.select(Tag).where(Tag.name == name.lower())) or abort(404)
+    if request.form.get("follow") == "1":
+        follows.follow_topic(current_user, tag=tag)
+        flash(f"You follow the tag “{tag.name}”: its questions are in “My topics”.", "success")
+    else:
+        follows.unfollow_topic(current_user, tag=tag)
+        flash(f"You no longer follow the tag “{tag.name}”.", "info")
+    return redirect(_followed_from() or url_for("forum.view_tag", name=tag.name))
+
+
+def _followed_from() -> str | None:
+    """Back to the page of followed topics when the button was pressed there."""
+    return url_for("forum.my_topics") if request.form.get("back") == "topics" else None
+
+
+@bp.route("/my/topics")
+@login_required
+def my_topics():
+    followed_categories, followed_tags = follows.followed_topics(current_user)
+    return render_template("forum/topics.html", followed_categories=followed_categories,
+                           followed_tags=followed_tags)
 
 
 @bp.route("/tags")

@@ -5,8 +5,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from core.extensions import db
+from core.markup import plain_text
+from forum.models import Category
 from kb.models import PUBLISHED, Article
-from search import ARTICLE, Document, make_doc_id, register_type
+from search import ARTICLE, Document, HitFacts, make_doc_id, register_type
 from search.jobs import enqueue_index, enqueue_remove
 
 BODY_LIMIT = 20_000  # characters of the article's text, as for threads
@@ -23,11 +25,23 @@ def load(keys) -> list[Document]:
         .options(joinedload(Article.category), selectinload(Article.tags))
     ).unique()
     return [
-        Document(doc_id=make_doc_id(ARTICLE, a.id), kind=ARTICLE, title=a.title, body=a.body[:BODY_LIMIT],
+        Document(doc_id=make_doc_id(ARTICLE, a.id), kind=ARTICLE, title=a.title,
+                 body=plain_text(a.body_html)[:BODY_LIMIT],
                  tags=[tag.name for tag in a.tags], category=a.category.slug, url=f"/kb/{a.slug}",
                  updated_at=a.updated_at)
         for a in articles
     ]
+
+
+def facts(keys) -> dict[int, HitFacts]:
+    """What a results page shows beside each of these articles (its KB category and when it was last
+    updated), in one query; articles no longer published are left out."""
+    rows = db.session.execute(
+        sa.select(Article.id, Category.name, Category.slug, Article.updated_at)
+        .join(Category, Category.id == Article.category_id)
+        .where(Article.id.in_(keys), _searchable()))
+    return {r[0]: HitFacts(category=r[1], category_url=f"/kb/c/{r[2]}", date_label="updated", date=r[3])
+            for r in rows}
 
 
 def all_ids():
@@ -54,4 +68,4 @@ def enqueue_removal(article_id: int) -> None:
 
 def init_app() -> None:
     """Register articles with the search engine."""
-    register_type(ARTICLE, load=load, all_ids=all_ids, count=count)
+    register_type(ARTICLE, load=load, all_ids=all_ids, count=count, facts=facts)

@@ -18,6 +18,7 @@ from search.documents import (
     THREAD,
     Document,
     DocumentError,
+    HitFacts,
     Registry,
     make_doc_id,
     register_type,
@@ -36,9 +37,9 @@ from search.engine import (
 
 __all__ = [
     "ARTICLE", "REGISTRY", "THREAD", "UNAVAILABLE_MESSAGE", "Document", "DocumentError", "Filters", "Hit",
-    "IndexStatus", "Registry", "SearchEngine", "SearchIndexBusy", "SearchResults", "SearchUnavailable",
-    "current_engine", "index", "init_app", "make_doc_id", "open_index", "register_type", "remove", "search",
-    "status", "suggest",
+    "HitFacts", "IndexStatus", "Registry", "SearchEngine", "SearchIndexBusy", "SearchResults",
+    "SearchUnavailable", "current_engine", "facts", "index", "init_app", "make_doc_id", "open_index",
+    "register_type", "remove", "search", "status", "suggest",
 ]
 
 _EXTENSION = "peerline_search"
@@ -81,6 +82,13 @@ def search(query: str | None, filters: Filters | Mapping | None = None, page: in
 def suggest(text: str | None, limit: int = 6, *, solved_only: bool = False) -> list[dict]:
     """Titles that start like the words typed, best first; never raises."""
     return current_engine().suggest(text, limit, solved_only=solved_only)
+
+
+def facts(hits: Iterable[Hit]) -> dict[str, HitFacts]:
+    """`{doc_id: HitFacts}` for a page of hits, read from the database by the types that give facts:
+    one query per kind on the page, whatever the number of hits. Hits that no longer load (hidden
+    since they were indexed) have none."""
+    return current_engine().registry.facts(hit.doc_id for hit in hits)
 
 
 def index(docs: Document | Iterable[Document]) -> int:

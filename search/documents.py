@@ -1,14 +1,15 @@
 """What the engine indexes: the `Document` record and the registry of document types.
 
 Domain packages (forum threads, KB articles) register a type with three functions that
-read the database; the engine calls them and never imports the packages themselves.
+read the database, and optionally a fourth giving the facts a results page shows beside each
+hit; the engine calls them and never imports the packages themselves.
 A document id is `"<kind>:<key>"`, for example `"thread:12"` or `"article:3"`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -88,6 +89,25 @@ class Document:
 
 
 @dataclass(frozen=True)
+class HitFacts:
+    """What a results page shows beside a hit, read fresh from the database (never stale like the
+    index): each is None when it does not apply to that kind of document.
+
+    `votes` is whatever the type says a document's votes are (threads: the top answer's score),
+    `date` the moment `date_label` names ("asked", "updated").
+    """
+
+    category: str | None = None
+    category_url: str | None = None
+    answers: int | None = None
+    votes: int | None = None
+    solved: bool | None = None
+    date_label: str | None = None
+    date: datetime | None = None
+    last_activity: datetime | None = None
+
+
+@dataclass(frozen=True)
 class DocumentType:
     """How one kind of document is read from the database.
 
@@ -97,12 +117,15 @@ class DocumentType:
       keys or as `(key, updated_at)` pairs; with pairs, reconcile also re-indexes
       documents whose `updated_at` differs from the index.
     - `count()` is how many such documents there are (for status and progress bars).
+    - `facts(keys)` (optional) returns `{key: HitFacts}` for the keys of one results page, in one
+      query; keys it leaves out show no facts.
     """
 
     kind: str
     load: Callable[[list], Iterable[Document]]
     all_ids: Callable[[], Iterable]
     count: Callable[[], int]
+    facts: Callable[[list], Mapping] | None = None
 
 
 class Registry:
@@ -111,14 +134,16 @@ class Registry:
     def __init__(self):
         self._types: dict[str, DocumentType] = {}
 
-    def register(self, kind: str, *, load, all_ids, count) -> DocumentType:
+    def register(self, kind: str, *, load, all_ids, count, facts=None) -> DocumentType:
         """Add (or replace) a document type. Raises DocumentError for a bad kind or a missing function."""
         if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
             raise DocumentError(f"a document kind is a short lowercase word, not {kind!r}")
         for name, func in (("load", load), ("all_ids", all_ids), ("count", count)):
             if not callable(func):
                 raise DocumentError(f"register_type({kind!r}) needs a callable {name}")
-        doc_type = DocumentType(kind, load, all_ids, count)
+        if facts is not None and not callable(facts):
+            raise DocumentError(f"register_type({kind!r}): facts must be callable")
+        doc_type = DocumentType(kind, load, all_ids, count, facts)
         self._types[kind] = doc_type
         return doc_type
 
@@ -159,6 +184,24 @@ class Registry:
                 found[doc.doc_id] = doc
         return found, unknown
 
+    def facts(self, doc_ids: Iterable[str]) -> dict[str, HitFacts]:
+        """The facts of each of these documents whose type gives any: one call (one query) per kind.
+
+        Raises DocumentError for a malformed id.
+        """
+        wanted: dict[str, dict[int | str, str]] = {}
+        for doc_id in dict.fromkeys(doc_ids):
+            kind, key = split_doc_id(doc_id)
+            doc_type = self._types.get(kind)
+            if doc_type is not None and doc_type.facts is not None:
+                wanted.setdefault(kind, {})[key] = doc_id
+        found: dict[str, HitFacts] = {}
+        for kind, keys in wanted.items():
+            for key, facts in self._types[kind].facts(list(keys)).items():
+                if key in keys:
+                    found[keys[key]] = facts
+        return found
+
     def versions(self, kind: str) -> Iterator[tuple[str, str | None]]:
         """`(doc_id, stamp)` for every searchable document of a kind; stamp None when not reported."""
         for item in self._types[kind].all_ids():
@@ -176,10 +219,10 @@ class Registry:
 REGISTRY = Registry()
 
 
-def register_type(kind: str, *, load, all_ids, count) -> DocumentType:
+def register_type(kind: str, *, load, all_ids, count, facts=None) -> DocumentType:
     """Register a document type with the process-wide registry the app's engine uses.
 
     Registering a kind again replaces it (create_app may run more than once).
     Raises DocumentError for a bad kind or a missing function.
     """
-    return REGISTRY.register(kind, load=load, all_ids=all_ids, count=count)
+    return REGISTRY.register(kind, load=load, all_ids=all_ids, count=count, facts=facts)

@@ -919,7 +919,7 @@ def _fast_phrases(q: wq.Query) -> wq.Query:
 def _hit(hit) -> Hit:
     fields = hit.fields()
     title = fields.get("title", "")
-    excerpt = fields.get("excerpt", "")
+    excerpt = fields.get("snippet_text", "")
     # The formatter escapes the text and adds only its own marks, so both are Markup already.
     title_html = _TITLE_HIGHLIGHTER.highlight_hit(hit, "title", text=title) or escape(title)
     snippet = _BODY_HIGHLIGHTER.highlight_hit(hit, "body", text=excerpt, top=2) if excerpt else ""

@@ -1,7 +1,10 @@
 """The Whoosh schema, its analyzers and the ranking model: what a `Document` becomes in the index.
 
 Small stored fields keep hits cheap to load: the title, tags, category, url and a
-short plain-text excerpt for snippets; the full body is indexed but not stored.
+short excerpt of the text a reader sees (`snippet_text`, cut from `Document.body`, which the
+loaders make from rendered HTML, so no Markdown marks) for snippets; the full body is indexed
+but not stored. The field was named `excerpt` while loaders passed Markdown source: the new
+name makes those indexes count as another schema, so reconcile rebuilds them.
 The `body` field holds the title as well, so a query intersects one posting list per
 word; the `title` field only adds to the score (and answers `title:`). Titles are
 indexed a third time as word prefixes (edge n-grams) so suggestions are plain term
@@ -76,7 +79,7 @@ def build_schema() -> Schema:
         title=TEXT(analyzer=text, stored=True),
         title_prefix=TEXT(analyzer=prefix_analyzer(), phrase=False),
         body=TEXT(analyzer=text, spelling=True),
-        excerpt=STORED(),
+        snippet_text=STORED(),
         tags=KEYWORD(commas=True, lowercase=True, stored=True),
         category=KEYWORD(lowercase=True, stored=True),
         solved=BOOLEAN(stored=True),
@@ -129,7 +132,7 @@ def to_fields(doc: Document) -> dict:
         "title": doc.title,
         "title_prefix": doc.title,
         "body": f"{doc.title}\n\n{doc.body}",  # the title too: one posting list per word to intersect
-        "excerpt": excerpt(doc.body),
+        "snippet_text": excerpt(doc.body),
         "solved": bool(doc.solved),
         "url": doc.url,
         "rank": rank_of(doc),

@@ -65,6 +65,16 @@ def _offset(html: str, position: tuple[int, int]) -> int:
     return sum(len(text) + 1 for text in html.split("\n")[: line - 1]) + column
 
 
+def without_list_controls(page: str) -> str:
+    """A list page without its own sort-and-filter form (a form, a select, inputs and a button that
+    hold no user text), which comes before the list: only that first form is taken out, so a
+    payload in a title cannot hide behind it."""
+    start = page.index('<form method="get" class="filters list-controls"')
+    end = page.index("</form>", start) + len("</form>")
+    assert end < page.index('<ol class="thread-list">'), "the controls come before the threads"
+    return page[:start] + page[end:]
+
+
 def main_html(page: str) -> Markup:
     """The page source from the <main> start tag to the last </main>, byte for byte.
 
@@ -182,7 +192,8 @@ def test_latest_list_shows_payload_titles_inertly_as_text(site):
         response = client.get(f"/?page={number}")
         assert response.status_code == 200
         page = response.text
-        check(problems, f"latest page {number}", "<main>", lambda page=page: assert_safe(main_html(page)))
+        check(problems, f"latest page {number}", "<main>",
+              lambda page=page: assert_safe(main_html(without_list_controls(page))))
         for link in parse_page(page).iterfind(".//h3[@class='thread-title']/a"):
             links[link.get("href")] = (text(link), page)
     for case in cases:

@@ -426,8 +426,11 @@ def unhide_post(post_id):
 @login_required
 def accept_answer(post_id):
     post = _post_or_404(post_id)
-    services.accept_answer(current_user, post)
-    flash("Accepted. The thread is marked solved.", "success")
+    thread = services.accept_answer(current_user, post)
+    if thread.author_id != current_user.id:
+        flash("Accepted for the asker. The thread is marked solved, and says who accepted it.", "success")
+    else:
+        flash("Accepted. The thread is marked solved.", "success")
     return _back_to(post)
 
 

@@ -215,6 +215,22 @@ def ask_suggestion_opened():
     return "", 204
 
 
+# --- writing ----------------------------------------------------------------------------------------
+
+
+@bp.route("/preview", methods=["POST"])
+@login_required
+def preview_markdown():
+    """The Markdown boxes' Preview tab (static/js/preview.js): the text rendered and sanitised as it
+    would be once saved, as JSON `{"html": ...}`, or `{"error": ...}` with 400, 413 or 429."""
+    try:
+        with ratelimit.charge("preview", current_user.id):
+            html = services.preview_body(request.form.get("body", ""))
+    except DomainError as error:
+        return jsonify(error=error.message), error.status_code
+    return jsonify(html=str(html))
+
+
 # --- a thread -----------------------------------------------------------------------------------------
 
 

@@ -382,7 +382,8 @@ def edit_post(post_id):
         try:
             services.edit_post(current_user, post, form.body.data,
                                title=form.title.data if post.is_question else None,
-                               tags=form.tags.data if post.is_question else None)
+                               tags=form.tags.data if post.is_question else None,
+                               summary=form.summary.data)
         except DomainError as error:
             status = show_error(form, error)
             return render_template("forum/edit_post.html", form=form, post=post), status

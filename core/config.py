@@ -101,6 +101,7 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_RESET_EMAIL_LIMIT": env("PEERLINE_RESET_EMAIL_LIMIT") or "3 per hour",
         "PEERLINE_QUESTION_LIMIT": env("PEERLINE_QUESTION_LIMIT") or "3 per minute;30 per day",
         "PEERLINE_REPLY_LIMIT": env("PEERLINE_REPLY_LIMIT") or "10 per minute;200 per day",
+        "PEERLINE_PREVIEW_LIMIT": env("PEERLINE_PREVIEW_LIMIT") or "30 per minute;600 per day",
         "PEERLINE_VOTE_LIMIT": env("PEERLINE_VOTE_LIMIT") or "30 per minute;300 per day",
         "PEERLINE_FLAG_LIMIT": env("PEERLINE_FLAG_LIMIT") or "10 per hour;30 per day",
         "PEERLINE_FEEDBACK_LIMIT": env("PEERLINE_FEEDBACK_LIMIT") or "5 per hour;20 per day",

@@ -30,6 +30,12 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class TooLarge(DomainError):
+    """The input is longer than anything it could be saved as (a preview of a 60,000-character text)."""
+
+    status_code = 413
+
+
 class Conflict(DomainError):
     """The input clashes with something already saved (a taken name, say)."""
 

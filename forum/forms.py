@@ -12,7 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from forum.models import BODY_MAX, TITLE_MAX, URGENT_REASON_MAX
+from forum.models import BODY_MAX, REVISION_SUMMARY_MAX, TITLE_MAX, URGENT_REASON_MAX
 
 # Lengths are checked by the services with a message that gives the numbers, so the
 # form limits sit a little above them: huge input is still refused here, cheaply.
@@ -42,6 +42,10 @@ class EditPostForm(FlaskForm):
     title = StringField("Title", validators=[Optional(), Length(max=TITLE_MAX + _SLACK)])
     body = TextAreaField("Text", validators=[Length(max=BODY_MAX + _SLACK)])
     tags = StringField("Tags", validators=[Optional(), Length(max=200)])
+    summary = StringField("What did you change? (optional)",
+                          validators=[Length(max=REVISION_SUMMARY_MAX + _SLACK)],
+                          description=f"Up to {REVISION_SUMMARY_MAX} characters, shown beside this version "
+                                      "in the history, e.g. “fixed the link to the guide”.")
 
 
 class CategoryForm(FlaskForm):

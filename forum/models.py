@@ -78,7 +78,9 @@ class ThreadStates:
     (forum.queries.ThreadView), which have the same columns."""
 
     __slots__ = ()
+    author_id: int
     accepted_post_id: int | None
+    accepted_by_id: int | None
     closed_at: datetime | None
     close_reason: str | None
     state: str
@@ -88,6 +90,11 @@ class ThreadStates:
     @property
     def is_solved(self) -> bool:
         return self.accepted_post_id is not None
+
+    @property
+    def accepted_for_asker(self) -> bool:
+        """Solved by someone other than the asker (staff, on the asker's behalf)."""
+        return self.accepted_post_id is not None and self.accepted_by_id not in (None, self.author_id)
 
     @property
     def is_closed(self) -> bool:
@@ -180,12 +187,23 @@ class Thread(ThreadStates, db.Model):
     tags: Mapped[list[Tag]] = relationship(secondary=thread_tags, order_by=Tag.name)
     accepted_post: Mapped["Post | None"] = relationship(foreign_keys=[accepted_post_id], post_update=True)
     closer: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+    accepter: Mapped[User | None] = relationship(foreign_keys=[accepted_by_id], viewonly=True)
     merged_into: Mapped["Thread | None"] = relationship(remote_side=[id], foreign_keys=[merged_into_id])
 
     @property
     def closed_by(self) -> str | None:
         """The display name of whoever closed the thread (None: the system), as on queries.ThreadView."""
         return self.closer.display_name if self.closer is not None else None
+
+    @property
+    def accepted_by(self) -> str | None:
+        """The display name of whoever accepted the answer, as on queries.ThreadView."""
+        return self.accepter.display_name if self.accepter is not None else None
+
+    @property
+    def accepted_by_staff(self) -> bool:
+        """Whether whoever accepted the answer is staff now, as on queries.ThreadView."""
+        return self.accepter is not None and self.accepter.is_staff
 
     @property
     def merged_into_title(self) -> str | None:

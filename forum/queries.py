@@ -13,7 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from accounts.models import User
+from accounts.models import STAFF_ROLES, User
 from core import pagecache
 from core.errors import Invalid
 from core.extensions import db, read
@@ -395,9 +395,13 @@ class ThreadView(ThreadStates):
     pinned_at: datetime | None
     merged_into_id: int | None
     merged_into_title: str | None  # the title of the thread it was merged into
+    accepted_by_id: int | None
+    accepted_by: str | None  # the display name of whoever accepted the answer
+    accepted_by_staff: bool  # ...and whether they are staff
 
 
 _CLOSER = sa.orm.aliased(User)
+_ACCEPTER = sa.orm.aliased(User)
 _MERGED_INTO = sa.orm.aliased(Thread)
 _THREAD_VIEW = (
     sa.select(
@@ -405,10 +409,12 @@ _THREAD_VIEW = (
         Thread.is_urgent, Thread.urgent_reason, Thread.reply_count, Thread.view_count,
         Thread.accepted_post_id, Thread.closed_at, Thread.is_locked, Thread.state, Thread.deleted_at,
         Thread.hidden_reason, Thread.close_reason, Thread.close_note, _CLOSER.display_name, _tag_names(),
-        Thread.pinned_at, Thread.merged_into_id, _MERGED_INTO.title,
+        Thread.pinned_at, Thread.merged_into_id, _MERGED_INTO.title, Thread.accepted_by_id,
+        _ACCEPTER.display_name, _ACCEPTER.role,
     )
     .join(Category, Category.id == Thread.category_id)
     .outerjoin(_CLOSER, _CLOSER.id == Thread.closed_by_id)
+    .outerjoin(_ACCEPTER, _ACCEPTER.id == Thread.accepted_by_id)
     .outerjoin(_MERGED_INTO, _MERGED_INTO.id == Thread.merged_into_id)
     .where(Thread.id == sa.bindparam("thread_id"))
 )
@@ -425,7 +431,8 @@ def thread_view(thread_id: int) -> ThreadView | None:
                       accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], state=r[13],
                       deleted_at=r[14], hidden_reason=r[15], close_reason=r[16], close_note=r[17],
                       closed_by=r[18], tags=_tag_refs(r[19]), pinned_at=r[20], merged_into_id=r[21],
-                      merged_into_title=r[22])
+                      merged_into_title=r[22], accepted_by_id=r[23], accepted_by=r[24],
+                      accepted_by_staff=r[25] in STAFF_ROLES)
 
 
 @dataclass(slots=True)
@@ -516,6 +523,7 @@ class ThreadPage:
     answers: Page
     my_votes: dict[int, int] = field(default_factory=dict)
     reputation: dict[int, int] = field(default_factory=dict)
+    viewer_id: int | None = None  # the signed-in viewer's id; None for a visitor
 
 
 def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
@@ -565,6 +573,7 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
         thread=thread, question=question, accepted=accepted,
         answers=Page(items=answers, page=page, per_page=per_page, total=total),
         my_votes=my_votes, reputation=reputation,
+        viewer_id=viewer.id if getattr(viewer, "is_authenticated", False) else None,
     )
 
 

@@ -28,14 +28,19 @@ def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
     accepted = thread.accepted_post_id == post.id
     mine = view.my_votes.get(post.id, 0)
     reputation = view.reputation.get(post.author_id, 0)
+    # Staff who are not the asker accept on the asker's behalf, and the button says so, by name.
+    asker = view.question.author.display_name if view.question is not None else ""
+    for_asker = asker if can_accept and view.viewer_id != thread.author_id else ""
     key = (
         post.id, post.kind, post.body_html, post.score, post.author_role, post.author.username,
         post.author.display_name, _when(post.created_at), _when(post.edited_at), _when(post.deleted_at),
         post.state, post.hidden_reason, thread.id, accepted, mine, reputation, may, can_accept, can_moderate,
+        for_asker,
     )
     # Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes every
     # second: it fills the template's slots after the fragment, so fragments are shared by viewers
     # alike, and an anonymous viewer (no forms) is given no token and no session.
     return render_fragment_with_slot(
         "forum/_post.html", key, generate_csrf, post=post, thread_id=thread.id, accepted=accepted,
-        mine=mine, reputation=reputation, may=may, can_accept=can_accept, can_moderate=can_moderate)
+        mine=mine, reputation=reputation, may=may, can_accept=can_accept, can_moderate=can_moderate,
+        for_asker=for_asker)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from markupsafe import Markup
 
 from accounts import audit
 from accounts.models import STAFF_ROLES, User
@@ -16,10 +17,10 @@ from accounts.permissions import is_staff
 from accounts.standing import check_can_participate
 from core import clock, jobs, markup, signals
 from core.clock import as_utc
-from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from core.extensions import db
 from core.ids import possible_id
-from core.text import clean_line, required_text
+from core.text import check_stacked_marks, clean_line, clean_text, has_visible, required_text
 from forum import history, hooks, reputation, visibility
 from forum import jobs as forum_jobs
 from forum import permissions as can
@@ -32,6 +33,7 @@ from forum.models import (
     DELETED,
     HELD,
     QUESTION,
+    REVISION_SUMMARY_MAX,
     TAG_MAX,
     TAGS_PER_THREAD,
     TITLE_MAX,
@@ -62,6 +64,30 @@ def clean_body(body: str | None) -> str:
     """Raises Invalid for an empty or over-long body."""
     return required_text(body, limit=BODY_MAX, field="body", noun="A post",
                          empty="Write something: the text is empty.")
+
+
+def preview_body(body: str | None) -> Markup:
+    """Markdown as it would show once saved: cleaned as clean_body cleans it and rendered by
+    core.markup, the one renderer. Raises Invalid (nothing to show, a pile of accents) or TooLarge
+    (longer than a post or an article may be)."""
+    text = clean_text(body)
+    if not has_visible(text):
+        raise Invalid("Nothing to preview yet: write something first.", field="body")
+    if len(text) > BODY_MAX:
+        raise TooLarge(f"This text is too long to preview or post: at most {BODY_MAX:,} characters "
+                       f"(it has {len(text):,}).", field="body")
+    check_stacked_marks(text, field="body", noun="A post")
+    return markup.render(text)
+
+
+def clean_summary(summary: str | None) -> str:
+    """An edit's summary on one line ("" when unsaid). Raises Invalid when it is over-long."""
+    summary = clean_line(summary)
+    check_stacked_marks(summary, field="summary", noun="A summary")
+    if len(summary) > REVISION_SUMMARY_MAX:
+        raise Invalid(f"Say what you changed in at most {REVISION_SUMMARY_MAX} characters "
+                      f"(this has {len(summary):,}).", field="summary")
+    return summary
 
 
 def normalise_tag(name: str) -> str:
@@ -219,13 +245,15 @@ def check_can_edit_post(actor: User, post: Post) -> None:
     raise Forbidden("You can only edit your own posts.")
 
 
-def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags=None) -> Post:
-    """Change a post (and, for the question, the title and tags), keeping a revision.
-    Raises Forbidden or Invalid."""
+def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags=None,
+              summary: str | None = None) -> Post:
+    """Change a post (and, for the question, the title and tags), keeping a revision with the
+    editor's `summary` of what changed. Raises Forbidden or Invalid."""
     check_can_edit_post(actor, post)
     if post.state == DELETED or post.thread.is_deleted:
         raise Forbidden("Deleted posts cannot be edited.")
     body = clean_body(body)
+    summary = clean_summary(summary)
     thread = post.thread
     new_title = clean_title(title) if post.is_question and title is not None else None
     tag_rows = resolve_tags(actor, tags) if post.is_question and tags is not None else None
@@ -241,7 +269,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     post.edited_at, post.edited_by_id = clock.now(), actor.id
     if new_title is not None:
         thread.title = new_title
-    record_revision(post, actor, title=thread.title if post.is_question else None)
+    record_revision(post, actor, title=thread.title if post.is_question else None, summary=summary)
     if actor.id != post.author_id and is_staff(actor):
         audit.record(actor, "edit", "post", post.id, reason="edited someone else's post")
     if held:
@@ -269,14 +297,15 @@ def _hold_after_edit(post: Post, thread: Thread, reason: str) -> None:
         refresh_thread_stats(thread)
 
 
-def record_revision(post: Post, editor: User, title: str | None = None) -> None:
-    """Keep the post as it is now as its next revision (with the thread's title, for a question)."""
+def record_revision(post: Post, editor: User, title: str | None = None, summary: str = "") -> None:
+    """Keep the post as it is now as its next revision (with the thread's title, for a question, and
+    what the editor said they changed)."""
     number = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.max(PostRevision.number), 0)).where(
             PostRevision.post_id == post.id)
     ) + 1
     db.session.add(PostRevision(post_id=post.id, number=number, editor_id=editor.id,
-                                title=title, body=post.body))
+                                title=title, body=post.body, summary=summary))
 
 
 def revisions(post: Post) -> list[PostRevision]:

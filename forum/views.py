@@ -265,6 +265,22 @@ def ask_suggestion_opened():
     return "", 204
 
 
+# --- writing ----------------------------------------------------------------------------------------
+
+
+@bp.route("/preview", methods=["POST"])
+@login_required
+def preview_markdown():
+    """The Markdown boxes' Preview tab (static/js/preview.js): the text rendered and sanitised as it
+    would be once saved, as JSON `{"html": ...}`, or `{"error": ...}` with 400, 413 or 429."""
+    try:
+        with ratelimit.charge("preview", current_user.id):
+            html = services.preview_body(request.form.get("body", ""))
+    except DomainError as error:
+        return jsonify(error=error.message), error.status_code
+    return jsonify(html=str(html))
+
+
 # --- a thread -----------------------------------------------------------------------------------------
 
 
@@ -416,7 +432,8 @@ def edit_post(post_id):
         try:
             services.edit_post(current_user, post, form.body.data,
                                title=form.title.data if post.is_question else None,
-                               tags=form.tags.data if post.is_question else None)
+                               tags=form.tags.data if post.is_question else None,
+                               summary=form.summary.data)
         except DomainError as error:
             status = show_error(form, error)
             return render_template("forum/edit_post.html", form=form, post=post), status
@@ -476,8 +493,11 @@ def unhide_post(post_id):
 @login_required
 def accept_answer(post_id):
     post = _post_or_404(post_id)
-    services.accept_answer(current_user, post)
-    flash("Accepted. The thread is marked solved.", "success")
+    thread = services.accept_answer(current_user, post)
+    if thread.author_id != current_user.id:
+        flash("Accepted for the asker. The thread is marked solved, and says who accepted it.", "success")
+    else:
+        flash("Accepted. The thread is marked solved.", "success")
     return _back_to(post)
 
 

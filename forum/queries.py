@@ -555,7 +555,8 @@ _TAG_QUERY_MAX = 200
 def suggest_tags(text: str | None, limit: int = TAG_SUGGESTIONS) -> list[dict]:
     """Existing tags for the tag being typed, as `{"name", "threads"}`: those beginning with `text`
     first, then those containing it, the most used first within each (threads everyone sees); the
-    most used tags when `text` is empty. One query, none for text no tag name could contain."""
+    most used tags when `text` is empty. One query (memoised like the lists' counts), none for text no
+    tag name could contain."""
     if len(text or "") > _TAG_QUERY_MAX:  # no tag is in there: not worth cleaning
         return []
     text = Tag.normalise(text)
@@ -574,4 +575,5 @@ def suggest_tags(text: str | None, limit: int = TAG_SUGGESTIONS) -> list[dict]:
                  .order_by(sa.case((starts, 0), else_=1), threads.desc(), Tag.name))
     else:
         query = query.order_by(threads.desc(), Tag.name)
-    return [{"name": name, "threads": count} for name, count in db.session.execute(query.limit(limit))]
+    return pagecache.memoized(("tag-suggestions", text, limit), lambda: [
+        {"name": name, "threads": count} for name, count in db.session.execute(query.limit(limit))])

@@ -116,9 +116,13 @@ def list_tags():
 @public
 def suggest_tags():
     """JSON for the tags fields' suggestions: `{"tags": [{"name", "threads"}]}`, the same for
-    everyone, so caches may keep it for a minute."""
+    everyone, so browsers may keep it for a minute (shared caches only for people not signed in,
+    whose responses carry no session cookie)."""
     response = jsonify(tags=queries.suggest_tags(request.args.get("q", "")))
-    response.cache_control.public = True
+    if current_user.is_authenticated:
+        response.cache_control.private = True
+    else:
+        response.cache_control.public = True
     response.cache_control.max_age = 60
     return response
 

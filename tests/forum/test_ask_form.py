@@ -196,12 +196,15 @@ def test_suggestions_start_with_what_is_typed_then_contain_it(client, tagged):
     assert suggest(client, "\u0000\u200b") == suggest(client, "")  # nothing visible is nothing typed
 
 
-def test_suggestions_are_one_cacheable_query(client, tagged):
+def test_suggestions_are_one_cacheable_query(client, auth, tagged):
     db.session.commit()
     with counting_queries() as statements:
         response = client.get("/tag-suggestions?q=inv")
     assert [s for s in statements if not s.startswith("BEGIN")] == statements[-1:], statements
     assert response.cache_control.public and response.cache_control.max_age == 60
+    auth.as_role("member")  # a signed-in response may carry a cookie: browsers only
+    response = client.get("/tag-suggestions?q=inv")
+    assert response.cache_control.private and not response.cache_control.public
 
 
 def test_there_are_at_most_eight_suggestions(client, app):
@@ -217,3 +220,16 @@ def test_there_are_at_most_eight_suggestions(client, app):
 def test_ugly_input_gets_no_suggestions_and_no_error(client, tagged, q):
     assert suggest(client, q) == []
     assert suggest(client, "inv")  # the tags are all still there
+
+
+# --------------------------------------------------------------------------- the summary elsewhere
+
+
+def test_sign_up_and_article_forms_have_the_summary_too(client, auth):
+    page = client.post("/signup", data={"email": "", "username": "", "password": "", "confirm": "x"})
+    assert page.status_code == 400
+    assert "There are 4 problems with your sign-up" in page.text
+    assert summary_links(page.text) == ["email", "username", "password", "confirm"]
+    auth.as_role("staff")
+    page = client.post("/kb/new", data={"title": "", "body": "", "category_id": str(make_category().id)})
+    assert page.status_code == 400 and "There is 1 problem with the article" in page.text

@@ -95,3 +95,20 @@ def required_text(value: str | None, *, limit: int, field: str, empty: str, noun
     if len(value) > limit:
         raise Invalid(f"{noun} has at most {limit:,} characters (this one has {len(value):,}).", field=field)
     return value
+
+
+def visible_length(value: str | None) -> int:
+    """How long `value` reads, for minimum lengths: the characters that show (not combining marks,
+    invisible format characters or white space runs beyond one), East Asian wide and full-width ones
+    counting two, as one such character says about as much as two Latin letters."""
+    length, spaced = 0, True
+    for ch in value or "":
+        if ch.isspace():
+            length += 0 if spaced else 1
+            spaced = True
+            continue
+        spaced = False
+        if unicodedata.category(ch)[0] == "M" or is_default_ignorable(ch) or ch in _BLANKS:
+            continue
+        length += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return length - 1 if length and spaced else length

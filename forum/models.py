@@ -1,6 +1,7 @@
 """Forum rows: categories, tags, threads, posts and their revisions, votes, subscriptions,
 notifications. Every metric is computed from what these store."""
 
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,9 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from accounts.models import STAFF_ROLES, User
 from core import clock
 from core.extensions import db
+from core.text import clean_line
 
 TITLE_MAX = 200
 BODY_MAX = 50_000
+# A new question asked through the ask form says at least this much (core.text.visible_length), as
+# on Stack Overflow: "x" and "help" tell nobody what the problem is. Imports, the demo and older
+# posts may be shorter, so edits and other writers are not held to it.
+TITLE_MIN = 15
+BODY_MIN = 30
 URGENT_REASON_MAX = 200
 REVISION_SUMMARY_MAX = 200
 TAG_MAX = 30
@@ -71,6 +78,15 @@ class Tag(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(TAG_MAX), unique=True)
+
+    # What a tag's name is made of: it starts with a letter or digit.
+    PATTERN = re.compile(r"^[a-z0-9][a-z0-9+#.-]*$")
+    CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+#.-")
+
+    @staticmethod
+    def normalise(name: str | None) -> str:
+        """A name as typed, as tags are stored: one line, lowercase, spaces as dashes."""
+        return clean_line(name).lower().replace(" ", "-")
 
 
 class ThreadStates:

@@ -67,6 +67,10 @@ def can_manage_categories(user) -> bool:
     return is_admin(user)
 
 
+# Who can_create_tags allows, as help text and messages name them.
+TAG_CREATORS = "Staff"
+
+
 def can_create_tags(user) -> bool:
     """Members pick from existing tags; staff create new ones by using them."""
     return is_staff(user)

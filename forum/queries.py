@@ -21,6 +21,7 @@ from forum import reputation, visibility
 from forum.models import (
     ANSWER,
     QUESTION,
+    TAG_MAX,
     VISIBLE,
     Category,
     Post,
@@ -663,3 +664,34 @@ def category_links() -> list[tuple[CategoryLink, list[CategoryLink]]]:
 
 def all_tags() -> list[Tag]:
     return list(db.session.scalars(sa.select(Tag).order_by(Tag.name)))
+
+
+TAG_SUGGESTIONS = 8
+_TAG_QUERY_MAX = 200
+
+
+def suggest_tags(text: str | None, limit: int = TAG_SUGGESTIONS) -> list[dict]:
+    """Existing tags for the tag being typed, as `{"name", "threads"}`: those beginning with `text`
+    first, then those containing it, the most used first within each (threads everyone sees); the
+    most used tags when `text` is empty. One query (memoised like the lists' counts), none for text no
+    tag name could contain."""
+    if len(text or "") > _TAG_QUERY_MAX:  # no tag is in there: not worth cleaning
+        return []
+    text = Tag.normalise(text)
+    if len(text) > TAG_MAX or not set(text) <= Tag.CHARACTERS:
+        return []
+    threads = sa.func.count(Thread.id).label("threads")
+    query = (sa.select(Tag.name, threads)
+             .outerjoin(thread_tags, thread_tags.c.tag_id == Tag.id)
+             .outerjoin(Thread, sa.and_(Thread.id == thread_tags.c.thread_id, visibility.counted_threads()))
+             .group_by(Tag.id, Tag.name))
+    if text:
+        # The tag alphabet has no % or _, but escape anyway: a LIKE pattern is never built from raw input.
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        starts = Tag.name.like(f"{escaped}%", escape="\\")
+        query = (query.where(Tag.name.like(f"%{escaped}%", escape="\\"))
+                 .order_by(sa.case((starts, 0), else_=1), threads.desc(), Tag.name))
+    else:
+        query = query.order_by(threads.desc(), Tag.name)
+    return pagecache.memoized(("tag-suggestions", text, limit), lambda: [
+        {"name": name, "threads": count} for name, count in db.session.execute(query.limit(limit))])

@@ -5,8 +5,10 @@ Each service writes the thread's history and sends its domain event (with the ac
 commits: subscribers (the search index, the page cache, packages above) add their rows and jobs to
 the same transaction, so a change and its follow-ups are saved together or not at all."""
 
+import difflib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from markupsafe import Markup
@@ -17,10 +19,10 @@ from accounts.permissions import is_staff
 from accounts.standing import check_can_participate
 from core import clock, jobs, markup, signals
 from core.clock import as_utc
-from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, collect, raise_problems
 from core.extensions import db
 from core.ids import possible_id
-from core.text import check_stacked_marks, clean_line, clean_text, has_visible, required_text
+from core.text import check_stacked_marks, clean_line, clean_text, has_visible, required_text, visible_length
 from forum import history, hooks, reputation, visibility
 from forum import jobs as forum_jobs
 from forum import permissions as can
@@ -29,6 +31,7 @@ from forum.categories import get_category
 from forum.models import (
     ANSWER,
     BODY_MAX,
+    BODY_MIN,
     CLOSED_ABANDONED,
     DELETED,
     HELD,
@@ -37,8 +40,10 @@ from forum.models import (
     TAG_MAX,
     TAGS_PER_THREAD,
     TITLE_MAX,
+    TITLE_MIN,
     URGENT_REASON_MAX,
     VISIBLE,
+    Category,
     Post,
     PostRevision,
     Tag,
@@ -47,9 +52,6 @@ from forum.models import (
     Vote,
 )
 from forum.notices import follow
-
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#.-]*$")
-
 
 # --- input ------------------------------------------------------------------------------------------
 
@@ -90,12 +92,27 @@ def clean_summary(summary: str | None) -> str:
     return summary
 
 
+def check_minimum_lengths(title: str | None, body: str | None) -> None:
+    """For a new question from the ask form: raises Invalid (Problems for both) when a title or body
+    that is there says less than TITLE_MIN or BODY_MIN (an empty one is clean_title's to refuse)."""
+    problems: list[Invalid] = []
+    title_length, body_length = visible_length(clean_line(title)), visible_length(clean_text(body))
+    if 0 < title_length < TITLE_MIN:
+        problems.append(Invalid(f"Make the title at least {TITLE_MIN} characters long, so that others can "
+                                f"tell the problem from it (this one has {title_length}).", field="title"))
+    if 0 < body_length < BODY_MIN:
+        problems.append(Invalid(f"Say a little more in the details: at least {BODY_MIN} characters (you "
+                                f"wrote {body_length}). What did you try, and what happened?", field="body"))
+    raise_problems(problems)
+
+
 def normalise_tag(name: str) -> str:
-    return clean_line(name).lower().replace(" ", "-")
+    return Tag.normalise(name)
 
 
-def resolve_tags(actor, names) -> list[Tag]:
-    """Existing tags by name; staff create missing ones. Raises Invalid for unknown or bad tags."""
+def tag_names(names) -> list[str]:
+    """The distinct tag names in `names` (a list, or text split at commas and spaces), normalised.
+    Raises Invalid for more than TAGS_PER_THREAD or a name that is not a tag's."""
     if isinstance(names, str):
         names = re.split(r"[,\s]+", names)
     wanted = []
@@ -106,18 +123,46 @@ def resolve_tags(actor, names) -> list[Tag]:
     if len(wanted) > TAGS_PER_THREAD:
         raise Invalid(f"Use at most {TAGS_PER_THREAD} tags.", field="tags")
     for name in wanted:
-        if len(name) > TAG_MAX or not _TAG_RE.fullmatch(name):
+        if len(name) > TAG_MAX or not Tag.PATTERN.fullmatch(name):
             raise Invalid(f"“{name[:40]}” is not a valid tag: use lowercase letters, digits and -.",
                           field="tags")
+    return wanted
+
+
+def nearest_tags(name: str, names: list[str], limit: int = 3) -> list[str]:
+    """The existing tags most like `name`: those it begins, then the closest spellings (difflib)."""
+    starting = [other for other in names if other.startswith(name) or name.startswith(other)]
+    close = difflib.get_close_matches(name, names, n=limit, cutoff=0.6)
+    return list(dict.fromkeys(starting[:limit] + close))[:limit]
+
+
+def _unknown_tags_message(missing: list[str]) -> str:
+    names = db.session.scalars(sa.select(Tag.name)).all()
+    parts = []
+    for name in missing:
+        near = nearest_tags(name, names)
+        near_text = " or ".join(f"“{n}”" for n in near)
+        parts.append(f"“{name}” (did you mean {near_text}?)" if near else f"“{name}”")
+    noun = "Unknown tag" if len(missing) == 1 else "Unknown tags"
+    return (f"{noun}: {', '.join(parts)}. {can.TAG_CREATORS} can create new tags; everyone else picks "
+            "from the existing ones.")
+
+
+def resolve_tags(actor, names, *, create: bool = True) -> list[Tag]:
+    """Existing tags by name; for those who may create tags, new ones for the missing names (added to
+    the session unless `create` is False, which only checks). Raises Invalid for unknown or bad tags,
+    naming the nearest existing ones."""
+    wanted = tag_names(names)
     if not wanted:
         return []
     found = {t.name: t for t in db.session.scalars(sa.select(Tag).where(Tag.name.in_(wanted)))}
     missing = [name for name in wanted if name not in found]
     if missing and not can.can_create_tags(actor):
-        raise Invalid(f"Unknown tag: {', '.join(missing)}. Pick from the existing tags.", field="tags")
+        raise Invalid(_unknown_tags_message(missing), field="tags")
     for name in missing:
         found[name] = Tag(name=name)
-        db.session.add(found[name])
+        if create:
+            db.session.add(found[name])
     return [found[name] for name in wanted]
 
 
@@ -153,17 +198,55 @@ def get_post(actor, post_id: int) -> Post:
 # --- asking and answering ---------------------------------------------------------------------------
 
 
-def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
-                  urgent: bool = False, urgent_reason: str = "", ask_flow: str | None = None) -> Thread:
-    """Ask a question; `ask_flow` is the ask form's flow token, so the flow counts as posted.
-    Raises Forbidden or Invalid (never for a bad flow token: that only goes unrecorded)."""
+@dataclass(frozen=True)
+class Question:
+    """A question's input as check_question cleaned it."""
+
+    title: str
+    body: str
+    category: Category
+    urgent_reason: str
+    tags: list[Tag]
+
+
+# The ask form's fields in the order it shows them: problems are listed in that order.
+_QUESTION_FIELDS = ("title", "category_id", "body", "tags", "urgent_reason")
+
+
+def check_question(actor: User, category_id, title: str | None, body: str | None, tags=(), *,
+                   urgent: bool = False, urgent_reason: str | None = "",
+                   minimum_lengths: bool = False) -> Question:
+    """Every problem with a question at once, writing nothing; `minimum_lengths` holds the title and
+    body to TITLE_MIN and BODY_MIN (the ask form's rule). Raises Forbidden, or Invalid (Problems
+    when several fields are wrong, in the form's order)."""
     check_can_participate(actor)
     if not can.can_ask(actor):
         raise Forbidden("Sign in to ask a question.")
-    title, body = clean_title(title), clean_body(body)
-    category = get_category(category_id)
-    urgent_reason = clean_urgent_reason(urgent, urgent_reason)
-    tag_rows = resolve_tags(actor, tags)
+    problems: list[Invalid] = []
+    title = collect(problems, clean_title, title)
+    category = collect(problems, get_category, category_id)
+    body = collect(problems, clean_body, body)
+    if minimum_lengths:
+        collect(problems, check_minimum_lengths, title, body)
+    tag_rows = collect(problems, resolve_tags, actor, tags, create=False)
+    urgent_reason = collect(problems, clean_urgent_reason, urgent, urgent_reason)
+    problems.sort(key=lambda problem: _QUESTION_FIELDS.index(problem.field)
+                  if problem.field in _QUESTION_FIELDS else len(_QUESTION_FIELDS))
+    raise_problems(problems)
+    return Question(title, body, category, urgent_reason, tag_rows)
+
+
+def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
+                  urgent: bool = False, urgent_reason: str = "", ask_flow: str | None = None,
+                  minimum_lengths: bool = False) -> Thread:
+    """Ask a question; `ask_flow` is the ask form's flow token, so the flow counts as posted, and
+    `minimum_lengths` is check_question's. Raises Forbidden or Invalid (all the input's problems at
+    once, see check_question; never for a bad flow token: that only goes unrecorded)."""
+    checked = check_question(actor, category_id, title, body, tags, urgent=urgent,
+                             urgent_reason=urgent_reason, minimum_lengths=minimum_lengths)
+    title, body, category, tag_rows = checked.title, checked.body, checked.category, checked.tags
+    urgent_reason = checked.urgent_reason
+    db.session.add_all([tag for tag in tag_rows if tag.id is None])  # new tags, made by staff
     held = hooks.check_post(hooks.Draft(actor=actor, category_id=category.id, body=body, title=title))
     now = clock.now()
     thread = Thread(category=category, author=actor, title=title, is_urgent=bool(urgent),
@@ -252,13 +335,17 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     check_can_edit_post(actor, post)
     if post.state == DELETED or post.thread.is_deleted:
         raise Forbidden("Deleted posts cannot be edited.")
-    body = clean_body(body)
-    summary = clean_summary(summary)
     thread = post.thread
-    new_title = clean_title(title) if post.is_question and title is not None else None
-    tag_rows = resolve_tags(actor, tags) if post.is_question and tags is not None else None
+    problems: list[Invalid] = []  # all of them at once, in the edit form's order
+    new_title = collect(problems, clean_title, title) if post.is_question and title is not None else None
+    body = collect(problems, clean_body, body)
+    tag_rows = (collect(problems, resolve_tags, actor, tags, create=False)
+                if post.is_question and tags is not None else None)
+    summary = collect(problems, clean_summary, summary)
+    raise_problems(problems)
     changed = body != post.body or (new_title is not None and new_title != thread.title)
     if tag_rows is not None and [t.name for t in tag_rows] != [t.name for t in thread.tags]:
+        db.session.add_all([tag for tag in tag_rows if tag.id is None])  # new tags, made by staff
         thread.tags = tag_rows
         changed = True
     if not changed:

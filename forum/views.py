@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
@@ -41,9 +42,11 @@ from forum import (
     viewcounts,
 )
 from forum import jobs as forum_jobs
-from forum.models import CLOSE_REASONS, TITLE_MAX, Category, Tag
+from forum.models import CLOSE_REASONS, TAGS_PER_THREAD, TITLE_MAX, Category, Tag
 from forum.permissions import (
+    TAG_CREATORS,
     can_accept,
+    can_create_tags,
     can_delete_post,
     can_edit_post,
     can_moderate,
@@ -159,6 +162,21 @@ def list_tags():
     return render_template("forum/tags.html", tags=queries.all_tags())
 
 
+@bp.route("/tag-suggestions")  # not under /tags/: "suggest" could be a tag's name
+@public
+def suggest_tags():
+    """JSON for the tags fields' suggestions: `{"tags": [{"name", "threads"}]}`, the same for
+    everyone, so browsers may keep it for a minute (shared caches only for people not signed in,
+    whose responses carry no session cookie)."""
+    response = jsonify(tags=queries.suggest_tags(request.args.get("q", "")))
+    if current_user.is_authenticated:
+        response.cache_control.private = True
+    else:
+        response.cache_control.public = True
+    response.cache_control.max_age = 60
+    return response
+
+
 # --- asking -----------------------------------------------------------------------------------------
 
 
@@ -181,6 +199,7 @@ def ask():
         return _ask_anonymously()
     form = forms.AskForm()
     form.category_id.choices = _category_choices()
+    form.tags.description = _tags_help(current_user)
     if request.method == "GET":
         if request.args.get("category"):
             form.category_id.data = request.args["category"]
@@ -188,23 +207,39 @@ def ask():
         form.flow.data = request.args.get("flow")  # carried through sign-in from the anonymous form
     if not askflows.may_carry_on(current_user, form.flow.data):
         form.flow.data = askflows.new_ask_flow(current_user)
-    if form.validate_on_submit():
-        try:
-            with ratelimit.charge("question", current_user.id, exempt=is_staff(current_user)):
-                thread = services.create_thread(
-                    current_user, form.category_id.data, form.title.data, form.body.data, form.tags.data,
-                    urgent=form.urgent.data, urgent_reason=form.urgent_reason.data, ask_flow=form.flow.data,
-                )
-        except DomainError as error:
-            status = show_error(form, error)
-            return render_template("forum/ask.html", form=form), status
-        if thread.is_visible:
-            flash("Your question is posted. You will be notified of answers.", "success")
-        else:
-            flash("Your question is saved and waits for a moderator's review; others will see it once "
-                  "it is approved.", "info")
-        return redirect(url_for("forum.view_thread", thread_id=thread.id))
-    return render_template("forum/ask.html", form=form), invalid_status(form)
+    if not form.is_submitted():
+        return render_template("forum/ask.html", form=form)
+    shaped = form.validate()
+    question = {"category_id": form.category_id.data, "title": form.title.data, "body": form.body.data,
+                "tags": form.tags.data, "urgent": form.urgent.data, "urgent_reason": form.urgent_reason.data,
+                "minimum_lengths": True}
+    try:
+        if not shaped:
+            # Every problem at once: the form's own (its token, absurd lengths) and the rules' too.
+            services.check_question(current_user, **question)
+            return render_template("forum/ask.html", form=form), 400
+        with ratelimit.charge("question", current_user.id, exempt=is_staff(current_user)):
+            thread = services.create_thread(current_user, **question, ask_flow=form.flow.data)
+    except DomainError as error:
+        status = show_error(form, error, beside_form_errors=False)
+        return render_template("forum/ask.html", form=form), status
+    if thread.is_visible:
+        flash("Your question is posted. You will be notified of answers.", "success")
+    else:
+        flash("Your question is saved and waits for a moderator's review; others will see it once "
+              "it is approved.", "info")
+    return redirect(url_for("forum.view_thread", thread_id=thread.id))
+
+
+def _tags_help(user) -> Markup:
+    """The tags field's help: how to write them, and who may make new ones."""
+    listed = Markup('<a href="{}" target="_blank" rel="noopener">all tags (opens in a new tab)</a>').format(
+        url_for("forum.list_tags"))
+    if can_create_tags(user):
+        return Markup("Up to {}, separated by commas; see {}. A tag that does not exist yet is made when you "
+                      "save.").format(TAGS_PER_THREAD, listed)
+    return Markup("Up to {}, separated by commas, from the existing tags (see {}). {} can create new "
+                  "tags; ask them if one is missing.").format(TAGS_PER_THREAD, listed, TAG_CREATORS)
 
 
 def _ask_anonymously():
@@ -428,6 +463,7 @@ def edit_post(post_id):
         data=None if request.method == "POST" else {
             "title": thread.title, "body": post.body,
             "tags": ", ".join(t.name for t in thread.tags)})
+    form.tags.description = _tags_help(current_user)
     if form.validate_on_submit():
         try:
             services.edit_post(current_user, post, form.body.data,

@@ -12,16 +12,18 @@ _SLACK = 1000
 
 
 class ArticleForm(FlaskForm):
+    """Fields in the order kb/edit.html shows them: the error summary lists problems in this order."""
+
     title = StringField("Title", validators=[Length(max=TITLE_MAX + _SLACK)],
                         description="What the reader wants to do or fix, e.g. “Reconnect a bank feed”.")
-    slug = StringField("Address (optional)", validators=[Length(max=SLUG_MAX + _SLACK)],
-                       description="The end of the article's address, /kb/…: lowercase letters, digits "
-                                   "and dashes. Made from the title when empty.")
     category_id = SelectField("Category", validate_choice=False, coerce=str)
     body = TextAreaField("Article", validators=[Length(max=BODY_MAX + _SLACK)],
                          description="Markdown: ## headings, **bold**, `code`, numbered steps, links.")
     tags = StringField("Tags (optional)", validators=[Length(max=200)],
                        description="Up to 5, separated by commas, from the forum's tags.")
+    slug = StringField("Address (optional)", validators=[Length(max=SLUG_MAX + _SLACK)],
+                       description="The end of the article's address, /kb/…: lowercase letters, digits "
+                                   "and dashes. Made from the title when empty.")
 
 
 class NewArticleForm(ArticleForm):

@@ -2,7 +2,8 @@
 // answer it. Opening one is reported (with the form's flow token and the category chosen so far),
 // so a visit that ends without a question counts as a deflection; also for people not signed in.
 // Keyboard: Down from the title moves into the list, Up/Down move within it, Escape goes back to
-// the title.
+// the title. Enter in a one-line field (the title, the tags, the reason) moves on to the next field
+// instead of posting a half-written question; the button still posts, by Enter or Space.
 (function () {
   "use strict";
   var form = document.getElementById("ask-form");
@@ -124,5 +125,23 @@
   title.addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(lookUp, 250);
+  });
+
+  var NOT_A_LINE = ["submit", "button", "image", "reset", "file"];
+
+  function canTakeFocus(element) {
+    return !element.disabled && element.type !== "hidden" && element.tabIndex >= 0 &&
+      !element.closest("[hidden]") && element.getClientRects().length > 0;
+  }
+
+  // Listens on the form, so a field's own handler (the tag suggestions' Enter picks a tag) goes first.
+  form.addEventListener("keydown", function (event) {
+    var field = event.target;
+    if (event.key !== "Enter" || event.defaultPrevented || event.isComposing ||
+        field.tagName !== "INPUT" || NOT_A_LINE.indexOf(field.type) >= 0) { return; }
+    event.preventDefault();
+    var fields = Array.prototype.filter.call(form.elements, canTakeFocus);
+    var next = fields[fields.indexOf(field) + 1];
+    if (next) { next.focus(); }
   });
 })();

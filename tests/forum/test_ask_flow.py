@@ -139,7 +139,8 @@ def test_a_visitor_not_signed_in_is_recorded_then_signs_in_and_posts_from_the_sa
     assert FLOW_RE.search(form).group(1) == token and title in form
     assert f'<option selected value="{category.id}">' in form
 
-    posted = client.post("/ask", data={"flow": token, "title": title, "body": "It drops the hours.",
+    posted = client.post("/ask", data={"flow": token, "title": title,
+                                       "body": "It drops the overtime hours from the export.",
                                        "category_id": str(category.id)})
     assert posted.status_code == 302
     flow = _flow(token)

@@ -49,7 +49,7 @@ def test_an_invalid_question_does_not_count_against_the_limit(make_app):
     empty = client.post("/ask", data={"category_id": category_id, "title": "A title only", "body": "  "})
     assert empty.status_code == 400
     good = client.post("/ask", data={"category_id": category_id, "title": "Export fails at 99%",
-                                     "body": "It stops every time."})
+                                     "body": "It stops at 99% every time I try it."})
     assert good.status_code == 302
 
 

@@ -62,7 +62,7 @@ def test_members_pick_existing_tags_and_staff_create_new_ones(app):
     category = make_category()
     db.session.add(Tag(name="invoices"))
     db.session.commit()
-    with pytest.raises(Invalid, match="Unknown tag: no-such-tag"):
+    with pytest.raises(Invalid, match="Unknown tag: “no-such-tag”"):
         services.create_thread(make_user(), category.id, "Title here", "Body", ["invoices", "no-such-tag"])
     thread = services.create_thread(make_user(), category.id, "Title here", "Body", "Invoices, invoices")
     assert [t.name for t in thread.tags] == ["invoices"]

@@ -47,7 +47,7 @@ def test_asking_shows_the_new_thread(client, auth):
         ({"title": ZALGO}, "A title has a letter with more than 6 accents"),
         ({"category_id": "424242"}, "Choose one of the categories"),
         ({"category_id": "not-a-number"}, "Choose one of the categories"),
-        ({"tags": "no-such-tag"}, "Unknown tag: no-such-tag"),
+        ({"tags": "no-such-tag"}, "Unknown tag: “no-such-tag”"),
         ({"urgent": "y", "urgent_reason": ""}, "why this is urgent"),
     ],
 )

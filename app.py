@@ -38,6 +38,7 @@ CRON_TABLE = (
     jobs.Periodic("accounts.purge-sessions", account_jobs.purge_sessions, every=6 * 3600),
     jobs.Periodic("forum.flush-view-counts", forum_jobs.flush_view_counts, every=60),
     jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
+    jobs.Periodic("forum.send-digests", forum_jobs.send_digests, every=24 * 3600, queue="mail"),
     jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
     jobs.Periodic("forum.recompute-reputation", forum_jobs.recompute_reputation, every=6 * 3600),
     jobs.Periodic("kb.flush-view-counts", kb_jobs.flush_view_counts, every=60),

@@ -21,3 +21,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.cli.add_command(accounts_cli)
+    from accounts.settings_pages import settings_pages
+
+    app.jinja_env.globals["settings_pages"] = settings_pages

@@ -72,6 +72,15 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
+class EmailChangeForm(FlaskForm):
+    new_email = EmailField("New email address", validators=[DataRequired("Enter the new email address."),
+                                                            Length(max=EMAIL_MAX)],
+                           description="We mail a link there; your address changes when you open it.")
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."),
+                                        Length(max=PASSWORD_MAX)])
+
+
 class ProfileForm(FlaskForm):
     display_name = StringField("Display name", validators=[Length(max=DISPLAY_NAME_MAX)])
     bio = TextAreaField("About you", validators=[Length(max=BIO_MAX)],

@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from accounts import audit
 from accounts import jobs as account_jobs
+from accounts.email_links import read_email_change_token
 from accounts.models import (
     ADMIN,
     IDENTITY_KINDS,
@@ -330,6 +331,64 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     _end_sessions(user, keep=keep)
     audit.record(user, "password-change", audit.USER, user.id)
     db.session.commit()
+    return user
+
+
+# --- e-mail change -----------------------------------------------------------------------------------
+
+EMAIL_TAKEN = "Another account uses that email address; choose another."
+_EMAIL_LINK_DEAD = ("This confirmation link has expired, has been used, or is not valid. Ask for the "
+                    "change again from your account settings.")
+
+
+def request_email_change(user: User, current_password: str, new_email: str) -> str:
+    """Mail a link confirming `new_email` to that address, proving the current password; the
+    account keeps its address until the link is opened. Returns the new address as stored.
+    Raises Invalid (a wrong password, an address that is not one or is the current one) or
+    Conflict (another account has it)."""
+    try:
+        new_email = normalise_email(new_email)
+    except Invalid as error:
+        raise Invalid(error.message.replace("your email", "the new email"), field="new_email") from None
+    if new_email == user.email:
+        raise Invalid("That is your email address already.", field="new_email")
+    if db.session.scalar(sa.select(User.id).where(User.email == new_email, User.id != user.id)):
+        raise Conflict(EMAIL_TAKEN, field="new_email")
+    stored_hash, user_id, old_email = user.password_hash, user.id, user.email
+    end_transaction()
+    if not check_password_hash(stored_hash, (current_password or "")[:PASSWORD_MAX + 1]):
+        raise Invalid("That is not your current password.", field="current_password")
+    jobs.enqueue(account_jobs.send_email_change_link, user_id, old_email, new_email,
+                 clock.now().isoformat(), queue="mail")
+    db.session.commit()
+    return new_email
+
+
+def confirm_email_change(link_token: str) -> User:
+    """Give the account the address a mailed link confirms, and tell the old address. Raises
+    Invalid (forged, expired, or the account's address is no longer the one the link was made
+    for, as after it was used) or Conflict (another account took the address meanwhile)."""
+    try:
+        user_id, old_email, new_email, asked_at = read_email_change_token(link_token or "")
+    except (BadSignature, ValueError, TypeError) as exc:
+        raise Invalid(_EMAIL_LINK_DEAD) from exc
+    max_age = timedelta(seconds=current_app.config["PEERLINE_EMAIL_CHANGE_MAX_AGE"])
+    if asked_at < clock.now() - max_age:
+        raise Invalid(_EMAIL_LINK_DEAD)
+    user = db.session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
+    if user is None or not user.is_active or user.email != old_email:
+        raise Invalid(_EMAIL_LINK_DEAD)
+    if db.session.scalar(sa.select(User.id).where(User.email == new_email, User.id != user.id)):
+        raise Conflict(EMAIL_TAKEN)
+    user.email = new_email
+    audit.record(user, "email-change", audit.USER, user.id, before={"email": old_email},
+                 after={"email": new_email})
+    jobs.enqueue(account_jobs.send_email_changed_notice, user.id, old_email, new_email, queue="mail")
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as exc:  # lost a race with a sign-up or another change
+        db.session.rollback()
+        raise Conflict(EMAIL_TAKEN) from exc
     return user
 
 

@@ -225,6 +225,64 @@ def edit_profile():
                            kinds=_identity_fields(form)), invalid_status(form)
 
 
+@bp.route("/settings")
+@login_required
+def settings():
+    """The settings area starts at the profile."""
+    return redirect(url_for("accounts.edit_profile"))
+
+
+def _render_account(email_form=None, password_form=None, status=200):
+    email_form = email_form or forms.EmailChangeForm(prefix="email")
+    return render_template("accounts/account.html", email_form=email_form,
+                           password_form=password_form or forms.ChangePasswordForm()), status
+
+
+@bp.route("/settings/account")
+@login_required
+def account_settings():
+    """E-mail and password."""
+    return _render_account()
+
+
+@bp.route("/settings/email", methods=["POST"])
+@login_required
+def change_email():
+    form = forms.EmailChangeForm(prefix="email")
+    if not form.validate_on_submit():
+        return _render_account(email_form=form, status=400)
+    user = current_user._get_current_object()
+    try:
+        # A wrong password here is a failed sign-in, as on the password change.
+        attempts = ratelimit.take_all(("signin-address", client_address()),
+                                      ("signin-account", _login_key(user.username)))
+        new_email = services.request_email_change(user, form.current_password.data, form.new_email.data)
+    except DomainError as error:
+        if error.field != "current_password" and not isinstance(error, RateLimited):
+            for attempt in attempts:
+                attempt.give_back()
+        return _render_account(email_form=form, status=show_error(form, error))
+    for attempt in attempts:
+        attempt.give_back()
+    flash(f"We mailed a link to {new_email}. Open it to confirm the change; until then your account "
+          "keeps its current address.", "info")
+    return redirect(url_for("accounts.account_settings"))
+
+
+@bp.route("/settings/email/confirm/<token>")
+@public
+def confirm_email_change(token):
+    """The link mailed to the new address: opening it makes the change (the link is the credential)."""
+    try:
+        user = services.confirm_email_change(token)
+    except DomainError as error:
+        return render_template("accounts/email_change_failed.html", message=error.message), error.status_code
+    flash(f"Your email address is now {user.email}.", "success")
+    if current_user.is_authenticated and current_user.id == user.id:
+        return redirect(url_for("accounts.account_settings"))
+    return redirect(url_for("accounts.sign_in"))
+
+
 @bp.route("/settings/password", methods=["GET", "POST"])
 @login_required
 def change_password():
@@ -246,7 +304,7 @@ def change_password():
         for attempt in attempts:
             attempt.give_back()
         flash("Your password is changed. You are signed out everywhere else.", "success")
-        response = redirect(url_for("accounts.edit_profile"))
+        response = redirect(url_for("accounts.account_settings"))
         # Browsers known before the change no longer are; this one, where the owner just proved
         # the password, stays known.
         devices.set_cookie(response, devices.cookie_for(user))

@@ -93,6 +93,7 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_HTTPS": https,
         "PEERLINE_PROXY_COUNT": _int("PEERLINE_PROXY_COUNT", 0),
         "PEERLINE_RESET_TOKEN_MAX_AGE": _int("PEERLINE_RESET_TOKEN_MAX_AGE", 3600),
+        "PEERLINE_EMAIL_CHANGE_MAX_AGE": _int("PEERLINE_EMAIL_CHANGE_MAX_AGE", 24 * 3600),
         # Rate limits (core.ratelimit), as "N per period;M per period".
         "PEERLINE_SIGNIN_LIMIT": env("PEERLINE_SIGNIN_LIMIT") or "10 per minute;50 per hour",
         "PEERLINE_SIGNIN_ACCOUNT_LIMIT": env("PEERLINE_SIGNIN_ACCOUNT_LIMIT") or "5 per 5 minutes",

@@ -7,11 +7,19 @@ from core import pagecache, signals
 
 
 def _profile_section(user, **_extra):
+    from flask import request
+    from flask_login import current_user
+
+    from core.paging import requested_page
     from forum import queries
 
     answers, accepted, per_tag = queries.answer_record(user)
+    tab = request.args.get("tab")
+    tab = tab if tab in queries.PROFILE_TABS else "questions"
+    posts = queries.profile_posts(user, current_user, tab, page=requested_page())
     html = render_template("forum/_profile_section.html", answers=answers, accepted=accepted,
-                           per_tag=per_tag, reputation=queries.reputation_for([user.id])[user.id])
+                           per_tag=per_tag, reputation=queries.reputation_for([user.id])[user.id],
+                           user=user, tab=tab, tabs=queries.PROFILE_TABS, posts=posts)
     return Markup(html)  # noqa: S704 - an autoescaped template, not user text
 
 
@@ -26,6 +34,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_cli)
     app.cli.add_command(history_cli)
     signals.profile_sections.connect(_profile_section, weak=False)
+    from accounts.settings_pages import add_settings_page
+
+    add_settings_page("forum.notification_settings", "Notifications")
     for event in (*signals.THREAD_CHANGES, signals.categories_changed):
         event.connect(pagecache.bump_version, weak=False)
     search_documents.init_app()

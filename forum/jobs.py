@@ -1,4 +1,4 @@
-"""Forum jobs: notify followers, mail notices, remind askers, close abandoned threads,
+"""Forum jobs: notify followers, mail notices and the daily digests, remind askers, close abandoned threads,
 flush view counts, repair reputation. Each takes ids and is safe to run twice."""
 
 import logging
@@ -12,7 +12,15 @@ from accounts.models import User
 from core import clock, mail, signals
 from core.extensions import db, end_transaction
 from forum import history, notices, reputation, viewcounts, visibility
-from forum.models import CLOSED_ABANDONED, QUESTION, Notification, Post, Subscription, Thread
+from forum.models import (
+    CLOSED_ABANDONED,
+    QUESTION,
+    Notification,
+    NotificationPreference,
+    Post,
+    Subscription,
+    Thread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +52,13 @@ def notify(kind: str, user_ids: list[int], thread_id: int | None = None, post_id
     db.session.commit()
     if not ids or not notices.kind_of(kind).mailed:
         return
-    unmailed = list(db.session.scalars(
-        sa.select(Notification.id).where(Notification.id.in_(ids), Notification.mailed_at.is_(None))
-        .order_by(Notification.id)
-    ))
+    # Mailed now only to those who want it at once; `digest` waits for send_digests, `app` is listed only.
+    rows = db.session.execute(
+        sa.select(Notification.id, Notification.user_id).where(Notification.id.in_(ids),
+                                                               Notification.mailed_at.is_(None))
+        .order_by(Notification.id)).all()
+    delivery = notices.deliveries_for(kind, [user_id for _id, user_id in rows])
+    unmailed = [notification_id for notification_id, user_id in rows if delivery[user_id] == notices.MAIL]
     # One address the mail server refuses must not keep the others from their mail: each is tried,
     # and the job fails at the end if any failed, so that a retry mails only those (each notice
     # records mailed_at).
@@ -127,6 +138,92 @@ def send_notification_mail(notification_id: int) -> None:
     end_transaction()  # no transaction stays open across the network call
     mail.send(to, subject, body, unsubscribe_url=unsubscribe)
     db.session.execute(sa.update(Notification).where(Notification.id == notification_id)
+                       .values(mailed_at=clock.now()))
+    db.session.commit()
+
+
+def _unsubscribe_link(thread_id: int | None, user_id: int) -> str | None:
+    """The one-click link that stops mail about a thread the person follows, if they do."""
+    if thread_id is None:
+        return None
+    subscription_id = db.session.scalar(sa.select(Subscription.id).where(
+        Subscription.thread_id == thread_id, Subscription.user_id == user_id))
+    return mail.external_url("forum.unsubscribe", token=unsubscribe_token(subscription_id)) \
+        if subscription_id else None
+
+
+DIGEST_MAX_AGE = timedelta(days=7)  # older pending notices are stale news: they stay listed only
+DIGEST_MAX_NOTICES = 50
+
+
+def _pending_digest(user_id: int | None = None):
+    """SQL: notices waiting for a digest: unmailed, unread, recent, about what is still visible, of
+    a kind their recipient chose to get as a digest."""
+    statement = (sa.select(Notification)
+                 .join(NotificationPreference, sa.and_(NotificationPreference.user_id == Notification.user_id,
+                                                       NotificationPreference.kind == Notification.kind))
+                 .where(NotificationPreference.delivery == notices.DIGEST,
+                        Notification.kind.in_([k.name for k in notices.KINDS.values() if k.mailed]),
+                        Notification.mailed_at.is_(None), Notification.read_at.is_(None),
+                        Notification.created_at >= clock.now() - DIGEST_MAX_AGE,
+                        notices.about_what_is_visible()))
+    return statement if user_id is None else statement.where(Notification.user_id == user_id)
+
+
+def send_digests() -> None:
+    """Once a day: mail each person who has notices waiting for a digest one mail listing them. A
+    person's failure does not hold up the others; the job fails at the end, and a retry mails only
+    those not mailed yet (each notice records mailed_at)."""
+    people = list(db.session.scalars(
+        sa.select(sa.distinct(Notification.user_id)).select_from(
+            _pending_digest().with_only_columns(Notification.user_id).subquery())))
+    end_transaction()
+    failed = []
+    for user_id in people:
+        try:
+            send_digest(user_id)
+        except Exception:
+            db.session.rollback()
+            log.warning("mailing the digest of user %s failed", user_id, exc_info=True)
+            failed.append(user_id)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(people)} digests could not be mailed: {failed[:20]}")
+
+
+def send_digest(user_id: int) -> None:
+    """Mail one person their pending digest notices in one message, then record them mailed."""
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        return
+    pending = db.session.scalars(
+        _pending_digest(user_id).order_by(Notification.created_at, Notification.id)
+        .limit(DIGEST_MAX_NOTICES).options(sa.orm.joinedload(Notification.thread))).all()
+    if not pending:
+        return
+    site = current_app.config["PEERLINE_SITE_NAME"]
+    lines, stops = [], {}
+    for notice in pending:
+        kind = notices.KINDS[notice.kind]
+        target = notices.notice_target(notice)
+        lines.append(f"- {notices.notice_text(notice, kind.summary)}"
+                     + (f"\n  {mail.external_url(target[0], **target[1])}" if target else ""))
+        if notice.thread_id is not None and notice.thread_id not in stops:
+            stops[notice.thread_id] = (notice.thread.title, _unsubscribe_link(notice.thread_id, user.id))
+    stops = {thread_id: stop for thread_id, stop in stops.items() if stop[1]}
+    ids, to = [notice.id for notice in pending], user.email
+    body = (f"Hello {user.display_name},\n\nWhat happened on {site} for you since your last digest:\n\n"
+            + "\n".join(lines) + "\n\n--\n")
+    for title, link in stops.values():
+        body += f"Stop mail about “{title}”: {link}\n"
+    settings = mail.external_url("forum.notification_settings")
+    body += f"Choose how you get each kind of notification: {settings}\n"
+    count = len(ids)
+    subject = f"Your {site} digest: {count} {'notification' if count == 1 else 'notifications'}"
+    only_stop = next(iter(stops.values()))[1] if len(stops) == 1 else None
+    end_transaction()  # no transaction stays open across the network call
+    mail.send(to, subject, body, unsubscribe_url=only_stop)
+    db.session.execute(sa.update(Notification)
+                       .where(Notification.id.in_(ids), Notification.mailed_at.is_(None))
                        .values(mailed_at=clock.now()))
     db.session.commit()
 

@@ -17,10 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from accounts.models import User
 from core import clock
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, Invalid, NotFound
 from core.extensions import db
 from forum import visibility
-from forum.models import Notification, Post, Subscription, Thread
+from forum.models import Notification, NotificationPreference, Post, Subscription, Thread
 
 KIND_RE = re.compile(r"[a-z][a-z0-9_-]{0,19}")  # fits Notification.kind
 KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -36,7 +36,9 @@ class NoticeKind:
     and whatever `values(notice)` adds; a name none of those gives reads as "". A kind that
     `needs_thread` cannot be created without one. Links go to the thread (at the post when
     `link_to_post`), or where `link(notice)` says: `(endpoint, url values)`, or None for no link.
-    `mailed`: whether its notices are mailed as well as listed.
+    `mailed`: whether its notices can be mailed as well as listed (by default they are, at once;
+    each person chooses per kind: `DELIVERIES`). `label` names the kind on the notification
+    settings page; `staff_only` kinds are offered there to staff only.
     """
 
     name: str
@@ -48,6 +50,8 @@ class NoticeKind:
     mailed: bool = True
     link: Callable[[Notification], tuple[str, dict] | None] | None = None
     values: Callable[[Notification], dict] | None = None
+    label: str = ""
+    staff_only: bool = False
 
 
 KINDS: dict[str, NoticeKind] = {}
@@ -76,16 +80,118 @@ def kind_of(name: str) -> NoticeKind:
 
 
 ANSWER = register_kind(NoticeKind(
-    "answer", summary="New answer in “{title}”",
+    "answer", summary="New answer in “{title}”", label="New answers in threads you follow",
     mail_text="{author} answered a thread you follow:\n\n{excerpt}\n\nRead it: {link}"))
 ACCEPTED = register_kind(NoticeKind(
     "accepted", summary="An answer was accepted in “{title}”", subject="“{title}” is solved",
+    label="An answer accepted in a thread you follow",
     mail_text="An answer was accepted in a thread you follow:\n\n{excerpt}\n\nRead it: {link}"))
 REMINDER = register_kind(NoticeKind(
     "reminder", summary="Did an answer solve “{title}”?", link_to_post=False,
+    label="Reminders to accept an answer to your question",
     mail_text="Your question has answers. If one of them solved it, please accept it so that others "
               "with the same problem find it. If something is still missing, reply and say what:"
               "\n\n{link}"))
+
+
+# --- how each person wants each kind ---------------------------------------------------------------
+
+APP, MAIL, DIGEST, NONE = "app", "mail", "digest", "none"
+DELIVERIES = {
+    APP: "In the app only",
+    MAIL: "In the app, and by mail at once",
+    DIGEST: "In the app, and in a daily digest mail",
+    NONE: "Not at all",
+}
+
+
+def default_delivery(kind: NoticeKind) -> str:
+    """A kind's delivery for whoever has not chosen: mailed at once if it is mailed, else listed."""
+    return MAIL if kind.mailed else APP
+
+
+def deliveries_of(kind: NoticeKind) -> tuple[str, ...]:
+    """The deliveries a person may choose for `kind`: a kind that is never mailed is listed or not."""
+    return tuple(DELIVERIES) if kind.mailed else (APP, NONE)
+
+
+def kinds_for(user) -> list[NoticeKind]:
+    """The kinds `user` may receive and so choose for: staff-only kinds for staff only; by label."""
+    staff = bool(getattr(user, "is_staff", False))
+    return sorted((k for k in KINDS.values() if staff or not k.staff_only),
+                  key=lambda k: (k.staff_only, (k.label or k.name).lower()))
+
+
+def deliveries_for(kind: str, user_ids: Iterable[int]) -> dict[int, str]:
+    """How each of these people gets notices of `kind` (their choice or the kind's default), in one
+    query. Raises ValueError for an unknown kind."""
+    spec = kind_of(kind)
+    people = list(dict.fromkeys(int(uid) for uid in user_ids))
+    chosen = dict(db.session.execute(
+        sa.select(NotificationPreference.user_id, NotificationPreference.delivery)
+        .where(NotificationPreference.kind == kind, NotificationPreference.user_id.in_(people)))
+        .all()) if people else {}
+    allowed = deliveries_of(spec)
+    return {uid: chosen[uid] if chosen.get(uid) in allowed else default_delivery(spec) for uid in people}
+
+
+@dataclass(frozen=True)
+class PreferenceLine:
+    """One kind as the notification settings page shows it."""
+
+    kind: str
+    label: str
+    delivery: str
+    choices: tuple[str, ...]
+    staff_only: bool
+
+
+def preferences_for(user: User) -> list[PreferenceLine]:
+    """Every kind `user` may receive with how they get it now (one query)."""
+    chosen = dict(db.session.execute(
+        sa.select(NotificationPreference.kind, NotificationPreference.delivery)
+        .where(NotificationPreference.user_id == user.id)).all())
+    lines = []
+    for kind in kinds_for(user):
+        choices = deliveries_of(kind)
+        delivery = chosen.get(kind.name)
+        lines.append(PreferenceLine(kind.name, kind.label or kind.name, delivery if delivery in choices
+                                    else default_delivery(kind), choices, kind.staff_only))
+    return lines
+
+
+def set_preferences(actor: User, choices: dict[str, str]) -> int:
+    """Save how `actor` wants each kind named in `choices` (kind name to delivery); a choice equal to
+    the kind's default keeps no row. Returns how many kinds changed. Raises Forbidden (not signed
+    in) or Invalid (an unknown kind, one `actor` cannot receive, a delivery that kind does not
+    offer), writing nothing."""
+    if not getattr(actor, "is_authenticated", False):
+        raise Forbidden("Sign in to choose your notifications.")
+    offered = {kind.name: kind for kind in kinds_for(actor)}
+    for name, delivery in choices.items():
+        kind = offered.get(name)
+        if kind is None:
+            raise Invalid("There is no such kind of notification to choose.", field="kind")
+        if delivery not in deliveries_of(kind):
+            raise Invalid(f"Choose how to get “{kind.label or kind.name}”: "
+                          f"{', '.join(DELIVERIES[d].lower() for d in deliveries_of(kind))}.", field=name)
+    rows = {row.kind: row for row in db.session.scalars(
+        sa.select(NotificationPreference).where(NotificationPreference.user_id == actor.id))}
+    changed = 0
+    for name, delivery in choices.items():
+        row, default = rows.get(name), default_delivery(offered[name])
+        if (row.delivery if row is not None and row.delivery in deliveries_of(offered[name])
+                else default) != delivery:
+            changed += 1
+        if delivery == default:
+            if row is not None:
+                db.session.delete(row)
+        elif row is None:
+            db.session.add(NotificationPreference(user_id=actor.id, kind=name, delivery=delivery))
+        else:
+            row.delivery = delivery
+    db.session.commit()
+    return changed
 
 
 def dedupe_key(kind: str, thread_id: int | None, post_id: int | None, key: str | None) -> str:
@@ -104,7 +210,8 @@ def add_notices(kind: str, user_ids: Iterable[int], *, thread_id: int | None = N
     job is adding it at this moment); returns the ids of this event's notices for them, oldest
     first. Writes in the caller's transaction. Raises ValueError: an unknown kind, a kind that
     needs a thread without one, a malformed key, or an event with neither thread, post nor key
-    (every such notice of the person would be the same one)."""
+    (every such notice of the person would be the same one). Whoever chose to get no notices of
+    this kind (`none`) gets none."""
     spec = kind_of(kind)
     if spec.needs_thread and thread_id is None:
         raise ValueError(f"a {kind!r} notice needs a thread")
@@ -112,7 +219,7 @@ def add_notices(kind: str, user_ids: Iterable[int], *, thread_id: int | None = N
         raise ValueError(f"a notice key is up to 100 letters, digits and ._:-, not {key!r}")
     if thread_id is None and post_id is None and key is None:
         raise ValueError(f"a {kind!r} notice with no thread and no post needs a key naming its event")
-    people = list(dict.fromkeys(int(uid) for uid in user_ids))
+    people = [uid for uid, delivery in deliveries_for(kind, user_ids).items() if delivery != NONE]
     if not people:
         return []
     event_key = dedupe_key(kind, thread_id, post_id, key)
@@ -240,7 +347,7 @@ class NoticeLine:
     unread: bool
 
 
-def _about_what_is_visible():
+def about_what_is_visible():
     """Notices about a thread or post that was hidden or deleted since are no longer shown or
     counted (forum.visibility): the notice stays, and comes back if the content does."""
     return sa.and_(
@@ -255,17 +362,35 @@ def notifications_for(user: User, limit: int = 50) -> list[NoticeLine]:
     """A person's newest notices, with their threads, in one query; read in a request."""
     lines = []
     for notice in db.session.scalars(
-        sa.select(Notification).where(Notification.user_id == user.id, _about_what_is_visible())
+        sa.select(Notification).where(Notification.user_id == user.id, about_what_is_visible())
         .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
         .options(sa.orm.joinedload(Notification.thread))
     ):
         kind = KINDS.get(notice.kind)
         # A kind whose package is gone (uninstalled) still shows, plainly.
         text = notice_text(notice, kind.summary) if kind is not None else "A notice"
-        target = notice_target(notice)
-        lines.append(NoticeLine(notice.id, text, url_for(target[0], **target[1]) if target else None,
+        # Through open_notice, which reads it on the way: a notice that leads elsewhere than its
+        # thread (an escalation, the moderation page) or to no thread at all is read when opened.
+        lines.append(NoticeLine(notice.id, text, url_for("forum.open_notice", notice_id=notice.id),
                                 notice.created_at, notice.read_at is None))
     return lines
+
+
+def open_notice(user: User, notice_id) -> str | None:
+    """Mark one of `user`'s notices read (they opened it from the list) and return where it leads
+    (a path), or None when it leads nowhere. Raises NotFound for a notice that is not theirs, or
+    is about something no longer shown."""
+    notice = db.session.scalar(
+        sa.select(Notification).where(Notification.id == notice_id, Notification.user_id == user.id,
+                                      about_what_is_visible()))
+    if notice is None:
+        raise NotFound("That notification does not exist.")
+    target = notice_target(notice)
+    url = url_for(target[0], **target[1]) if target else None
+    if notice.read_at is None:  # the thread page, if that is where it leads, reads the thread's others
+        notice.read_at = clock.now()
+        db.session.commit()
+    return url
 
 
 def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:
@@ -275,7 +400,7 @@ def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:
                     if thread_id is not None else sa.literal(0))
     total, here = db.session.execute(
         sa.select(sa.func.count(), about_thread)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None), _about_what_is_visible())
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None), about_what_is_visible())
     ).one()
     return total, here
 

@@ -695,3 +695,60 @@ def suggest_tags(text: str | None, limit: int = TAG_SUGGESTIONS) -> list[dict]:
         query = query.order_by(threads.desc(), Tag.name)
     return pagecache.memoized(("tag-suggestions", text, limit), lambda: [
         {"name": name, "threads": count} for name, count in db.session.execute(query.limit(limit))])
+
+
+PROFILE_PER_PAGE = 20
+PROFILE_TABS = {"questions": "Questions", "answers": "Answers"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilePost:
+    """A question or an answer as a profile lists it: the thread's title, linking to the thread
+    (to the post, for an answer), with the badges a viewer may see."""
+
+    thread_id: int
+    post_id: int | None
+    title: str
+    created_at: datetime
+    reply_count: int
+    score: int
+    is_solved: bool
+    is_accepted: bool
+    badge: str | None
+
+
+def profile_posts(user: User, viewer, which: str, page: int = 1,
+                  per_page: int = PROFILE_PER_PAGE) -> Page:
+    """One page of a person's questions or answers, newest first, of what `viewer` may see (a held
+    post to its author, the others to staff, with their badge), in one query: the total comes with
+    each row. A merged thread's question is found at the thread it went into."""
+    audience, viewer_id = visibility.audience(viewer), getattr(viewer, "id", None)
+    shown_threads = visibility.shown_posts_clause(audience, viewer_id, Thread)
+    total = sa.func.count().over().label("total")
+    if which == "questions":
+        statement = (sa.select(Thread.id, sa.null(), Thread.title, Thread.created_at, Thread.reply_count,
+                               sa.literal(0), Thread.accepted_post_id.is_not(None), sa.false(), Thread.state,
+                               total)
+                     .where(Thread.author_id == user.id, Thread.merged_into_id.is_(None))
+                     .order_by(Thread.created_at.desc(), Thread.id.desc()))
+    elif which == "answers":
+        shown_posts = visibility.shown_posts_clause(audience, viewer_id, Post)
+        statement = (sa.select(Thread.id, Post.id, Thread.title, Post.created_at, Thread.reply_count,
+                               Post.score, Thread.accepted_post_id.is_not(None),
+                               Thread.accepted_post_id == Post.id,
+                               # the badge is the post's, or its thread's when only that is not visible
+                               sa.case((Post.state != VISIBLE, Post.state), else_=Thread.state), total)
+                     .join(Thread, Thread.id == Post.thread_id)
+                     .where(Post.author_id == user.id, Post.kind == ANSWER)
+                     .order_by(Post.created_at.desc(), Post.id.desc()))
+        if shown_posts is not None:
+            statement = statement.where(shown_posts)
+    else:
+        raise ValueError(f"a profile lists questions or answers, not {which!r}")
+    if shown_threads is not None:
+        statement = statement.where(shown_threads)
+    rows = db.session.execute(statement.limit(per_page).offset((page - 1) * per_page)).all()
+    items = [ProfilePost(thread_id, post_id, title, created_at, replies, score, bool(solved),
+                         bool(accepted), visibility.badge(state))
+             for thread_id, post_id, title, created_at, replies, score, solved, accepted, state, _t in rows]
+    return Page(items, page, per_page, rows[0].total if rows else 0)

@@ -19,10 +19,11 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
+from accounts.models import User
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
 from accounts.standing import participates
 from core import ratelimit, signals
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, Invalid, NotFound
 from core.extensions import csrf, db, login_manager
 from core.forms import invalid_status, show_error
 from core.ids import possible_id
@@ -695,6 +696,52 @@ def notifications():
         return redirect(url_for("forum.notifications"))
     return render_template("forum/notifications.html",
                            notices=notices.notifications_for(current_user))
+
+
+@bp.route("/notifications/<int:notice_id>")
+@login_required
+def open_notice(notice_id):
+    """A notice opened from the list: read now, then on to what it is about (the list itself
+    when it is about nothing that has a page). Someone else's notice is a 404."""
+    try:
+        target = notices.open_notice(current_user, notice_id)
+    except NotFound:
+        abort(404)
+    return redirect(target or url_for("forum.notifications"), 303)
+
+
+@bp.route("/settings/notifications", methods=["GET", "POST"])
+@login_required
+def notification_settings():
+    """Per kind of notice: in the app only, in the app and by mail at once, in a daily digest, or none."""
+    status = 200
+    if request.method == "POST":
+        choices = {key.removeprefix("kind-"): value for key, value in request.form.items()
+                   if key.startswith("kind-")}
+        try:
+            if not choices:
+                raise Invalid("Choose how to get at least one kind of notification.")
+            notices.set_preferences(current_user, choices)
+        except DomainError as error:
+            flash(error.message, "error")
+            status = error.status_code
+        else:
+            flash("Your notification settings are saved.", "success")
+            return redirect(url_for("forum.notification_settings"))
+    return render_template("forum/notification_settings.html", lines=notices.preferences_for(current_user),
+                           deliveries=notices.DELIVERIES), status
+
+
+@bp.after_app_request
+def _signed_in_pages_are_not_stored(response):
+    """A signed-in page carries the unread count and the person's own state: the browser must not
+    show a stored copy on Back (the walker saw an opened notice still unread), nor keep it."""
+    # The person loaded for this request, read without touching its columns: a commit (marking
+    # notices read) has expired them, and reading one would load the person again.
+    if (response.mimetype == "text/html" and "Cache-Control" not in response.headers
+            and isinstance(g.get("_login_user"), User)):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- categories (admins) --------------------------------------------------------------------------------

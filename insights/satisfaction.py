@@ -49,6 +49,7 @@ def _outcome(notice) -> dict:
 
 NOTICE_KIND = NoticeKind(
     ASK, summary="Did “{title}” solve your problem?", link_to_post=False, link=_rating_link, values=_outcome,
+    label="Did your solved question solve your problem?",
     mail_text="Your question “{title}” is {outcome} now. Did this solve your problem? Tell us in one "
               "click, from 1 (not at all) to 5 (completely), with a comment if you like:\n\n{link}\n\n"
               "We ask once. Your answer shows us where the community and our staff help, and where "

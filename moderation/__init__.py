@@ -15,22 +15,28 @@ def _to_own_page(_notice):
 
 NOTICE_KINDS = (
     NoticeKind("flag_agreed", summary="Moderators acted on a post you flagged in “{title}”. Thank you.",
+               label="Moderators agreed with your flag",
                link_to_post=False, link=_to_own_page,
                mail_text="Moderators looked at a post you flagged and agreed: it was removed or hidden.\n\n"
                          "See your flags: {link}"),
     NoticeKind("flag_kept", summary="A post you flagged in “{title}” was reviewed and kept.",
+               label="A post you flagged was kept",
                link_to_post=False, link=_to_own_page,
                mail_text="Moderators looked at a post you flagged and decided it may stay.\n\n"
                          "See your flags: {link}"),
     NoticeKind("post_removed", summary="A moderator removed your post in “{title}”.",
+               label="A moderator removed your post",
                link_to_post=False, link=_to_own_page,
                mail_text="A moderator hid or removed one of your posts. What was decided and why: {link}"),
     NoticeKind("post_approved", summary="Your post in “{title}” was approved and everyone can see it now.",
+               label="Your post was approved",
                mail_text="A moderator approved your post; everyone can read it now:\n\n{link}"),
     NoticeKind("mod_warning", summary="You have a warning from the moderators.", needs_thread=False,
+               label="A warning from the moderators",
                link_to_post=False, link=_to_own_page,
                mail_text="The moderators sent you a warning. Read it here: {link}"),
     NoticeKind("mod_restricted", summary="Moderators restricted your account.", needs_thread=False,
+               label="Your account restricted by moderators",
                link_to_post=False, link=_to_own_page,
                mail_text="The moderators restricted your account for a while. "
                          "What, why and until when: {link}"),

@@ -12,7 +12,7 @@ from accounts.models import ADMIN, ADVOCATE, MEMBER, STAFF, User
 from core import jobs
 from core.extensions import db
 from forum import demo
-from forum.models import Category, Tag, Thread
+from forum.models import Category, Post, Tag, Thread
 
 PEOPLE = {  # role: username; each signs in with tests.factories.PASSWORD
     MEMBER: "mira_member",
@@ -36,7 +36,7 @@ def build_community() -> None:
         factories.make_user(role, username=username, display_name=username.split("_")[0].title()
                             + " " + username.split("_")[1].title())
     member = db.session.scalar(sa.select(User).where(User.username == PEOPLE[MEMBER]))
-    from forum import services
+    from forum import follows, services
 
     title = "Bank feed stopped importing after the update"
     thread = services.create_thread(member, _first(Category.id), title,
@@ -45,6 +45,10 @@ def build_community() -> None:
     advocate = db.session.scalar(sa.select(User).where(User.username == PEOPLE[ADVOCATE]))
     services.create_post(advocate, thread, "Reconnect the feed under *Settings → Bank feeds*; the token "
                                            "lasts 90 days. See [the guide](https://example.com/guide).")
+    question = db.session.get(Post, _question(thread.id))
+    services.edit_post(member, question, question.body + "\n\nI use the Business plan.",
+                       summary="Added my plan")
+    follows.follow_topic(advocate, category=db.session.get(Category, thread.category_id))
     jobs.wait_idle()
 
 
@@ -89,10 +93,17 @@ def pages(role: str) -> list[tuple[str, str]]:
             ("profile", url_for("accounts.view_profile", username=PEOPLE[MEMBER])),
             ("settings", url_for("accounts.edit_profile")),
             ("moderation record", url_for("moderation.my_moderation")),
+            ("account settings", url_for("accounts.account_settings")),
+            ("notification settings", url_for("forum.notification_settings")),
+            ("edit own question", url_for("forum.edit_post", post_id=_question(mine))),
+            ("revisions", url_for("forum.post_revisions", post_id=_question(mine))),
         ]
     if role == ADVOCATE:
         return [
             ("unanswered", url_for("forum.list_threads", which="unanswered")),
+            ("unanswered in my topics",
+             url_for("forum.list_threads", which="unanswered", sort="oldest", mine=1)),
+            ("my topics", url_for("forum.my_topics")),
             ("unanswered thread", url_for("forum.view_thread", thread_id=unanswered)),
             ("thread to answer", url_for("forum.view_thread", thread_id=mine)),
             ("flag", url_for("moderation.flag_post", post_id=_first_answer(mine))),
@@ -123,8 +134,14 @@ def pages(role: str) -> list[tuple[str, str]]:
     ]
 
 
+def _question(thread_id: int) -> int:
+    from forum.models import QUESTION
+
+    return db.session.scalar(sa.select(Post.id).where(Post.thread_id == thread_id, Post.kind == QUESTION))
+
+
 def _first_answer(thread_id: int) -> int:
-    from forum.models import ANSWER, Post
+    from forum.models import ANSWER
 
     return db.session.scalar(sa.select(Post.id).where(Post.thread_id == thread_id, Post.kind == ANSWER)
                              .order_by(Post.id).limit(1))

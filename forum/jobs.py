@@ -175,8 +175,7 @@ def send_digests() -> None:
     person's failure does not hold up the others; the job fails at the end, and a retry mails only
     those not mailed yet (each notice records mailed_at)."""
     people = list(db.session.scalars(
-        sa.select(sa.distinct(Notification.user_id)).select_from(
-            _pending_digest().with_only_columns(Notification.user_id).subquery())))
+        _pending_digest().with_only_columns(Notification.user_id).distinct().order_by(Notification.user_id)))
     end_transaction()
     failed = []
     for user_id in people:

@@ -352,22 +352,25 @@ def request_email_change(user: User, current_password: str, new_email: str) -> s
         raise Invalid(error.message.replace("your email", "the new email"), field="new_email") from None
     if new_email == user.email:
         raise Invalid("That is your email address already.", field="new_email")
-    if db.session.scalar(sa.select(User.id).where(User.email == new_email, User.id != user.id)):
-        raise Conflict(EMAIL_TAKEN, field="new_email")
     stored_hash, user_id, old_email = user.password_hash, user.id, user.email
     end_transaction()
+    # The password first: whether an address is taken is told only to the account's owner, whose
+    # wrong guesses count as failed sign-ins.
     if not check_password_hash(stored_hash, (current_password or "")[:PASSWORD_MAX + 1]):
         raise Invalid("That is not your current password.", field="current_password")
+    if db.session.scalar(sa.select(User.id).where(User.email == new_email, User.id != user_id)):
+        raise Conflict(EMAIL_TAKEN, field="new_email")
     jobs.enqueue(account_jobs.send_email_change_link, user_id, old_email, new_email,
                  clock.now().isoformat(), queue="mail")
     db.session.commit()
     return new_email
 
 
-def confirm_email_change(link_token: str) -> User:
-    """Give the account the address a mailed link confirms, and tell the old address. Raises
-    Invalid (forged, expired, or the account's address is no longer the one the link was made
-    for, as after it was used) or Conflict (another account took the address meanwhile)."""
+def email_change_link(link_token: str, *, lock: bool = False) -> tuple[User, str]:
+    """The account a mailed e-mail change link is for and the address it confirms, when the link
+    still works (`lock`: the account's row locked, to change it). Raises Invalid: forged, expired,
+    the account's address is no longer the one the link was made for (it was used, or another
+    change happened), or the link was asked for before the account's latest change of address."""
     try:
         user_id, old_email, new_email, asked_at = read_email_change_token(link_token or "")
     except (BadSignature, ValueError, TypeError) as exc:
@@ -375,12 +378,34 @@ def confirm_email_change(link_token: str) -> User:
     max_age = timedelta(seconds=current_app.config["PEERLINE_EMAIL_CHANGE_MAX_AGE"])
     if asked_at < clock.now() - max_age:
         raise Invalid(_EMAIL_LINK_DEAD)
-    user = db.session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
+    query = sa.select(User).where(User.id == user_id)
+    user = db.session.scalar(query.with_for_update() if lock else query)
     if user is None or not user.is_active or user.email != old_email:
         raise Invalid(_EMAIL_LINK_DEAD)
+    # Dead even when the address is back to the one it was made for (A to B, then back to A: the
+    # A-to-B link in B's mailbox must not take the account again).
+    last_change = db.session.scalar(
+        sa.select(sa.func.max(AuditEntry.created_at)).where(
+            AuditEntry.action == "email-change", AuditEntry.subject_type == audit.USER,
+            AuditEntry.subject_id == user.id))
+    if last_change is not None and asked_at <= as_utc(last_change):
+        raise Invalid(_EMAIL_LINK_DEAD)
+    return user, new_email
+
+
+def confirm_email_change(link_token: str) -> User:
+    """Give the account the address a mailed link confirms, and tell the old address. Raises
+    Invalid (a dead link: email_change_link) or Conflict (another account took the address)."""
+    user, new_email = email_change_link(link_token, lock=True)
+    old_email = user.email
     if db.session.scalar(sa.select(User.id).where(User.email == new_email, User.id != user.id)):
         raise Conflict(EMAIL_TAKEN)
     user.email = new_email
+    # Reset links mailed to the old address stop working: the owner may be leaving that mailbox
+    # because someone else reads it.
+    db.session.execute(sa.update(PasswordResetToken).where(
+        PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=clock.now()))
     audit.record(user, "email-change", audit.USER, user.id, before={"email": old_email},
                  after={"email": new_email})
     jobs.enqueue(account_jobs.send_email_changed_notice, user.id, old_email, new_email, queue="mail")

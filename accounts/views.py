@@ -269,11 +269,16 @@ def change_email():
     return redirect(url_for("accounts.account_settings"))
 
 
-@bp.route("/settings/email/confirm/<token>")
+@bp.route("/settings/email/confirm/<token>", methods=["GET", "POST"])
 @public
 def confirm_email_change(token):
-    """The link mailed to the new address: opening it makes the change (the link is the credential)."""
+    """The link mailed to the new address (the link is the credential). Opening it shows what it
+    would change, and its button makes the change: a mail scanner that fetches links changes
+    nothing."""
     try:
+        if request.method == "GET":
+            user, new_email = services.email_change_link(token)
+            return render_template("accounts/email_change_confirm.html", user=user, new_email=new_email)
         user = services.confirm_email_change(token)
     except DomainError as error:
         return render_template("accounts/email_change_failed.html", message=error.message), error.status_code

@@ -6,7 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from accounts.models import AuditEntry, User
+from accounts.models import AuditEntry, PasswordResetToken, User
 from core import clock, jobs
 from core.extensions import db
 from tests.conftest import outbox_messages
@@ -63,7 +63,11 @@ def test_an_email_change_happens_when_the_link_is_opened(app, client, auth, pass
     assert str(confirm["To"]) == "new.address@example.com"
     assert _user(person.id).email == old  # nothing changes until the link is opened
 
-    response = client.get(link)
+    # Opening the link asks first (a mail scanner that fetches it changes nothing); the button changes.
+    page = client.get(link)
+    assert page.status_code == 200 and "Use new.address@example.com" in page.text
+    assert _user(person.id).email == old
+    response = client.post(link)
     assert response.status_code == 302 and response.location == "/settings/account"
     assert _user(person.id).email == "new.address@example.com"
     assert "Your email address is now new.address@example.com." in client.get("/settings/account").text
@@ -75,8 +79,8 @@ def test_an_email_change_happens_when_the_link_is_opened(app, client, auth, pass
     # Signing in with the new address works; the link works once.
     auth.sign_out()
     assert auth.sign_in("new.address@example.com").status_code == 302
-    again = client.get(link)
-    assert again.status_code == 400 and "has expired, has been used" in again.text
+    for again in (client.get(link), client.post(link)):
+        assert again.status_code == 400 and "has expired, has been used" in again.text
     assert len(outbox_messages(app)) == 2
 
 
@@ -115,7 +119,7 @@ def test_expired_tampered_and_overtaken_links_change_nothing(app, client, auth, 
     assert _user(person.id).email == old
     # Someone else took the address meanwhile: refused with a clear message.
     make_user(email="first@example.com")
-    response = client.get(link)
+    response = client.post(link)
     assert response.status_code == 409 and "Another account uses that email address" in response.text
     assert _user(person.id).email == old
     jobs.wait_idle()
@@ -127,7 +131,7 @@ def test_the_link_works_without_being_signed_in(app, client, auth, password):
     _ask(client, "elsewhere@example.com", password)
     link = _confirm_link(app)
     auth.sign_out()
-    response = client.get(link)
+    response = client.post(link)
     assert response.status_code == 302 and response.location.startswith("/signin")
     assert _user(person.id).email == "elsewhere@example.com"
 
@@ -137,3 +141,42 @@ def test_the_email_change_needs_sign_in(app, client):
                                                     "email-current_password": "whatever"})
     assert response.status_code == 302 and "/signin" in response.location
     assert client.get("/settings/account").status_code == 302
+
+
+def test_an_old_link_is_dead_once_the_address_changed_again_even_back(app, client, auth, password):
+    """A to B, then back to A: the A-to-B link, still in B's mailbox and not yet expired, must not
+    move the account to B again."""
+    person = auth.as_role("member")
+    first = person.email
+    _ask(client, "b@example.com", password)
+    to_b = _confirm_link(app)
+    assert client.post(to_b).status_code == 302
+    _ask(client, first, password)
+    jobs.wait_idle()
+    [back] = [found for m in outbox_messages(app) for found in re.findall(
+        r"http://peerline.test(/settings/email/confirm/\S+)", m.get_body(preferencelist=("plain",)).get_content())
+        if found != to_b]
+    with clock.moved(seconds=2):
+        assert client.post(back).status_code == 302
+        assert _user(person.id).email == first
+        for replay in (client.get(to_b), client.post(to_b)):
+            assert replay.status_code == 400 and "has expired, has been used" in replay.text
+    assert _user(person.id).email == first
+
+
+def test_a_wrong_password_does_not_tell_whether_an_address_is_taken(app, client, auth):
+    auth.as_role("member")
+    make_user(email="taken@example.com")
+    response = _ask(client, "taken@example.com", "not my password")
+    assert response.status_code == 400 and "That is not your current password." in response.text
+    assert "Another account uses" not in response.text
+
+
+def test_changing_the_address_ends_reset_links_sent_to_the_old_one(app, client, auth, password):
+    person = auth.as_role("member")
+    db.session.add(PasswordResetToken(user_id=person.id, nonce="n" * 32))
+    db.session.commit()
+    _ask(client, "moved@example.com", password)
+    assert client.post(_confirm_link(app)).status_code == 302
+    assert db.session.scalar(sa.select(PasswordResetToken.used_at).where(
+        PasswordResetToken.user_id == person.id)) is not None

@@ -376,21 +376,25 @@ def notifications_for(user: User, limit: int = 50) -> list[NoticeLine]:
     return lines
 
 
-def open_notice(user: User, notice_id) -> str | None:
-    """Mark one of `user`'s notices read (they opened it from the list) and return where it leads
-    (a path), or None when it leads nowhere. Raises NotFound for a notice that is not theirs, or
-    is about something no longer shown."""
+def open_notice(user: User, notice_id) -> tuple[str | None, bool]:
+    """Where one of `user`'s notices leads (a path, or None when it leads nowhere), and whether it
+    is unread. Raises NotFound for a notice that is not theirs, or is about something no longer
+    shown. Writes nothing: mark_notice_read does, so that a failed write costs only the mark."""
     notice = db.session.scalar(
         sa.select(Notification).where(Notification.id == notice_id, Notification.user_id == user.id,
                                       about_what_is_visible()))
     if notice is None:
         raise NotFound("That notification does not exist.")
     target = notice_target(notice)
-    url = url_for(target[0], **target[1]) if target else None
-    if notice.read_at is None:  # the thread page, if that is where it leads, reads the thread's others
-        notice.read_at = clock.now()
-        db.session.commit()
-    return url
+    return (url_for(target[0], **target[1]) if target else None), notice.read_at is None
+
+
+def mark_notice_read(user: User, notice_id: int) -> None:
+    """Mark one of `user`'s notices read (they opened it from the list)."""
+    db.session.execute(sa.update(Notification).where(
+        Notification.id == notice_id, Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=clock.now()))
+    db.session.commit()
 
 
 def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:

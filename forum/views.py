@@ -704,9 +704,15 @@ def open_notice(notice_id):
     """A notice opened from the list: read now, then on to what it is about (the list itself
     when it is about nothing that has a page). Someone else's notice is a 404."""
     try:
-        target = notices.open_notice(current_user, notice_id)
+        target, unread = notices.open_notice(current_user, notice_id)
     except NotFound:
         abort(404)
+    if unread:  # the thread page, if that is where it leads, reads the thread's others
+        try:
+            notices.mark_notice_read(current_user, notice_id)
+        except SQLAlchemyError:  # the way on is worth more than the mark: it stays unread
+            db.session.rollback()
+            log.warning("could not mark notice %s read", notice_id, exc_info=True)
     return redirect(target or url_for("forum.notifications"), 303)
 
 

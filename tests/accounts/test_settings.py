@@ -23,11 +23,13 @@ def _ask(client, new_email, password="correct horse battery staple"):
                                                 "email-current_password": password})
 
 
+LINK = r"http://peerline.test(/settings/email/confirm/\S+)"
+
+
 def _confirm_link(app) -> str:
     jobs.wait_idle()
     bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in outbox_messages(app)]
-    [link] = [found for body in bodies for found in re.findall(r"http://peerline.test(/settings/email/confirm/\S+)",
-                                                              body)]
+    [link] = [found for body in bodies for found in re.findall(LINK, body)]
     return link
 
 
@@ -153,9 +155,9 @@ def test_an_old_link_is_dead_once_the_address_changed_again_even_back(app, clien
     assert client.post(to_b).status_code == 302
     _ask(client, first, password)
     jobs.wait_idle()
-    [back] = [found for m in outbox_messages(app) for found in re.findall(
-        r"http://peerline.test(/settings/email/confirm/\S+)", m.get_body(preferencelist=("plain",)).get_content())
-        if found != to_b]
+    bodies = [m.get_body(preferencelist=("plain",)).get_content() for m in outbox_messages(app)]
+    links = [found for body in bodies for found in re.findall(LINK, body)]
+    [back] = [link for link in links if link != to_b]
     with clock.moved(seconds=2):
         assert client.post(back).status_code == 302
         assert _user(person.id).email == first

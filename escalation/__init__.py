@@ -21,16 +21,16 @@ def _escalation_link(notice):
 
 NOTICE_KINDS = (
     NoticeKind("esc_new", summary="Needs staff: “{title}”", link_to_post=False, link=_escalation_link,
-               label="A thread escalated to your team", staff_only=True,
+               label="A thread escalated to your team", required=True, staff_only=True,
                mail_text="A thread was escalated to your team:\n\n{link}"),
     NoticeKind("esc_warning", summary="Due soon: “{title}”", link_to_post=False, link=_escalation_link,
-               label="An escalation due soon", staff_only=True,
+               label="An escalation due soon", required=True, staff_only=True,
                mail_text="An escalation is at 80% of its response target without a staff reply:\n\n{link}"),
     NoticeKind("esc_breach", summary="Overdue: “{title}”", link_to_post=False, link=_escalation_link,
-               label="An escalation past its due time", staff_only=True,
+               label="An escalation past its due time", required=True, staff_only=True,
                mail_text="An escalation is past its due time without a staff reply:\n\n{link}"),
     NoticeKind("peer_call", summary="Can you help with “{title}”?", link_to_post=False,
-               label="Unanswered questions in topics you know",
+               label="Unanswered questions in topics you know", advocates_only=True,
                mail_text="Nobody has answered this question yet, and you know its topic well. "
                          "Staff will step in soon; if you can help first, please do:\n\n{link}"),
 )

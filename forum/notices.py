@@ -38,7 +38,9 @@ class NoticeKind:
     `link_to_post`), or where `link(notice)` says: `(endpoint, url values)`, or None for no link.
     `mailed`: whether its notices can be mailed as well as listed (by default they are, at once;
     each person chooses per kind: `DELIVERIES`). `label` names the kind on the notification
-    settings page; `staff_only` kinds are offered there to staff only.
+    settings page; `staff_only` kinds are offered there to staff only, `advocates_only` ones to
+    advocates and staff. A `required` kind cannot be turned off (a member hears when moderators
+    act on them; staff hear of escalations): it is listed at least.
     """
 
     name: str
@@ -52,6 +54,8 @@ class NoticeKind:
     values: Callable[[Notification], dict] | None = None
     label: str = ""
     staff_only: bool = False
+    advocates_only: bool = False
+    required: bool = False
 
 
 KINDS: dict[str, NoticeKind] = {}
@@ -111,14 +115,19 @@ def default_delivery(kind: NoticeKind) -> str:
 
 
 def deliveries_of(kind: NoticeKind) -> tuple[str, ...]:
-    """The deliveries a person may choose for `kind`: a kind that is never mailed is listed or not."""
-    return tuple(DELIVERIES) if kind.mailed else (APP, NONE)
+    """The deliveries a person may choose for `kind`: a kind that is never mailed is listed or not;
+    a required kind is at least listed."""
+    offered = tuple(DELIVERIES) if kind.mailed else (APP, NONE)
+    return tuple(d for d in offered if d != NONE) if kind.required else offered
 
 
 def kinds_for(user) -> list[NoticeKind]:
-    """The kinds `user` may receive and so choose for: staff-only kinds for staff only; by label."""
+    """The kinds `user` may receive and so choose for: staff-only kinds for staff, advocates-only
+    kinds for advocates and staff; by label."""
     staff = bool(getattr(user, "is_staff", False))
-    return sorted((k for k in KINDS.values() if staff or not k.staff_only),
+    advocate = staff or bool(getattr(user, "is_advocate", False))
+    return sorted((k for k in KINDS.values()
+                   if (staff or not k.staff_only) and (advocate or not k.advocates_only)),
                   key=lambda k: (k.staff_only, (k.label or k.name).lower()))
 
 

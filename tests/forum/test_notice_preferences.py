@@ -106,9 +106,22 @@ def test_the_settings_page_offers_each_kind_the_person_can_receive(app, client, 
     assert "New answers in threads you follow" in text and "A warning from the moderators" in text
     assert 'name="kind-answer" value="mail" checked' in text  # the default of a mailed kind
     assert "esc_new" not in text and "A thread escalated to your team" not in text  # staff only
+    assert "Unanswered questions in topics you know" not in text  # peer calls go to advocates
+    # What moderators decide about you cannot be turned off, only moved to the app or a digest.
+    assert 'name="kind-mod_restricted" value="app"' in text
+    assert 'name="kind-mod_restricted" value="none"' not in text
+    assert 'name="kind-answer" value="none"' in text
+    refused = _choose(client, mod_restricted="none", post_removed="none")
+    assert refused.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(NotificationPreference)) == 0
+    auth.sign_out()
+    auth.as_role("advocate")
+    assert 'name="kind-peer_call" value="mail" checked' in client.get("/settings/notifications").text
     auth.sign_out()
     auth.as_role("staff")
-    assert 'name="kind-esc_new" value="mail" checked' in client.get("/settings/notifications").text
+    staff_page = client.get("/settings/notifications").text
+    assert 'name="kind-esc_new" value="mail" checked' in staff_page
+    assert 'name="kind-esc_breach" value="none"' not in staff_page
 
 
 def test_choices_are_saved_and_shown_and_a_default_keeps_no_row(app, client, auth):

@@ -287,7 +287,7 @@ def _followed_by(follower_id):
 def _scope(statement, by_category: bool, by_tag: bool, by_author: bool, urgent: bool = False,
            mine: bool = False):
     # A thread merged into another is found at the other one (forum.restructure).
-    statement = statement.where(visibility.counted_threads(), Thread.merged_into_id.is_(None))
+    statement = statement.where(visibility.listed_threads())
     if urgent:
         statement = statement.where(Thread.is_urgent.is_(True))
     if mine:
@@ -683,7 +683,7 @@ def suggest_tags(text: str | None, limit: int = TAG_SUGGESTIONS) -> list[dict]:
     threads = sa.func.count(Thread.id).label("threads")
     query = (sa.select(Tag.name, threads)
              .outerjoin(thread_tags, thread_tags.c.tag_id == Tag.id)
-             .outerjoin(Thread, sa.and_(Thread.id == thread_tags.c.thread_id, visibility.counted_threads()))
+             .outerjoin(Thread, sa.and_(Thread.id == thread_tags.c.thread_id, visibility.listed_threads()))
              .group_by(Tag.id, Tag.name))
     if text:
         # The tag alphabet has no % or _, but escape anyway: a LIKE pattern is never built from raw input.

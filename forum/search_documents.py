@@ -33,7 +33,7 @@ def _updated_at():
 
 def _searchable():
     # A thread merged into another is found as that one, which holds its answers (forum.restructure).
-    return sa.and_(visibility.counted_threads(), Thread.merged_into_id.is_(None))
+    return visibility.listed_threads()
 
 
 def load(keys) -> list[Document]:

@@ -40,6 +40,12 @@ def counted_threads():
     return Thread.state == VISIBLE
 
 
+def listed_threads():
+    """SQL: threads the lists, search and tag counts show: counted, and not merged into another
+    (a merged thread's address leads to the one it went into)."""
+    return sa.and_(counted_threads(), Thread.merged_into_id.is_(None))
+
+
 def counted_posts(posts=Post):
     """SQL: posts that count as replies, in statistics, search, notices and feeds."""
     return posts.state == VISIBLE

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from core import jobs
 from core.errors import Invalid, Problems
 from core.extensions import db
-from forum import services, states
+from forum import restructure, services, states
 from forum.models import BODY_MIN, TITLE_MIN, Category, Post, Tag, Thread
 from tests.factories import make_category, make_thread, make_user
 from tests.forum.test_query_counts import counting_queries
@@ -169,7 +169,8 @@ def test_the_tags_help_says_who_creates_tags(client, auth):
 
 @pytest.fixture
 def tagged(app):
-    """Tags with 3, 2, 1 and 0 visible threads (and a hidden one that does not count)."""
+    """Tags with 3, 2, 1 and 0 visible threads (and a hidden one and a merged one that do not count:
+    neither is listed under its tag)."""
     add_tags("invoices", "recurring-invoices", "invoice-pdf", "bank-feeds", "c++", "unused-inv")
     category = make_category()
     for tags in (["invoices", "bank-feeds"], ["invoices"], ["invoices", "recurring-invoices"],
@@ -177,6 +178,9 @@ def tagged(app):
         make_thread(category=category, tags=tags)
     hidden = make_thread(category=category, tags=["invoice-pdf"])
     states.hide_thread(make_user("staff"), hidden, "Off topic")
+    duplicate = make_thread(category=category, tags=["c++"])
+    target = make_thread(category=category)
+    restructure.merge_thread(make_user("staff"), duplicate, str(target.id))
     db.session.commit()
     jobs.wait_idle()
 

@@ -122,12 +122,9 @@ def send_notification_mail(notification_id: int) -> None:
     post = db.session.get(Post, notice.post_id) if notice.post_id else None
     if post is not None and not post.is_visible:
         return  # hidden or deleted since: the notice stays in the app, the mail goes unsent
-    subscription_id = db.session.scalar(sa.select(Subscription.id).where(
-        Subscription.thread_id == thread.id, Subscription.user_id == user.id)) if thread is not None else None
     target = notices.notice_target(notice)
     link = mail.external_url(target[0], **target[1]) if target else ""
-    unsubscribe = (mail.external_url("forum.unsubscribe", token=unsubscribe_token(subscription_id))
-                   if subscription_id else None)
+    unsubscribe = _unsubscribe_link(thread.id if thread is not None else None, user.id)
     excerpt = (post.body[:600] + ("…" if len(post.body) > 600 else "")) if post else ""
     values = {"author": post.author.display_name if post else "", "excerpt": excerpt, "link": link}
     subject = notices.notice_text(notice, kind.subject or kind.summary, **values)

@@ -106,10 +106,6 @@ def check_minimum_lengths(title: str | None, body: str | None) -> None:
     raise_problems(problems)
 
 
-def normalise_tag(name: str) -> str:
-    return Tag.normalise(name)
-
-
 def tag_names(names) -> list[str]:
     """The distinct tag names in `names` (a list, or text split at commas and spaces), normalised.
     Raises Invalid for more than TAGS_PER_THREAD or a name that is not a tag's."""
@@ -117,7 +113,7 @@ def tag_names(names) -> list[str]:
         names = re.split(r"[,\s]+", names)
     wanted = []
     for raw in names or []:
-        name = normalise_tag(raw)
+        name = Tag.normalise(raw)
         if name and name not in wanted:
             wanted.append(name)
     if len(wanted) > TAGS_PER_THREAD:

@@ -19,7 +19,6 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from accounts.models import User
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
 from accounts.standing import participates
 from core import ratelimit, signals
@@ -736,18 +735,6 @@ def notification_settings():
             return redirect(url_for("forum.notification_settings"))
     return render_template("forum/notification_settings.html", lines=notices.preferences_for(current_user),
                            deliveries=notices.DELIVERIES), status
-
-
-@bp.after_app_request
-def _signed_in_pages_are_not_stored(response):
-    """A signed-in page carries the unread count and the person's own state: the browser must not
-    show a stored copy on Back (the walker saw an opened notice still unread), nor keep it."""
-    # The person loaded for this request, read without touching its columns: a commit (marking
-    # notices read) has expired them, and reading one would load the person again.
-    if (response.mimetype == "text/html" and "Cache-Control" not in response.headers
-            and isinstance(g.get("_login_user"), User)):
-        response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 # --- categories (admins) --------------------------------------------------------------------------------

@@ -55,8 +55,8 @@ def test_list_controls_and_following_at_phone_width(live_server, browser_page):
     box = follow.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     follow.click()
-    expect(page.get_by_text("You follow this category.")).to_be_visible(timeout=TIMEOUT)
-    expect(page.get_by_role("button", name="Unfollow")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_text("You are following this category")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("button", name="Stop following")).to_be_visible(timeout=TIMEOUT)
     assert _fits(page)
 
     # The preset: unanswered questions in my topics, oldest first.

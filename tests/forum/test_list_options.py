@@ -151,7 +151,7 @@ def test_the_follow_button_and_the_preset_are_on_the_list(client, auth, app):
     preset = re.search(r'<a href="([^"]+)">Unanswered in my topics, oldest first</a>', page).group(1)
     assert preset.startswith("/threads/unanswered?") and "sort=oldest" in preset and "mine=1" in preset
     client.post("/c/devices/follow", data={"follow": "1"})
-    assert "You follow this category." in client.get("/c/devices").text
+    assert "You are following this category" in client.get("/c/devices").text
     assert "Follow this tag" in client.get("/tags/sync").text
 
 

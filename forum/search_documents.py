@@ -2,6 +2,7 @@
 kept fresh by index jobs enqueued on the forum's own events."""
 
 import sqlalchemy as sa
+from flask import url_for
 from sqlalchemy.orm import joinedload, selectinload
 
 from core import signals
@@ -70,8 +71,9 @@ def facts(keys) -> dict[int, HitFacts]:
         .join(Category, Category.id == Thread.category_id)
         .where(Thread.id.in_(keys), _searchable()))
     return {
-        r[0]: HitFacts(category=r[1], category_url=f"/c/{r[2]}", answers=r[3], votes=r[4],
-                       solved=r[5] is not None, date_label="asked", date=r[6], last_activity=r[7])
+        r[0]: HitFacts(category=r[1], category_url=url_for("forum.view_category", slug=r[2]), answers=r[3],
+                       votes=r[4], solved=r[5] is not None, date_label="asked", date=r[6],
+                       last_activity=r[7])
         for r in rows
     }
 

@@ -2,6 +2,7 @@
 kb services enqueue in their own transaction (publish, edit, restore, archive, unpublish, delete)."""
 
 import sqlalchemy as sa
+from flask import url_for
 from sqlalchemy.orm import joinedload, selectinload
 
 from core.extensions import db
@@ -40,8 +41,8 @@ def facts(keys) -> dict[int, HitFacts]:
         sa.select(Article.id, Category.name, Category.slug, Article.updated_at)
         .join(Category, Category.id == Article.category_id)
         .where(Article.id.in_(keys), _searchable()))
-    return {r[0]: HitFacts(category=r[1], category_url=f"/kb/c/{r[2]}", date_label="updated", date=r[3])
-            for r in rows}
+    return {r[0]: HitFacts(category=r[1], category_url=url_for("kb.view_category", slug=r[2]),
+                           date_label="updated", date=r[3]) for r in rows}
 
 
 def all_ids():

@@ -14,31 +14,14 @@
     var url = box.getAttribute("data-picker-url");
     if (!input || !list || !textarea || !url) { return; }
     var results = [];
-    var active = -1;
     var timer = null;
     var asked = null;
 
     function optionId(index) { return input.id + "-option-" + index; }
 
-    function setActive(index) {
-      var options = list.querySelectorAll("[role=option]");
-      active = index;
-      for (var i = 0; i < options.length; i++) {
-        options[i].setAttribute("aria-selected", i === index ? "true" : "false");
-      }
-      if (index >= 0 && options[index]) {
-        input.setAttribute("aria-activedescendant", optionId(index));
-        options[index].scrollIntoView({ block: "nearest" });
-      } else {
-        input.removeAttribute("aria-activedescendant");
-      }
-    }
-
-    function close() {
-      list.hidden = true;
-      input.setAttribute("aria-expanded", "false");
-      setActive(-1);
-    }
+    var listbox = window.peerlineListbox(input, list, optionId);
+    var setActive = listbox.setActive;
+    var close = listbox.close;
 
     function show(items) {
       results = items;
@@ -112,14 +95,14 @@
       if (event.key === "ArrowDown") {
         event.preventDefault();
         if (list.hidden) { if (count) { list.hidden = false; input.setAttribute("aria-expanded", "true"); } else { lookUp(); } }
-        if (count) { setActive((active + 1) % count); }
+        if (count) { listbox.next(count); }
       } else if (event.key === "ArrowUp") {
         event.preventDefault();
-        if (count && !list.hidden) { setActive(active <= 0 ? count - 1 : active - 1); }
+        if (count && !list.hidden) { listbox.previous(count); }
       } else if (event.key === "Enter") {
         // Never let Enter in the search box submit the answer.
         event.preventDefault();
-        if (!list.hidden && active >= 0) { choose(active); }
+        if (!list.hidden && listbox.active >= 0) { choose(listbox.active); }
       } else if (event.key === "Escape") {
         if (!list.hidden) { event.preventDefault(); close(); }
       }

@@ -19,7 +19,6 @@
     var list = document.createElement("ul");
     var status = document.createElement("p");
     var results = [];
-    var active = -1;
     var timer = null;
     var asked = null;
     var cache = {};
@@ -62,25 +61,9 @@
 
     function optionId(index) { return listId + "-" + index; }
 
-    function setActive(index) {
-      var options = list.querySelectorAll("[role=option]");
-      active = index;
-      for (var i = 0; i < options.length; i++) {
-        options[i].setAttribute("aria-selected", i === index ? "true" : "false");
-      }
-      if (index >= 0 && options[index]) {
-        input.setAttribute("aria-activedescendant", optionId(index));
-        options[index].scrollIntoView({ block: "nearest" });
-      } else {
-        input.removeAttribute("aria-activedescendant");
-      }
-    }
-
-    function close() {
-      list.hidden = true;
-      input.setAttribute("aria-expanded", "false");
-      setActive(-1);
-    }
+    var listbox = window.peerlineListbox(input, list, optionId);
+    var setActive = listbox.setActive;
+    var close = listbox.close;
 
     function show(tags) {
       var taken = chosenAlready();
@@ -150,18 +133,18 @@
       if (event.key === "ArrowDown") {
         event.preventDefault();
         if (!open) { lookUp(); return; }
-        setActive((active + 1) % count);
+        listbox.next(count);
       } else if (event.key === "ArrowUp") {
         if (!open) { return; }
         event.preventDefault();
-        setActive(active <= 0 ? count - 1 : active - 1);
+        listbox.previous(count);
       } else if (event.key === "Enter") {
-        if (open && active >= 0 && !event.isComposing) {
+        if (open && listbox.active >= 0 && !event.isComposing) {
           event.preventDefault();  // picks the tag; it does not submit the form
-          choose(active);
+          choose(listbox.active);
         }
       } else if (event.key === "Tab") {
-        if (open && active >= 0 && !event.shiftKey) { choose(active); } else { close(); }
+        if (open && listbox.active >= 0 && !event.shiftKey) { choose(listbox.active); } else { close(); }
       } else if (event.key === "Escape") {
         if (open) { event.preventDefault(); close(); }
       }

@@ -1,0 +1,29 @@
+// The list under a combobox (ARIA 1.2), shared by the tag suggestions and the KB article picker:
+// which option is active (shown by aria-selected, and on the input by aria-activedescendant),
+// moving through the options with wrap-around, and closing the list.
+window.peerlineListbox = window.peerlineListbox || function (input, list, optionId) {
+  "use strict";
+  var box = { active: -1 };
+
+  box.setActive = function (index) {
+    var options = list.querySelectorAll("[role=option]");
+    box.active = index;
+    for (var i = 0; i < options.length; i++) {
+      options[i].setAttribute("aria-selected", i === index ? "true" : "false");
+    }
+    if (index >= 0 && options[index]) {
+      input.setAttribute("aria-activedescendant", optionId(index));
+      options[index].scrollIntoView({ block: "nearest" });
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  };
+  box.next = function (count) { box.setActive((box.active + 1) % count); };
+  box.previous = function (count) { box.setActive(box.active <= 0 ? count - 1 : box.active - 1); };
+  box.close = function () {
+    list.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    box.setActive(-1);
+  };
+  return box;
+};

@@ -59,19 +59,23 @@ def notify(kind: str, user_ids: list[int], thread_id: int | None = None, post_id
         .order_by(Notification.id)).all()
     delivery = notices.deliveries_for(kind, [user_id for _id, user_id in rows])
     unmailed = [notification_id for notification_id, user_id in rows if delivery[user_id] == notices.MAIL]
-    # One address the mail server refuses must not keep the others from their mail: each is tried,
-    # and the job fails at the end if any failed, so that a retry mails only those (each notice
-    # records mailed_at).
+    _mail_each(unmailed, send_notification_mail, "notice")
+
+
+def _mail_each(ids: list[int], send, what: str) -> None:
+    """`send(id)` for each id. One address the mail server refuses must not keep the others from
+    their mail: each is tried, and the job fails at the end if any failed, so that a retry mails
+    only those (what was sent records mailed_at)."""
     failed = []
-    for notification_id in unmailed:
+    for one in ids:
         try:
-            send_notification_mail(notification_id)
+            send(one)
         except Exception:
             db.session.rollback()
-            log.warning("mailing notice %s failed", notification_id, exc_info=True)
-            failed.append(notification_id)
+            log.warning("mailing %s %s failed", what, one, exc_info=True)
+            failed.append(one)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(unmailed)} notices could not be mailed: {failed[:20]}")
+        raise RuntimeError(f"{len(failed)} of {len(ids)} {what}s could not be mailed: {failed[:20]}")
 
 
 def _notify(user_ids, thread_id: int, post_id: int, kind: str, key: str | None = None) -> None:
@@ -174,16 +178,7 @@ def send_digests() -> None:
     people = list(db.session.scalars(
         _pending_digest().with_only_columns(Notification.user_id).distinct().order_by(Notification.user_id)))
     end_transaction()
-    failed = []
-    for user_id in people:
-        try:
-            send_digest(user_id)
-        except Exception:
-            db.session.rollback()
-            log.warning("mailing the digest of user %s failed", user_id, exc_info=True)
-            failed.append(user_id)
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(people)} digests could not be mailed: {failed[:20]}")
+    _mail_each(people, send_digest, "digest")
 
 
 def send_digest(user_id: int) -> None:

@@ -121,26 +121,26 @@ def my_questions(which):
 @login_required
 def follow_category(slug):
     category = db.session.scalar(db.select(Category).where(Category.slug == slug)) or abort(404)
-    if request.form.get("follow") == "1":
-        follows.follow_topic(current_user, category=category)
-        flash(f"You follow {category.name}: its questions are in “My topics”.", "success")
-    else:
-        follows.unfollow_topic(current_user, category=category)
-        flash(f"You no longer follow {category.name}.", "info")
-    return redirect(_followed_from() or url_for("forum.view_category", slug=category.slug))
+    return _set_following(category.name, url_for("forum.view_category", slug=category.slug),
+                          category=category)
 
 
 @bp.route("/tags/<name>/follow", methods=["POST"])
 @login_required
 def follow_tag(name):
     tag = db.session.scalar(db.select(Tag).where(Tag.name == name.lower())) or abort(404)
+    return _set_following(f"the tag “{tag.name}”", url_for("forum.view_tag", name=tag.name), tag=tag)
+
+
+def _set_following(named: str, page: str, **topic):
+    """Follow or stop following a category or a tag (`topic`), as the form asked; back to `page`."""
     if request.form.get("follow") == "1":
-        follows.follow_topic(current_user, tag=tag)
-        flash(f"You follow the tag “{tag.name}”: its questions are in “My topics”.", "success")
+        follows.follow_topic(current_user, **topic)
+        flash(f"You follow {named}: its questions are in “My topics”.", "success")
     else:
-        follows.unfollow_topic(current_user, tag=tag)
-        flash(f"You no longer follow the tag “{tag.name}”.", "info")
-    return redirect(_followed_from() or url_for("forum.view_tag", name=tag.name))
+        follows.unfollow_topic(current_user, **topic)
+        flash(f"You no longer follow {named}.", "info")
+    return redirect(_followed_from() or page)
 
 
 def _followed_from() -> str | None:

@@ -25,6 +25,7 @@ run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask accounts ensure-admin
 	$(BIN)/flask demo load --if-empty
+	$(BIN)/flask markup rerender --if-stale
 	$(BIN)/flask search reconcile
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 

@@ -23,6 +23,7 @@ from core.errors import DomainError
 from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
 from core.ids import IdConverter
 from core.jobs.cli import jobs_cli
+from core.markup_cli import markup_cli
 from escalation import jobs as escalation_jobs
 from forum import jobs as forum_jobs
 from insights import jobs as insights_jobs
@@ -101,6 +102,7 @@ def create_app(config: dict | None = None) -> Flask:
     insights.init_app(app)
 
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(markup_cli)
     app.url_value_preprocessor(_refuse_nul_in_urls)
     app.teardown_request(end_page_view)
     _register_error_pages(app)

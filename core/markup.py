@@ -1,12 +1,19 @@
 """User text to safe HTML: Markdown rendered, then sanitised with nh3. The only way in; and that HTML
 back to the plain text a reader sees (for search)."""
 
+import hashlib
+import re
 from html.parser import HTMLParser
+from importlib import metadata
 
 import markdown
 import nh3
+import sqlalchemy as sa
+from markdown.extensions import Extension
 from markupsafe import Markup
 from pygments.token import STANDARD_TYPES
+
+from core.models import MarkupState
 
 ALLOWED_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl",
@@ -29,8 +36,10 @@ LINK_REL = "nofollow ugc noopener"
 _TOKEN_CLASSES = {name for name in STANDARD_TYPES.values() if name}
 ALLOWED_CLASSES = {
     "div": {"codehilite"},
-    "span": _TOKEN_CLASSES,
+    "span": _TOKEN_CLASSES | {"task-box"},
     "code": {f"language-{lang}" for lang in ("python", "js", "json", "bash", "sql", "html")},
+    "ul": {"task-list"},
+    "li": {"task-list-item"},
 }
 
 _cleaner = nh3.Cleaner(
@@ -46,10 +55,53 @@ _cleaner = nh3.Cleaner(
     strip_comments=True,
 )
 
-_EXTENSIONS = ["fenced_code", "codehilite", "tables", "sane_lists", "smarty"]
+# Markdown as people write it on GitHub, Discourse and Stack Overflow: a list right after a line of
+# text (breakless lists), two-space nested lists (truly sane lists), bare links made links (magiclink;
+# nh3 still adds rel="nofollow ugc"), ~~strikethrough~~ (tilde), task lists shown but not clickable
+# (tasklist, its checkboxes turned into marks below), and a newline as a line break (nl2br).
+class _OrderedListStart(Extension):
+    """An ordered list keeps the number it starts at ("3." gives <ol start="3">), which
+    truly-sane-lists' list processor drops (it leaves Python-Markdown's lazy numbering on)."""
+
+    def extendMarkdown(self, md):
+        md.parser.blockprocessors["olist"].LAZY_OL = False
+
+
+_EXTENSIONS = ["fenced_code", "codehilite", "tables", "smarty", "nl2br", "mdx_breakless_lists",
+               "mdx_truly_sane_lists", "pymdownx.tilde", "pymdownx.tasklist", "pymdownx.magiclink",
+               _OrderedListStart()]
 _EXTENSION_CONFIGS = {
     "codehilite": {"guess_lang": False, "css_class": "codehilite", "use_pygments": True},
+    "mdx_truly_sane_lists": {"nested_indent": 2, "truly_sane": True},
+    "pymdownx.tilde": {"subscript": False},  # ~one~ stays text; ~~two~~ strikes through
+    "pymdownx.tasklist": {"custom_checkbox": False, "clickable_checkbox": False},
+    "pymdownx.magiclink": {"hide_protocol": False, "repo_url_shortener": False,
+                           "social_url_shortener": False},
 }
+# A task's checkbox becomes a mark: forms have no place in a post (nh3 would drop the input anyway).
+_TASK_BOX = re.compile(r'<input type="checkbox" disabled(?P<checked> checked)?\s*/?>')
+_TASK_MARKS = {False: '<span class="task-box">☐</span>', True: '<span class="task-box">☑</span>'}
+
+
+def _libraries() -> str:
+    found = []
+    for name in ("markdown", "pymdown-extensions", "mdx-truly-sane-lists", "mdx-breakless-lists", "nh3",
+                 "pygments"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} ?")
+    return ", ".join(found)
+
+
+# What stored HTML was rendered by: the extensions, their settings, the cleaning rules and the
+# libraries' versions. Stored HTML of another version is stale (`flask markup rerender`).
+RENDERER_VERSION = hashlib.sha256(repr((
+    [e if isinstance(e, str) else type(e).__name__ for e in _EXTENSIONS], sorted(_EXTENSION_CONFIGS.items()),
+    sorted(ALLOWED_TAGS),
+    sorted((k, sorted(v)) for k, v in ALLOWED_ATTRIBUTES.items()),
+    sorted((k, sorted(v)) for k, v in ALLOWED_CLASSES.items()), sorted(URL_SCHEMES), LINK_REL,
+    _TASK_MARKS, _libraries())).encode()).hexdigest()[:16]
 
 
 def render(text: str | None) -> Markup:
@@ -59,6 +111,7 @@ def render(text: str | None) -> Markup:
     html = markdown.markdown(
         text, extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS, output_format="html"
     )
+    html = _TASK_BOX.sub(lambda m: _TASK_MARKS[bool(m.group("checked"))], html)
     return Markup(_cleaner.clean(html))
 
 
@@ -116,3 +169,72 @@ def plain_text(html: str | None) -> str:
     collector.close()
     lines = (" ".join(line.split()) for line in "".join(collector.parts).split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+# --- stored HTML -------------------------------------------------------------------------------------
+# Packages that store rendered Markdown beside its source register the pair here (forum posts, KB
+# articles, escalation notes and messages). When the renderer changes (RENDERER_VERSION), `flask
+# markup rerender` renders every stored text again; `make run` runs it with --if-stale, and so should
+# a deploy, before the new version serves pages.
+
+STORED: dict[str, tuple] = {}
+
+
+def register_stored(name: str, model, source: str = "body", html: str = "body_html", rendered=None) -> None:
+    """Declare that `model` keeps `html`, rendered from `source` by `render`; `rendered`, when given,
+    is the SQL condition of the rows whose HTML `render` made (imported posts keep their own)."""
+    STORED[name] = (model, source, html, rendered)
+
+
+def stored_version() -> str | None:
+    """The renderer version the stored HTML was last made with (None: never recorded)."""
+    from core.extensions import db
+
+    return db.session.scalar(sa.select(MarkupState.renderer_version).where(MarkupState.id == 1))
+
+
+def rerender(batch: int = 500, progress=None) -> int:
+    """Render every registered stored text again, in batches by id, writing only rows whose HTML
+    changes, then record RENDERER_VERSION; returns how many rows changed. `progress(n)` is told as
+    each batch is done."""
+    from core import clock
+    from core.extensions import db
+
+    changed = 0
+    for model, source, html, rendered in STORED.values():
+        table = model.__table__
+        key, text_column, html_column = table.c.id, table.c[source], table.c[html]
+        after = 0
+        while True:
+            query = sa.select(key, text_column, html_column).where(key > after)
+            if rendered is not None:
+                query = query.where(rendered)
+            rows = db.session.execute(query.order_by(key).limit(batch)).all()
+            if not rows:
+                break
+            fresh = [(row_id, str(render(text)), old) for row_id, text, old in rows]
+            updates = [{"row_id": row_id, "new_html": new} for row_id, new, old in fresh if new != old]
+            if updates:
+                db.session.execute(sa.update(table).where(key == sa.bindparam("row_id"))
+                                   .values({html: sa.bindparam("new_html")}), updates)
+            db.session.commit()
+            changed += len(updates)
+            after = rows[-1][0]
+            if progress is not None:
+                progress(len(rows))
+    state = db.session.get(MarkupState, 1)
+    if state is None:
+        db.session.add(MarkupState(id=1, renderer_version=RENDERER_VERSION, rendered_at=clock.now()))
+    else:
+        state.renderer_version, state.rendered_at = RENDERER_VERSION, clock.now()
+    db.session.commit()
+    return changed
+
+
+def stored_count() -> int:
+    """How many stored texts `rerender` goes through."""
+    from core.extensions import db
+
+    return sum(db.session.scalar(sa.select(sa.func.count()).select_from(model.__table__)
+                                 .where(rendered if rendered is not None else sa.true())) or 0
+               for model, _source, _html, rendered in STORED.values())

@@ -73,6 +73,11 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.cli.add_command(escalation_cli)
+    from core import markup
+    from escalation.models import ConversationMessage, InternalNote
+
+    markup.register_stored("internal_notes", InternalNote)
+    markup.register_stored("conversation_messages", ConversationMessage)
     app.jinja_env.filters["local_time"] = views.local_time
     app.jinja_env.filters["business_duration"] = views.business_duration
     from forum import notices

@@ -30,6 +30,14 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block)
+    import sqlalchemy as sa
+
+    from core import markup
+    from forum.models import Post
+
+    # An imported post keeps the HTML it came with (sanitised) until someone edits it.
+    markup.register_stored("posts", Post, rendered=sa.or_(Post.import_source.is_(None),
+                                                           Post.edited_at.is_not(None)))
     app.cli.add_command(demo_cli)
     app.cli.add_command(import_cli)
     app.cli.add_command(history_cli)

@@ -64,6 +64,10 @@ def init_app(app: Flask) -> None:
     from kb.views import bp
 
     app.register_blueprint(bp)
+    from core import markup
+    from kb.models import Article
+
+    markup.register_stored("kb_articles", Article)
     # Module-level lists, and create_app may run more than once in a process: add each once.
     if thread_notices not in hooks.thread_notices:
         hooks.thread_notices.append(thread_notices)

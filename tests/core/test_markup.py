@@ -286,7 +286,24 @@ CODE = [
     ),
 ]
 
-RENDER_PAYLOADS = SCRIPT_TAGS + EVENT_HANDLERS + MARKDOWN_LINKS + ENCODED_SCHEMES + RAW_HTML
+# Through the extensions that make Markdown read as people write it (bare links, strikethrough, task
+# lists, lists after text, line breaks): each must stay as inert as plain Markdown.
+WRITING_HABITS = [
+    pytest.param("- [x] <script>alert(1)</script>", id="task-script"),
+    pytest.param("- [ ] <img src=x onerror=alert(1)>", id="task-onerror"),
+    pytest.param('<input type="checkbox" disabled checked onfocus=alert(1) autofocus>',
+                 id="task-box-raw-input"),
+    pytest.param("see javascript:alert(1) now", id="bare-javascript"),
+    pytest.param("see https://example.com/\"onmouseover=\"alert(1) now", id="bare-link-quote-break"),
+    pytest.param("www.example.com/<script>alert(1)</script>", id="bare-www-script"),
+    pytest.param("~~<img src=x onerror=alert(1)>~~", id="strike-onerror"),
+    pytest.param("Steps:\n1. <svg onload=alert(1)>\n2. two", id="list-after-text-svg"),
+    pytest.param("- a\n  - [b](javascript:alert(1))", id="nested-javascript-link"),
+    pytest.param("line one\n<script>alert(1)</script>", id="line-break-script"),
+]
+
+RENDER_PAYLOADS = (SCRIPT_TAGS + EVENT_HANDLERS + MARKDOWN_LINKS + ENCODED_SCHEMES + RAW_HTML
+                   + WRITING_HABITS)
 HTML_PAYLOADS = SCRIPT_TAGS + EVENT_HANDLERS + RAW_HTML
 
 
@@ -512,3 +529,56 @@ def test_returns_markup_that_templates_do_not_escape_again(func):
     assert type(out) is Markup
     assert escape(out) == out
     assert "<b>there</b>" in out
+
+
+# --------------------------------------------------------------------------- Markdown as people write it
+
+
+def _text(element) -> str:
+    return "".join(element.itertext())
+
+
+def test_a_list_right_after_a_line_of_text_is_a_list():
+    out = render("Steps:\n1. one\n2. two")
+    assert _text(elements(out, "p")[0]) == "Steps:"
+    assert [li.text for li in elements(out, "ol")[0]] == ["one", "two"]
+
+
+def test_two_space_nesting_makes_a_nested_list():
+    out = render("- a\n  - b\n- c")
+    outer = elements(out, "ul")[0]
+    assert [li.text for li in outer] == ["a", "c"]
+    inner = outer[0].find("ul")
+    assert inner is not None and [li.text for li in inner] == ["b"]
+
+
+def test_a_bare_link_is_a_link_with_the_same_rel_as_others():
+    out = render("see https://example.com/x?y=1 now, or www.example.org")
+    links = elements(out, "a")
+    assert [a.get("href") for a in links] == ["https://example.com/x?y=1", "http://www.example.org"]
+    assert all(a.get("rel") == "nofollow ugc noopener" for a in links)
+
+
+def test_double_tildes_strike_through_and_single_ones_stay():
+    out = render("~~old~~ new, ~approx~")
+    assert [_text(d) for d in elements(out, "del")] == ["old"]
+    assert "~approx~" in text_of(out)
+
+
+def test_a_task_list_is_shown_with_marks_not_checkboxes():
+    out = render("- [ ] todo\n- [x] done")
+    items = elements(out, "li")
+    assert [_text(li).strip() for li in items] == ["☐ todo", "☑ done"]
+    assert elements(out, "input") == [] and "checkbox" not in out
+
+
+def test_a_newline_is_a_line_break():
+    out = render("line one\nline two")
+    assert len(elements(out, "br")) == 1 and text_of(out).startswith("line one")
+
+
+def test_what_already_worked_still_does():
+    assert elements(render("```\ncode\n```"), "pre")
+    assert elements(render("| a | b |\n|---|---|\n| 1 | 2 |"), "table")
+    assert elements(render("## Heading"), "h2")
+    assert _text(elements(render("`__init__`"), "code")[0]) == "__init__"

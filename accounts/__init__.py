@@ -32,6 +32,9 @@ def init_app(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    from core import markup
+
+    markup.set_mention_lookup(services.mention_targets)
     app.register_blueprint(bp)
     app.cli.add_command(accounts_cli)
     from accounts.settings_pages import settings_pages

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, has_app_context
 from itsdangerous import BadSignature
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -89,6 +89,27 @@ def normalise_email(email: str | None) -> str:
 
 def username_key(username: str) -> str:
     return unicodedata.normalize("NFKC", username).casefold()
+
+
+def mention_targets(keys) -> dict[str, tuple[str, str]]:
+    """For core.markup's @mentions: of these folded names, the active accounts that have them, as
+    {key: (username, profile path)}; one query. Outside an app nothing is looked up."""
+    if not keys or not has_app_context():
+        return {}
+    rows = db.session.execute(sa.select(User.username_key, User.username).where(
+        User.username_key.in_(sorted(keys)), User.is_active_account.is_(True))).all()
+    urls = current_app.url_map.bind("")
+    return {key: (username, urls.build("accounts.view_profile", {"username": username}))
+            for key, username in rows}
+
+
+def users_named(usernames) -> list[User]:
+    """The active accounts with these usernames (as written in rendered mentions), in one query."""
+    keys = {username_key(name) for name in usernames}
+    if not keys:
+        return []
+    return list(db.session.scalars(sa.select(User).where(User.username_key.in_(sorted(keys)),
+                                                         User.is_active_account.is_(True))))
 
 
 def validate_username(username: str | None) -> str:

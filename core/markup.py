@@ -3,6 +3,8 @@ back to the plain text a reader sees (for search)."""
 
 import hashlib
 import re
+import unicodedata
+import xml.etree.ElementTree as etree
 from html.parser import HTMLParser
 from importlib import metadata
 
@@ -10,6 +12,8 @@ import markdown
 import nh3
 import sqlalchemy as sa
 from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor
+from markdown.util import AtomicString
 from markupsafe import Markup
 from pygments.token import STANDARD_TYPES
 
@@ -40,6 +44,7 @@ ALLOWED_CLASSES = {
     "code": {f"language-{lang}" for lang in ("python", "js", "json", "bash", "sql", "html")},
     "ul": {"task-list"},
     "li": {"task-list-item"},
+    "a": {"mention"},
 }
 
 _cleaner = nh3.Cleaner(
@@ -101,15 +106,75 @@ RENDERER_VERSION = hashlib.sha256(repr((
     sorted(ALLOWED_TAGS),
     sorted((k, sorted(v)) for k, v in ALLOWED_ATTRIBUTES.items()),
     sorted((k, sorted(v)) for k, v in ALLOWED_CLASSES.items()), sorted(URL_SCHEMES), LINK_REL,
-    _TASK_MARKS, _libraries())).encode()).hexdigest()[:16]
+    _TASK_MARKS, "mentions 1", _libraries())).encode()).hexdigest()[:16]
+
+
+# --- @mentions ------------------------------------------------------------------------------------
+# "@name" links to that person's profile when someone has that name (compared as accounts compares
+# names: NFKC, then case-folded); never inside code, an e-mail address or a URL. Core knows no people:
+# accounts sets the lookup (names to (username, profile path)) when the app starts.
+MENTION_RE = r"(?<![\w@/`])@(\w(?:[\w.-]{0,28}\w)?)"
+_MENTION_LINK = re.compile(r'<a [^>]*class="mention"[^>]*>@([^<]+)</a>')
+_mention_lookup = None
+
+
+def set_mention_lookup(lookup) -> None:
+    """`lookup(keys)`: for a set of folded names, {key: (username, profile path)} of those who exist."""
+    global _mention_lookup
+    _mention_lookup = lookup
+
+
+def fold_name(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def mentioned(html: str | None) -> list[str]:
+    """The usernames rendered HTML links as mentions, each once, in order."""
+    return list(dict.fromkeys(_MENTION_LINK.findall(str(html or ""))))
+
+
+class _MentionPattern(InlineProcessor):
+    def __init__(self, pattern, md, found):
+        super().__init__(pattern, md)
+        self.found = found
+
+    def handleMatch(self, m, data):
+        hit = self.found.get(fold_name(m.group(1)))
+        if hit is None:
+            return None, None, None
+        link = etree.Element("a")
+        link.set("href", hit[1])
+        link.set("class", "mention")
+        link.text = AtomicString("@" + hit[0])
+        return link, m.start(0), m.end(0)
+
+
+class _Mentions(Extension):
+    """Links the names in `found` (after code spans, before emphasis: @a_b_c is one name)."""
+
+    def __init__(self, found):
+        super().__init__()
+        self.found = found
+
+    def extendMarkdown(self, md):
+        md.inlinePatterns.register(_MentionPattern(MENTION_RE, md, self.found), "mention", 175)
+
+
+def _mentions_in(text: str) -> dict:
+    if _mention_lookup is None or "@" not in text:
+        return {}
+    keys = {fold_name(name) for name in re.findall(MENTION_RE, text)}
+    return _mention_lookup(keys) if keys else {}
 
 
 def render(text: str | None) -> Markup:
     """Markdown source to sanitised HTML, safe to put in a page as it is."""
     if not text:
         return Markup("")
+    found = _mentions_in(text)
     html = markdown.markdown(
-        text, extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS, output_format="html"
+        text, extensions=_EXTENSIONS + ([_Mentions(found)] if found else []),
+        extension_configs=_EXTENSION_CONFIGS, output_format="html"
     )
     html = _TASK_BOX.sub(lambda m: _TASK_MARKS[bool(m.group("checked"))], html)
     return Markup(_cleaner.clean(html))

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from accounts import services as account_services
 from accounts.models import User
-from core import clock, mail, signals
+from core import clock, mail, markup, signals
 from core.extensions import db, end_transaction
 from forum import history, notices, reputation, viewcounts, visibility
 from forum.models import (
@@ -99,6 +100,18 @@ def notify_new_post(post_id: int) -> None:
         return
     _notify(_followers(post.thread_id, post.author_id, post.created_at), post.thread_id, post.id,
             "answer")
+
+
+def notify_mentions(post_id: int) -> None:
+    """Tell the people a post mentions (its rendered @name links), but its author, once per post
+    (the notice's key): an edit that adds a name tells only the new one. Nobody hears of a post, or
+    a thread, that others cannot see."""
+    post = db.session.get(Post, post_id)
+    if post is None or not post.is_visible or not post.thread.is_visible:
+        return
+    people = [user.id for user in account_services.users_named(markup.mentioned(post.body_html))
+              if user.id != post.author_id]
+    _notify(people, post.thread_id, post.id, notices.MENTION.name)
 
 
 def notify_accepted(thread_id: int, post_id: int) -> None:

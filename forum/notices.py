@@ -90,6 +90,10 @@ ACCEPTED = register_kind(NoticeKind(
     "accepted", summary="An answer was accepted in “{title}”", subject="“{title}” is solved",
     label="An answer accepted in a thread you follow",
     mail_text="An answer was accepted in a thread you follow:\n\n{excerpt}\n\nRead it: {link}"))
+MENTION = register_kind(NoticeKind(
+    "mention", summary="You were mentioned in “{title}”", subject="{author} mentioned you in “{title}”",
+    label="Someone mentions you",
+    mail_text="{author} mentioned you:\n\n{excerpt}\n\nRead it: {link}"))
 REMINDER = register_kind(NoticeKind(
     "reminder", summary="Did an answer solve “{title}”?", link_to_post=False,
     label="Reminders to accept an answer to your question",

@@ -68,6 +68,26 @@ def clean_body(body: str | None) -> str:
                          empty="Write something: the text is empty.")
 
 
+MENTION_LIMIT = 10  # people one post may mention: a reply is not a mass ping
+
+
+def render_body(body: str) -> str:
+    """A cleaned body's HTML as it is stored. Raises Invalid when it mentions more than
+    MENTION_LIMIT people."""
+    html = str(markup.render(body))
+    named = markup.mentioned(html)
+    if len(named) > MENTION_LIMIT:
+        raise Invalid(f"Mention at most {MENTION_LIMIT} people in one post (this one mentions "
+                      f"{len(named)}); for more, ask staff to announce it.", field="body")
+    return html
+
+
+def _notify_mentions(post: Post) -> None:
+    """After the commit: tell the people a visible post mentions (forum.jobs.notify_mentions)."""
+    if post.state == VISIBLE and markup.mentioned(post.body_html):
+        jobs.enqueue(forum_jobs.notify_mentions, post.id, queue="mail")
+
+
 def preview_body(body: str | None) -> Markup:
     """Markdown as it would show once saved: cleaned as clean_body cleans it and rendered by
     core.markup, the one renderer. Raises Invalid (nothing to show, a pile of accents) or TooLarge
@@ -242,6 +262,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
                              urgent_reason=urgent_reason, minimum_lengths=minimum_lengths)
     title, body, category, tag_rows = checked.title, checked.body, checked.category, checked.tags
     urgent_reason = checked.urgent_reason
+    body_html = render_body(body)
     db.session.add_all([tag for tag in tag_rows if tag.id is None])  # new tags, made by staff
     held = hooks.check_post(hooks.Draft(actor=actor, category_id=category.id, body=body, title=title))
     now = clock.now()
@@ -250,7 +271,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
                     state=HELD if held else VISIBLE, hidden_at=now if held else None,
                     hidden_reason=held or "")
     question = Post(thread=thread, author=actor, author_role=actor.role, kind=QUESTION, body=body,
-                    body_html=str(markup.render(body)), created_at=now)
+                    body_html=body_html, created_at=now)
     db.session.add_all([thread, question])
     db.session.flush()
     record_revision(question, actor, title=title)
@@ -262,6 +283,8 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
         history.record(thread, history.URGENT_RAISED, actor, at=now)
     if held:
         history.record(thread, history.HELD_EVENT, None, at=now, note=held)
+    if not held:
+        _notify_mentions(question)
     signals.thread_created.send(thread, actor=actor, held=held)
     db.session.commit()
     return thread
@@ -291,13 +314,14 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     check of a package above may hold the post for review (it is saved, waiting) or refuse it."""
     check_can_reply(actor, thread)
     body = clean_body(body)
+    body_html = render_body(body)
     lock_row(thread)  # reply_count and the first-reply times are counted below
     check_can_reply(actor, thread)  # as it is now that no one else can change it
     held = hooks.check_post(hooks.Draft(actor=actor, category_id=thread.category_id, body=body,
                                         thread_id=thread.id))
     now = clock.now()
     post = Post(thread=thread, author=actor, author_role=actor.role, kind=ANSWER, body=body,
-                body_html=str(markup.render(body)), created_at=now, state=HELD if held else VISIBLE,
+                body_html=body_html, created_at=now, state=HELD if held else VISIBLE,
                 hidden_at=now if held else None, hidden_reason=held or "")
     db.session.add(post)
     db.session.flush()
@@ -309,6 +333,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     follow(actor.id, thread.id)
     if not held:
         jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
+    _notify_mentions(post)
     signals.post_created.send(post, actor=actor, held=held)
     db.session.commit()
     return post
@@ -335,6 +360,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     problems: list[Invalid] = []  # all of them at once, in the edit form's order
     new_title = collect(problems, clean_title, title) if post.is_question and title is not None else None
     body = collect(problems, clean_body, body)
+    body_html = collect(problems, render_body, body) if body is not None else None
     tag_rows = (collect(problems, resolve_tags, actor, tags, create=False)
                 if post.is_question and tags is not None else None)
     summary = collect(problems, clean_summary, summary)
@@ -348,7 +374,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
         return post
     held = hooks.check_post(hooks.Draft(actor=actor, category_id=thread.category_id, body=body,
                                         title=new_title, thread_id=thread.id, post_id=post.id))
-    post.body, post.body_html = body, str(markup.render(body))
+    post.body, post.body_html = body, body_html
     post.edited_at, post.edited_by_id = clock.now(), actor.id
     if new_title is not None:
         thread.title = new_title
@@ -357,6 +383,8 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
         audit.record(actor, "edit", "post", post.id, reason="edited someone else's post")
     if held:
         _hold_after_edit(post, thread, held)
+    if not held:
+        _notify_mentions(post)
     signals.post_edited.send(post, actor=actor, held=held)
     db.session.commit()
     return post

@@ -106,6 +106,7 @@ def _notify_followers(post: Post) -> None:
     """An answer that becomes visible (approved after a hold, say) reaches the followers it never
     reached; the notices' keys make sure nobody hears of one answer twice."""
     jobs.enqueue(forum_jobs.notify_new_post, post.id, queue="mail")
+    jobs.enqueue(forum_jobs.notify_mentions, post.id, queue="mail")
 
 
 def delete_thread(actor: User, thread: Thread, reason: str = "") -> Thread:

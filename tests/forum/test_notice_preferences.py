@@ -143,7 +143,7 @@ def test_bad_choices_are_refused_and_change_nothing(app, client, auth):
     _choose(client, answer="app")
     for bad, message in (
         ({"answer": "pigeon"}, "Choose how to get"),
-        ({"mention": "mail"}, "There is no such kind of notification"),
+        ({"pigeon_post": "mail"}, "There is no such kind of notification"),
         ({"esc_new": "none"}, "There is no such kind of notification"),  # staff only
         ({"answer": "<b>mail</b>"}, "Choose how to get"),
         ({"answer": "none", "accepted": "sometimes"}, "Choose how to get"),  # all or nothing

@@ -35,11 +35,11 @@ def _notices(user) -> list[Notification]:
 def test_an_unknown_kind_is_refused_and_writes_nothing(app):
     person = make_user()
     thread = make_thread()
-    with pytest.raises(ValueError, match=r"unknown notice kind 'mention'; the registered kinds are "
+    with pytest.raises(ValueError, match=r"unknown notice kind 'shoutout'; the registered kinds are "
                                          r"accepted, answer, .*esc_breach, .*reminder"):
-        notices.add_notices("mention", [person.id], thread_id=thread.id)
+        notices.add_notices("shoutout", [person.id], thread_id=thread.id)
     with pytest.raises(ValueError, match="unknown notice kind"):
-        forum_jobs.notify("mention", [person.id], thread.id)
+        forum_jobs.notify("shoutout", [person.id], thread.id)
     for bad in (None, 3, "", "Answer", "x" * 500):
         with pytest.raises(ValueError):
             notices.add_notices(bad, [person.id], thread_id=thread.id)

@@ -1,0 +1,88 @@
+"""@mentions: "@name" links to the person's profile and tells them once per post, by their choice of
+delivery; never for someone who does not exist, the author, a name in code, a post others cannot
+see, or a mass ping."""
+
+import pytest
+import sqlalchemy as sa
+
+from core import jobs
+from core.errors import Invalid
+from core.extensions import db
+from forum import services, states
+from forum.models import Notification, NotificationPreference, Post
+from tests.conftest import outbox_messages
+from tests.factories import make_thread, make_user
+
+
+def _mentions(user) -> list[Notification]:
+    return list(db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == user.id, Notification.kind == "mention")
+        .order_by(Notification.id).execution_options(populate_existing=True)))
+
+
+def test_a_mention_links_the_profile_and_tells_the_person_once(app, client):
+    alice = make_user(username="alice", display_name="Alice")
+    bob = make_user(username="bob_writer", display_name="Bob")
+    thread = make_thread()
+    post = services.create_post(bob, thread, "Thanks @Alice, and @nobody_here; `@alice` in code. @bob_writer")
+    jobs.wait_idle()
+    assert '<a class="mention" href="/u/alice" rel="nofollow ugc noopener">@alice</a>' in post.body_html
+    assert "@nobody_here" in post.body_html and 'href="/u/nobody_here"' not in post.body_html
+    [notice] = _mentions(alice)
+    assert (notice.thread_id, notice.post_id) == (thread.id, post.id)
+    assert _mentions(bob) == []  # not the author
+    mails = [m for m in outbox_messages(app) if "alice@" in str(m["To"])]
+    assert len(mails) == 1 and "Bob mentioned you" in str(mails[0]["Subject"])
+    page = client.get(f"/t/{thread.id}").text
+    assert 'href="/u/alice"' in page
+
+    # An edit that adds a name tells only the new one; alice hears nothing twice.
+    carol = make_user(username="carol")
+    services.edit_post(bob, post, post.body + " Also @carol.")
+    jobs.wait_idle()
+    assert len(_mentions(alice)) == 1 and len(_mentions(carol)) == 1
+
+
+def test_more_than_ten_people_is_refused_and_nothing_is_stored(app):
+    people = [make_user(username=f"person{n}") for n in range(11)]
+    thread = make_thread()
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Post))
+    with pytest.raises(Invalid, match="Mention at most 10 people in one post"):
+        services.create_post(make_user(), thread, " ".join(f"@{p.username}" for p in people))
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == before
+    jobs.wait_idle()
+    assert all(_mentions(p) == [] for p in people)
+
+
+def test_the_ask_route_refuses_a_mass_ping_with_400(app, client, auth):
+    for n in range(11):
+        make_user(username=f"fan{n}")
+    auth.as_role("member")
+    from tests.factories import make_category
+    category = make_category()
+    response = client.post("/ask", data={
+        "title": "Who else sees the export failing today?", "category_id": str(category.id),
+        "body": "Pinging everyone: " + " ".join(f"@fan{n}" for n in range(11))})
+    assert response.status_code == 400 and "Mention at most 10 people" in response.text
+
+
+def test_nobody_hears_of_a_post_others_cannot_see_until_it_is_shown(app):
+    staff = make_user("staff")
+    alice = make_user(username="alice")
+    answer = services.create_post(make_user(), make_thread(), "@alice look at this one")
+    states.hide_post(staff, answer, "Off topic")  # before the notice job runs
+    jobs.wait_idle()
+    assert _mentions(alice) == []
+    states.unhide_post(staff, answer)
+    jobs.wait_idle()
+    assert len(_mentions(alice)) == 1
+
+
+def test_a_person_who_turned_mentions_off_is_not_told(app):
+    alice = make_user(username="alice")
+    db.session.add(NotificationPreference(user_id=alice.id, kind="mention", delivery="none"))
+    db.session.commit()
+    services.create_post(make_user(), make_thread(), "@alice what do you think?")
+    jobs.wait_idle()
+    assert _mentions(alice) == []

@@ -103,6 +103,25 @@ def mention_targets(keys) -> dict[str, tuple[str, str]]:
             for key, username in rows}
 
 
+MENTION_SUGGESTIONS = 8
+
+
+def suggest_people(text: str | None, limit: int = MENTION_SUGGESTIONS) -> list[dict]:
+    """Active people whose username starts with `text` (as names are compared), shortest first, as
+    `{"username", "display_name"}`, for the @mention picker; none for text no username could
+    start with. One query."""
+    key = username_key((text or "")[:USERNAME_MAX + 1].strip())
+    if not key or len(key) > USERNAME_MAX or not _USERNAME_RE.fullmatch(key):
+        return []
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = db.session.execute(
+        sa.select(User.username, User.display_name)
+        .where(User.username_key.like(f"{escaped}%", escape="\\"), User.is_active_account.is_(True))
+        .order_by(sa.func.length(User.username_key), User.username_key).limit(limit)).all()
+    return [{"username": username, "display_name": display_name or username}
+            for username, display_name in rows]
+
+
 def users_named(usernames) -> list[User]:
     """The active accounts with these usernames (as written in rendered mentions), in one query."""
     keys = {username_key(name) for name in usernames}

@@ -5,6 +5,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -236,6 +237,16 @@ def _render_account(email_form=None, password_form=None, status=200):
     email_form = email_form or forms.EmailChangeForm(prefix="email")
     return render_template("accounts/account.html", email_form=email_form,
                            password_form=password_form or forms.ChangePasswordForm()), status
+
+
+@bp.route("/people/suggest")
+@login_required
+def suggest_people():
+    """JSON for the @mention picker: `{"people": [{"username", "display_name"}]}`."""
+    response = jsonify(people=services.suggest_people(request.args.get("q", "")))
+    response.cache_control.private = True
+    response.cache_control.max_age = 60
+    return response
 
 
 @bp.route("/settings/account")

@@ -1,7 +1,8 @@
 // The list under a combobox (ARIA 1.2), shared by the tag suggestions and the KB article picker:
 // which option is active (shown by aria-selected, and on the input by aria-activedescendant),
 // moving through the options with wrap-around, and closing the list.
-window.peerlineListbox = window.peerlineListbox || function (input, list, optionId) {
+// `flat`: the input is a text area, which has no aria-expanded (a textbox is not a combobox).
+window.peerlineListbox = window.peerlineListbox || function (input, list, optionId, flat) {
   "use strict";
   var box = { active: -1 };
 
@@ -22,7 +23,7 @@ window.peerlineListbox = window.peerlineListbox || function (input, list, option
   box.previous = function (count) { box.setActive(box.active <= 0 ? count - 1 : box.active - 1); };
   box.close = function () {
     list.hidden = true;
-    input.setAttribute("aria-expanded", "false");
+    if (!flat) { input.setAttribute("aria-expanded", "false"); }
     box.setActive(-1);
   };
   return box;

@@ -86,3 +86,23 @@ def test_a_person_who_turned_mentions_off_is_not_told(app):
     services.create_post(make_user(), make_thread(), "@alice what do you think?")
     jobs.wait_idle()
     assert _mentions(alice) == []
+
+
+def _people(client, q):
+    response = client.get("/people/suggest", query_string={"q": q})
+    assert response.status_code == 200 and response.headers["Cache-Control"].startswith("private")
+    return [p["username"] for p in response.get_json()["people"]]
+
+
+def test_the_picker_offers_people_whose_names_start_so(app, client, auth):
+    for name in ("alice", "alicia_k", "ali", "bob", "xalice"):
+        make_user(username=name)
+    gone = make_user(username="alina")
+    gone.is_active_account = False
+    db.session.commit()
+    assert client.get("/people/suggest?q=al").status_code == 302  # signed-in people only
+    auth.as_role("member")
+    assert _people(client, "al") == ["ali", "alice", "alicia_k"]
+    assert _people(client, "ALIC") == ["alice", "alicia_k"]
+    for ugly in ("", "%", "_", "a%", "<script>", "x" * 10_000, "al ice", "@al"):
+        assert _people(client, ugly) == [], ugly

@@ -29,6 +29,9 @@ NOTICE_KINDS = (
     NoticeKind("esc_breach", summary="Overdue: “{title}”", link_to_post=False, link=_escalation_link,
                label="An escalation past its due time", required=True, staff_only=True,
                mail_text="An escalation is past its due time without a staff reply:\n\n{link}"),
+    NoticeKind("note_mention", summary="A colleague mentioned you in a note on “{title}”",
+               link_to_post=False, label="A colleague mentions you in an internal note", staff_only=True,
+               mail_text="A colleague mentioned you in an internal note (staff only):\n\n{link}"),
     NoticeKind("peer_call", summary="Can you help with “{title}”?", link_to_post=False,
                label="Unanswered questions in topics you know", advocates_only=True,
                mail_text="Nobody has answered this question yet, and you know its topic well. "

@@ -18,7 +18,14 @@ from core import clock, mail
 from core.clock import as_utc
 from core.extensions import db, end_transaction
 from escalation import rules
-from escalation.models import DeskProfile, Escalation, Team, WebhookDelivery, team_members
+from escalation.models import (
+    DeskProfile,
+    Escalation,
+    InternalNote,
+    Team,
+    WebhookDelivery,
+    team_members,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,21 @@ def payload(escalation: Escalation) -> dict:
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """HMAC-SHA256 over "<timestamp>.<body>" with the team's secret, hex: what a receiver checks."""
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def notify_note_mentions(note_id: int) -> None:
+    """Tell the staff an internal note mentions (its rendered @name links), but its author, once per
+    note. A member mentioned in a note hears nothing: notes are for staff."""
+    from accounts import services as account_services
+    from core import markup
+    from forum import jobs as forum_jobs
+
+    note = db.session.get(InternalNote, note_id)
+    if note is None:
+        return
+    staff = [user.id for user in account_services.users_named(markup.mentioned(note.body_html))
+             if user.role in STAFF_ROLES and user.id != note.author_id]
+    forum_jobs.notify("note_mention", staff, note.thread_id, None, f"n{note.id}")
 
 
 def announce_escalation(escalation_id: int) -> None:

@@ -494,6 +494,11 @@ def add_note(actor: User, thread: Thread, body: str) -> InternalNote:
     note = InternalNote(thread_id=thread.id, escalation_id=escalation.id if escalation else None,
                         author_id=actor.id, body=body, body_html=str(markup.render(body)))
     db.session.add(note)
+    db.session.flush()
+    if markup.mentioned(note.body_html):  # staff named in it hear of it; nobody else does
+        from escalation import jobs as escalation_jobs
+
+        jobs.enqueue(escalation_jobs.notify_note_mentions, note.id, queue="mail")
     db.session.commit()
     return note
 

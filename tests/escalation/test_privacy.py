@@ -141,3 +141,16 @@ def test_the_asker_sees_that_staff_have_it_and_by_when_but_not_who_or_the_notes(
     # Staff see where it is and a link to work it.
     staff_page = signed_in(app, make_user("staff")).get(f"/t/{thread.id}").text
     assert f"/staff/escalations/{escalation.id}" in staff_page
+
+
+def test_a_note_that_mentions_people_tells_the_staff_among_them_and_no_one_else(app):
+    from forum.models import Notification
+
+    author = make_user("staff", username="nora_staff")
+    colleague = make_user("staff", username="sam_staff")
+    member = make_user(username="mia_member")
+    thread = make_thread(member, title="Refund for a double charge")
+    services.add_note(author, thread, "@sam_staff can you check? @mia_member must not hear of it. @nora_staff")
+    jobs.wait_idle()
+    heard = dict(db.session.execute(sa.select(Notification.user_id, Notification.kind)).all())
+    assert heard == {colleague.id: "note_mention"}

@@ -150,7 +150,8 @@ def test_a_note_that_mentions_people_tells_the_staff_among_them_and_no_one_else(
     colleague = make_user("staff", username="sam_staff")
     member = make_user(username="mia_member")
     thread = make_thread(member, title="Refund for a double charge")
-    services.add_note(author, thread, "@sam_staff can you check? @mia_member must not hear of it. @nora_staff")
+    services.add_note(author, thread,
+                      "@sam_staff can you check? @mia_member must not hear of it. @nora_staff")
     jobs.wait_idle()
     heard = dict(db.session.execute(sa.select(Notification.user_id, Notification.kind)).all())
     assert heard == {colleague.id: "note_mention"}

@@ -106,3 +106,10 @@ def test_the_picker_offers_people_whose_names_start_so(app, client, auth):
     assert _people(client, "ALIC") == ["alice", "alicia_k"]
     for ugly in ("", "%", "_", "a%", "<script>", "x" * 10_000, "al ice", "@al"):
         assert _people(client, ugly) == [], ugly
+
+
+def test_the_demo_community_has_a_thread_with_a_mention(app, runner):
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    linked = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(
+        Post.body_html.contains('class="mention" href="/u/ledgerlou"')))
+    assert linked == 1

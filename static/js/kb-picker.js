@@ -26,19 +26,7 @@
     function show(items) {
       results = items;
       list.textContent = "";
-      items.forEach(function (item, index) {
-        var li = document.createElement("li");
-        li.id = optionId(index);
-        li.setAttribute("role", "option");
-        li.setAttribute("aria-selected", "false");
-        li.textContent = item.title;
-        // mousedown, not click: the input keeps focus, so the list does not close first.
-        li.addEventListener("mousedown", function (event) {
-          event.preventDefault();
-          choose(index);
-        });
-        list.appendChild(li);
-      });
+      items.forEach(function (item, index) { listbox.option(index, item.title, choose); });
       var open = items.length > 0;
       list.hidden = !open;
       input.setAttribute("aria-expanded", open ? "true" : "false");

@@ -19,6 +19,18 @@ window.peerlineListbox = window.peerlineListbox || function (input, list, option
       input.removeAttribute("aria-activedescendant");
     }
   };
+  // Add an option showing `text` (as text, never HTML); picking it with the mouse calls choose(index).
+  // mousedown, not click: the input keeps its focus, so the list is not closed first.
+  box.option = function (index, text, choose) {
+    var li = document.createElement("li");
+    li.id = optionId(index);
+    li.setAttribute("role", "option");
+    li.setAttribute("aria-selected", "false");
+    li.textContent = text;
+    li.addEventListener("mousedown", function (event) { event.preventDefault(); choose(index); });
+    list.appendChild(li);
+    return li;
+  };
   box.next = function (count) { box.setActive((box.active + 1) % count); };
   box.previous = function (count) { box.setActive(box.active <= 0 ? count - 1 : box.active - 1); };
   box.close = function () {

@@ -33,13 +33,8 @@
       results = people;
       list.textContent = "";
       people.forEach(function (person, index) {
-        var li = document.createElement("li");
-        li.id = optionId(index);
-        li.setAttribute("role", "option");
-        li.setAttribute("aria-selected", "false");
-        li.textContent = "@" + person.username + (person.display_name !== person.username ? " (" + person.display_name + ")" : "");
-        li.addEventListener("mousedown", function (event) { event.preventDefault(); choose(index); });
-        list.appendChild(li);
+        var named = person.display_name !== person.username ? " (" + person.display_name + ")" : "";
+        listbox.option(index, "@" + person.username + named, choose);
       });
       list.hidden = people.length === 0;
       status.textContent = people.length ? people.length + " people match; use the arrow keys and Enter" : "";

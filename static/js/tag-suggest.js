@@ -70,21 +70,11 @@
       results = tags.filter(function (tag) { return !taken[tag.name]; });
       list.textContent = "";
       results.forEach(function (tag, index) {
-        var li = document.createElement("li");
+        var li = listbox.option(index, tag.name + " ", choose);
         var count = document.createElement("span");
-        li.id = optionId(index);
-        li.setAttribute("role", "option");
-        li.setAttribute("aria-selected", "false");
-        li.textContent = tag.name + " ";
         count.className = "tag-suggest-count";
         count.textContent = tag.threads + (tag.threads === 1 ? " thread" : " threads");
         li.appendChild(count);
-        // mousedown, not click: the input keeps its focus, so the list is not closed first.
-        li.addEventListener("mousedown", function (event) {
-          event.preventDefault();
-          choose(index);
-        });
-        list.appendChild(li);
       });
       var open = results.length > 0;
       list.hidden = !open;

@@ -41,6 +41,7 @@ CRON_TABLE = (
     jobs.Periodic("forum.remind-askers", forum_jobs.remind_askers, every=3600),
     jobs.Periodic("forum.send-digests", forum_jobs.send_digests, every=24 * 3600, queue="mail"),
     jobs.Periodic("forum.close-abandoned-threads", forum_jobs.close_abandoned_threads, every=3600),
+    jobs.Periodic("forum.remove-unposted-uploads", forum_jobs.remove_unposted_uploads, every=3600),
     jobs.Periodic("forum.recompute-reputation", forum_jobs.recompute_reputation, every=6 * 3600),
     jobs.Periodic("kb.flush-view-counts", kb_jobs.flush_view_counts, every=60),
     jobs.Periodic("search.reconcile-index", search_jobs.reconcile_index, every=900, queue="search"),

@@ -78,6 +78,13 @@ def from_environment(instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "SEARCH_INDEX_DIR": env("SEARCH_INDEX_DIR") or str(instance_path / "search-index"),
+        # Attachments: files under UPLOADS_DIR, or in an S3-compatible bucket when UPLOADS_S3_BUCKET is
+        # set (credentials as boto3 reads them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).
+        "UPLOADS_DIR": env("UPLOADS_DIR") or str(instance_path / "uploads"),
+        "UPLOADS_S3_BUCKET": env("UPLOADS_S3_BUCKET") or None,
+        "UPLOADS_S3_ENDPOINT": env("UPLOADS_S3_ENDPOINT") or None,
+        "UPLOADS_S3_REGION": env("UPLOADS_S3_REGION") or None,
+        "UPLOADS_S3_PREFIX": env("UPLOADS_S3_PREFIX") or "uploads/",
         "MAIL_SERVER": env("MAIL_SERVER") or None,
         "MAIL_PORT": _int("MAIL_PORT", 587),
         "MAIL_USERNAME": env("MAIL_USERNAME") or None,
@@ -102,6 +109,7 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_RESET_EMAIL_LIMIT": env("PEERLINE_RESET_EMAIL_LIMIT") or "3 per hour",
         "PEERLINE_QUESTION_LIMIT": env("PEERLINE_QUESTION_LIMIT") or "3 per minute;30 per day",
         "PEERLINE_REPLY_LIMIT": env("PEERLINE_REPLY_LIMIT") or "10 per minute;200 per day",
+        "PEERLINE_UPLOAD_LIMIT": env("PEERLINE_UPLOAD_LIMIT") or "20 per minute;200 per day",
         "PEERLINE_PREVIEW_LIMIT": env("PEERLINE_PREVIEW_LIMIT") or "30 per minute;600 per day",
         "PEERLINE_VOTE_LIMIT": env("PEERLINE_VOTE_LIMIT") or "30 per minute;300 per day",
         "PEERLINE_FLAG_LIMIT": env("PEERLINE_FLAG_LIMIT") or "10 per hour;30 per day",

@@ -13,6 +13,7 @@ import nh3
 import sqlalchemy as sa
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
+from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 from markupsafe import Markup
 from pygments.token import STANDARD_TYPES
@@ -44,7 +45,7 @@ ALLOWED_CLASSES = {
     "code": {f"language-{lang}" for lang in ("python", "js", "json", "bash", "sql", "html")},
     "ul": {"task-list"},
     "li": {"task-list-item"},
-    "a": {"mention"},
+    "a": {"mention", "attachment"},
 }
 
 _cleaner = nh3.Cleaner(
@@ -72,9 +73,39 @@ class _OrderedListStart(Extension):
         md.parser.blockprocessors["olist"].LAZY_OL = False
 
 
+# --- attachments ---------------------------------------------------------------------------------------
+# A file attached through the editor is written `![name](/uploads/<key>)`: it shows as its thumbnail,
+# a link to the full image. Where the files are served from (forum.uploads owns them).
+UPLOAD_PATH = "/uploads/"
+THUMBNAIL_SUFFIX = "/thumb"
+_UPLOAD_SRC = re.compile(re.escape(UPLOAD_PATH) + r"[A-Za-z0-9_-]{22}")
+
+
+class _AttachmentThumbnails(Treeprocessor):
+    def run(self, root):
+        for parent in root.iter():
+            if parent.tag == "a":
+                continue  # an image someone made a link already goes where they said
+            for index, child in enumerate(list(parent)):
+                src = child.get("src", "") if child.tag == "img" else ""
+                if not _UPLOAD_SRC.fullmatch(src):
+                    continue
+                link = etree.Element("a", {"href": src, "class": "attachment"})
+                link.tail, child.tail = child.tail, None
+                child.set("src", src + THUMBNAIL_SUFFIX)
+                parent.remove(child)
+                link.append(child)
+                parent.insert(index, link)
+
+
+class _Attachments(Extension):
+    def extendMarkdown(self, md):
+        md.treeprocessors.register(_AttachmentThumbnails(md), "attachments", 5)
+
+
 _EXTENSIONS = ["fenced_code", "codehilite", "tables", "smarty", "nl2br", "mdx_breakless_lists",
                "mdx_truly_sane_lists", "pymdownx.tilde", "pymdownx.tasklist", "pymdownx.magiclink",
-               _OrderedListStart()]
+               _OrderedListStart(), _Attachments()]
 _EXTENSION_CONFIGS = {
     "codehilite": {"guess_lang": False, "css_class": "codehilite", "use_pygments": True},
     "mdx_truly_sane_lists": {"nested_indent": 2, "truly_sane": True},
@@ -106,7 +137,7 @@ RENDERER_VERSION = hashlib.sha256(repr((
     sorted(ALLOWED_TAGS),
     sorted((k, sorted(v)) for k, v in ALLOWED_ATTRIBUTES.items()),
     sorted((k, sorted(v)) for k, v in ALLOWED_CLASSES.items()), sorted(URL_SCHEMES), LINK_REL,
-    _TASK_MARKS, "mentions 1", _libraries())).encode()).hexdigest()[:16]
+    _TASK_MARKS, "mentions 1", UPLOAD_PATH, THUMBNAIL_SUFFIX, _libraries())).encode()).hexdigest()[:16]
 
 
 # --- @mentions ------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ LIMIT_SETTINGS = {
     "preview": ("PEERLINE_PREVIEW_LIMIT",
                 "You have asked for many previews in a short time. Try again in {wait}; "
                 "your text is still here."),
+    "upload": ("PEERLINE_UPLOAD_LIMIT", "You have attached many files in a short time. Try again in {wait}; "
+                                        "your text is still here."),
     "vote": ("PEERLINE_VOTE_LIMIT", "You have voted many times in a short time. Try again in {wait}."),
     "flag": ("PEERLINE_FLAG_LIMIT", "You have flagged many posts in a short time. Try again in {wait}; "
                                     "moderators are looking at the ones you sent."),

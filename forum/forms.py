@@ -70,3 +70,18 @@ class SplitForm(FlaskForm):
     title = StringField("Title of the new thread", validators=[Length(max=TITLE_MAX + _SLACK)],
                         description="The oldest answer picked becomes its question, asked by its author.")
     category_id = SelectField("Category", validate_choice=False, coerce=str)
+
+
+class UploadSettingsForm(FlaskForm):
+    """The admins' attachment limits (forum.uploads.LIMITS gives each field's label and bounds)."""
+
+
+def _limit_fields() -> None:
+    from forum.uploads import LIMITS
+
+    for name, (label, low, high) in LIMITS.items():
+        setattr(UploadSettingsForm, name, StringField(
+            label, validators=[Length(max=20)], description=f"From {low} to {high:,}."))
+
+
+_limit_fields()

@@ -17,6 +17,10 @@ The forum imports none of them: they register here in their `init_app`, and the 
   return a reason to hold the post for review (it is saved as held), or raise
   `core.errors.Invalid`/`Forbidden` with a message to refuse it (nothing is saved). Moderation's
   new-member and spam rules plug in here.
+- `upload_places`: {place: function `(actor, target)`} raising Forbidden or NotFound unless `actor`
+  may attach a file in that place (forum.uploads: "thread", "ask", "post"; kb adds "article").
+- `upload_holders`: {holder: function `(viewer, holder_id) -> bool`}, whether `viewer` may see what
+  holds a posted file, and so the file (forum.uploads: "post"; kb adds "article").
 """
 
 from collections.abc import Callable
@@ -44,6 +48,8 @@ class Draft:
     post_id: int | None = None
 
 
+upload_places: dict[str, Callable[..., None]] = {}
+upload_holders: dict[str, Callable[..., bool]] = {}
 post_checks: list[Callable[[Draft], str | None]] = []
 
 

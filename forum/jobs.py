@@ -12,7 +12,7 @@ from accounts import services as account_services
 from accounts.models import User
 from core import clock, mail, markup, signals
 from core.extensions import db, end_transaction
-from forum import history, notices, reputation, viewcounts, visibility
+from forum import history, notices, reputation, uploads, viewcounts, visibility
 from forum.models import (
     CLOSED_ABANDONED,
     QUESTION,
@@ -112,6 +112,13 @@ def notify_mentions(post_id: int) -> None:
     people = [user.id for user in account_services.users_named(markup.mentioned(post.body_html))
               if user.id != post.author_id]
     _notify(people, post.thread_id, post.id, notices.MENTION.name)
+
+
+def remove_unposted_uploads() -> None:
+    """Delete attached files never posted, a day after they came (forum.uploads)."""
+    removed = uploads.remove_unposted()
+    if removed:
+        log.info("removed %s files that were never posted", removed)
 
 
 def notify_accepted(thread_id: int, post_id: int) -> None:

@@ -473,3 +473,49 @@ class Notification(db.Model):
         # One notice per person and event: a job that runs twice notifies once.
         sa.UniqueConstraint("user_id", "dedupe_key"),
     )
+
+
+# What holds an attachment once posted: a forum post, or (registered by kb) an article.
+HOLDER_POST = "post"
+UPLOAD_KINDS = ("image", "text")
+
+
+class Upload(db.Model):
+    """A file someone attached (forum.uploads). Until its post or article is saved it belongs to its
+    author alone (`holder` NULL); then whoever may see that post or article may see the file, and
+    nobody else. Unposted uploads older than a day are removed by a periodic job. The bytes are in
+    the store (core.storage) under `key` (and `key-thumb` for a large image's thumbnail)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    filename: Mapped[str] = mapped_column(sa.String(120))
+    content_type: Mapped[str] = mapped_column(sa.String(60))
+    size: Mapped[int] = mapped_column()
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    has_thumbnail: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)
+    holder: Mapped[str | None] = mapped_column(sa.String(10))
+    holder_id: Mapped[int | None] = mapped_column()
+    attached_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('image', 'text')", name="kind_known"),
+        sa.CheckConstraint("(holder IS NULL) = (holder_id IS NULL)", name="holder_whole"),
+        sa.Index("ix_uploads_holder", "holder", "holder_id"),
+        sa.Index("ix_uploads_unposted", "holder", "created_at"),
+    )
+
+
+class UploadSettings(db.Model):
+    """The admins' attachment limits: one row (id 1) of values, read through forum.uploads."""
+
+    __tablename__ = "upload_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    values: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=clock.now)

@@ -23,7 +23,7 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, collec
 from core.extensions import db
 from core.ids import possible_id
 from core.text import check_stacked_marks, clean_line, clean_text, has_visible, required_text, visible_length
-from forum import history, hooks, reputation, visibility
+from forum import history, hooks, reputation, uploads, visibility
 from forum import jobs as forum_jobs
 from forum import permissions as can
 from forum.askflows import ask_flow_is_theirs, record_posted
@@ -35,6 +35,7 @@ from forum.models import (
     CLOSED_ABANDONED,
     DELETED,
     HELD,
+    HOLDER_POST,
     QUESTION,
     REVISION_SUMMARY_MAX,
     TAG_MAX,
@@ -73,12 +74,13 @@ MENTION_LIMIT = 10  # people one post may mention: a reply is not a mass ping
 
 def render_body(body: str) -> str:
     """A cleaned body's HTML as it is stored. Raises Invalid when it mentions more than
-    MENTION_LIMIT people."""
+    MENTION_LIMIT people, or links more files than a post may carry (forum.uploads)."""
     html = str(markup.render(body))
     named = markup.mentioned(html)
     if len(named) > MENTION_LIMIT:
         raise Invalid(f"Mention at most {MENTION_LIMIT} people in one post (this one mentions "
                       f"{len(named)}); for more, ask staff to announce it.", field="body")
+    uploads.check_count(html)
     return html
 
 
@@ -275,6 +277,7 @@ def create_thread(actor: User, category_id, title: str, body: str, tags=(), *,
     db.session.add_all([thread, question])
     db.session.flush()
     record_revision(question, actor, title=title)
+    uploads.claim(actor, HOLDER_POST, question.id, body_html)
     follow(actor.id, thread.id)
     if ask_flow_is_theirs(actor, ask_flow):
         record_posted(actor, ask_flow, thread, now)
@@ -326,6 +329,7 @@ def create_post(actor: User, thread: Thread, body: str) -> Post:
     db.session.add(post)
     db.session.flush()
     record_revision(post, actor)
+    uploads.claim(actor, HOLDER_POST, post.id, body_html)
     if held:
         history.record(thread, history.REPLY_HIDDEN, None, at=now, post_id=post.id, reason=HELD,
                        note=held)
@@ -379,6 +383,7 @@ def edit_post(actor: User, post: Post, body: str, title: str | None = None, tags
     if new_title is not None:
         thread.title = new_title
     record_revision(post, actor, title=thread.title if post.is_question else None, summary=summary)
+    uploads.claim(actor, HOLDER_POST, post.id, body_html)
     if actor.id != post.author_id and is_staff(actor):
         audit.record(actor, "edit", "post", post.id, reason="edited someone else's post")
     if held:

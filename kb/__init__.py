@@ -69,6 +69,11 @@ def init_app(app: Flask) -> None:
 
     markup.register_stored("kb_articles", Article)
     # Module-level lists, and create_app may run more than once in a process: add each once.
+    from kb.models import HOLDER_ARTICLE
+    from kb.services import article_shown, attach_to_article
+
+    hooks.upload_places[HOLDER_ARTICLE] = attach_to_article
+    hooks.upload_holders[HOLDER_ARTICLE] = article_shown
     if thread_notices not in hooks.thread_notices:
         hooks.thread_notices.append(thread_notices)
     if articles_in not in hooks.category_uses:

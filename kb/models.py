@@ -19,6 +19,7 @@ TAGS_PER_ARTICLE = 5
 DRAFT, PUBLISHED, ARCHIVED = "draft", "published", "archived"
 STATUSES = (DRAFT, PUBLISHED, ARCHIVED)
 STATUS_LABELS = {DRAFT: "Draft", PUBLISHED: "Published", ARCHIVED: "Archived"}
+HOLDER_ARTICLE = "article"  # what holds a file attached to an article (forum.uploads)
 
 article_tags = sa.Table(
     "article_tags",

@@ -19,12 +19,13 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
 from core.text import clean_line, clean_text, required_text
-from forum import categories
+from forum import categories, uploads
 from forum import services as forum_services
 from forum.models import QUESTION, Category, Post, Thread
 from kb import diff, queries, search_documents
 from kb import permissions as can
 from kb.models import (
+    HOLDER_ARTICLE,
     BODY_MAX,
     COMMENT_MAX,
     DRAFT,
@@ -260,10 +261,43 @@ def _record_revision(article: Article, editor: User, note: str = "") -> ArticleR
     return revision
 
 
+def _render(body: str) -> str:
+    """An article's stored HTML. Raises Invalid when it links more files than one may carry."""
+    html = str(markup.render(body))
+    uploads.check_count(html)
+    return html
+
+
 def _set_text(article: Article, title: str, body: str) -> None:
-    article.title = title
     if body != article.body:
-        article.body, article.body_html = body, str(markup.render(body))
+        article.body_html = _render(body)  # first: it may refuse, and then nothing has changed
+        article.body = body
+    article.title = title
+
+
+# --- attachments (forum.uploads) -------------------------------------------------------------------------
+
+
+def attach_to_article(actor, target) -> None:
+    """forum.hooks.upload_places["article"]: files go into an article its writer may edit (`target`
+    its id), or into a new one (`target` empty) in some category they may write in."""
+    article_id = possible_id(target) if str(target or "").strip() else None
+    if article_id is None and str(target or "").strip():
+        raise NotFound(_NOT_FOUND)
+    if article_id is None:
+        require_some_writing(actor)
+        return
+    article = db.session.get(Article, article_id)
+    if article is None:
+        raise NotFound(_NOT_FOUND)
+    require_writer(actor, article)
+
+
+def article_shown(viewer, article_id: int) -> bool:
+    """forum.hooks.upload_holders["article"]: a file in an article shows to whoever sees the article."""
+    article = db.session.get(Article, article_id)
+    return article is not None and (article.is_published or can.can_see_article(
+        viewer, article, advocate_category_ids(viewer)))
 
 
 def _commit(message: str, field: str | None = "slug") -> None:
@@ -294,7 +328,7 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
         slug = _unique_slug(slugify(title))
     tag_rows = forum_services.resolve_tags(actor, tags)
     now = clock.now()
-    article = Article(title=title, slug=slug, body=body, body_html=str(markup.render(body)),
+    article = Article(title=title, slug=slug, body=body, body_html=_render(body),
                       category=category, status=status, author=actor, created_at=now, updated_at=now,
                       published_at=now if status == PUBLISHED else None, tags=tag_rows,
                       source_thread_id=source_thread.id if source_thread is not None else None)
@@ -307,6 +341,7 @@ def create_article(actor: User, category_id, title: str, body: str, tags=(), slu
             raise Conflict("Someone promoted this thread a moment ago; find it among the drafts.") from exc
         raise Conflict("Another article took that address a moment ago; save again.", field="slug") from exc
     _record_revision(article, actor, note)
+    uploads.claim(actor, HOLDER_ARTICLE, article.id, article.body_html)
     search_documents.enqueue(article.id)
     signals.article_saved.send(article, actor=actor,
                                source_thread_id=source_thread.id if source_thread else None)
@@ -343,6 +378,7 @@ def edit_article(actor: User, article: Article, *, title: str, body: str, catego
     article.category, article.slug, article.updated_at = category, new_slug, clock.now()
     if text_changed:
         _record_revision(article, actor)
+        uploads.claim(actor, HOLDER_ARTICLE, article.id, article.body_html)
     search_documents.enqueue(article.id)
     signals.article_saved.send(article, actor=actor, source_thread_id=article.source_thread_id)
     _commit("Another article took that address a moment ago; choose another.")

@@ -59,6 +59,7 @@ def base_config(tmp_path) -> dict:
         "MAIL_SERVER": None,
         "MAIL_OUTBOX_DIR": str(tmp_path / "mail"),
         "SEARCH_INDEX_DIR": str(tmp_path / "search-index"),
+        "UPLOADS_DIR": str(tmp_path / "uploads"),
         "PEERLINE_BASE_URL": "http://peerline.test",
         "SERVER_NAME": None,
     }
@@ -278,6 +279,7 @@ def worker_env(app, **extra: str) -> dict:
         "SECRET_KEY": app.config["SECRET_KEY"],
         "MAIL_OUTBOX_DIR": app.config["MAIL_OUTBOX_DIR"],
         "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
+        "UPLOADS_DIR": app.config["UPLOADS_DIR"],
         "PEERLINE_BASE_URL": app.config["PEERLINE_BASE_URL"],
         **extra,
     }

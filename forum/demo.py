@@ -1,5 +1,6 @@
 """The demo community: a fictional product's support forum, so a newcomer sees a living site."""
 
+import io
 import json
 import secrets
 from collections.abc import Callable
@@ -10,10 +11,22 @@ import sqlalchemy as sa
 
 from accounts.models import User
 from accounts.services import username_key
-from core import clock, markup
+from core import clock, files, markup
 from core.extensions import db
-from forum import history, reputation
-from forum.models import ANSWER, QUESTION, Category, Post, Subscription, Tag, Thread, Vote
+from core.storage import store
+from forum import history, reputation, uploads
+from forum.models import (
+    ANSWER,
+    HOLDER_POST,
+    QUESTION,
+    Category,
+    Post,
+    Subscription,
+    Tag,
+    Thread,
+    Upload,
+    Vote,
+)
 from forum.services import refresh_thread_stats
 
 DATA = Path(__file__).parent / "demo_data" / "community.json"
@@ -51,8 +64,14 @@ def load(path: Path = DATA) -> dict[str, int]:
                         tags=[tags[name] for name in spec["tags"]],
                         view_count=7 + 3 * len(spec["answers"]) + int(spec["days_ago"]) * 2)
         db.session.add(thread)
-        db.session.add(_post(thread, author, QUESTION, spec["body"], asked))
+        screenshot = _screenshot(spec["screenshot"], author, asked) if spec.get("screenshot") else None
+        body = spec["body"] + (f"\n\n{spec['screenshot']['caption']}\n\n{uploads.markdown_for(screenshot)}"
+                               if screenshot is not None else "")
+        question = _post(thread, author, QUESTION, body, asked)
+        db.session.add(question)
         db.session.flush()
+        if screenshot is not None:
+            uploads.claim(author, HOLDER_POST, question.id, question.body_html)
         history.record(thread, history.CREATED, author, at=asked)
         if thread.is_urgent:
             history.record(thread, history.URGENT_RAISED, author, at=asked)
@@ -113,6 +132,41 @@ def _people(specs) -> dict[str, User]:
         people[spec["username"]] = user
     db.session.flush()
     return people
+
+
+def _screenshot(spec: dict, author: User, when) -> Upload:
+    """A made-up screenshot of a browser showing an error page, attached as its author would:
+    through core.files and the store, unposted until the question that shows it is saved."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = 1280, 720
+    image = Image.new("RGB", (width, height), (246, 247, 249))
+    draw = ImageDraw.Draw(image)
+    font = {size: ImageFont.load_default(size=size) for size in (18, 22, 34)}
+    draw.rectangle((0, 0, width, 76), fill=(222, 225, 230))
+    for n, colour in enumerate([(237, 106, 94), (245, 191, 79), (98, 197, 84)]):
+        draw.ellipse((20 + 26 * n, 14, 36 + 26 * n, 30), fill=colour)
+    draw.rounded_rectangle((120, 36, width - 40, 68), radius=16, fill=(255, 255, 255))
+    draw.text((140, 41), spec["address"], fill=(60, 64, 72), font=font[18])
+    draw.rounded_rectangle((290, 170, width - 290, 560), radius=14, fill=(255, 255, 255),
+                           outline=(214, 218, 224), width=2)
+    draw.ellipse((width // 2 - 36, 210, width // 2 + 36, 282), fill=(200, 45, 45))
+    draw.text((width // 2, 246), "!", fill=(255, 255, 255), font=font[34], anchor="mm")
+    draw.text((width // 2, 330), spec["heading"], fill=(30, 32, 36), font=font[34], anchor="mm")
+    draw.text((width // 2, 390), spec["text"], fill=(80, 84, 92), font=font[22], anchor="mm")
+    draw.text((width // 2, 470), spec["code"], fill=(120, 124, 132), font=font[18], anchor="mm")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    prepared = files.prepare(spec["name"], out.getvalue(), image_limit=8 * 1024 * 1024, text_limit=1024)
+    row = Upload(key=secrets.token_urlsafe(16), owner_id=author.id, kind=prepared.kind, filename=prepared.filename,
+                 content_type=prepared.content_type, size=len(prepared.data), width=prepared.width,
+                 height=prepared.height, has_thumbnail=prepared.thumbnail is not None, created_at=when)
+    store().put(row.key, prepared.data, prepared.content_type)
+    if prepared.thumbnail is not None:
+        store().put(uploads.thumbnail_key(row.key), prepared.thumbnail, "image/webp")
+    db.session.add(row)
+    db.session.flush()
+    return row
 
 
 def _post(thread: Thread, author: User, kind: str, body: str, when) -> Post:

@@ -47,6 +47,7 @@
       var caret = (before + lead + text).length;
       textarea.setSelectionRange(caret, caret);
       textarea.dispatchEvent(new Event("input", {bubbles: true}));
+      return lead + text + tail;
     }
 
     function replace(placeholder, text) {
@@ -60,7 +61,7 @@
       var name = (file.name || "pasted image").replace(/[\[\]\n]/g, "");
       var placeholder = "![Uploading " + name + "…](uploading-" + (++counter) + ")";
       var have = attachedCount();
-      insert(placeholder);
+      var written = insert(placeholder);
       say("Uploading " + name + "…");
       var data = new FormData();
       data.append("file", file, file.name || "pasted.png");
@@ -85,7 +86,7 @@
           say(result.json.name + " is attached; it shows once you post.");
         })
         .catch(function (error) {
-          replace(placeholder, "");
+          if (textarea.value.indexOf(written) !== -1) { replace(written, ""); } else { replace(placeholder, ""); }
           say(name + ": " + ((error && error.shown) || MESSAGES.failed), true);
         });
     }

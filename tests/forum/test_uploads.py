@@ -248,3 +248,14 @@ def test_admins_set_the_limits_and_others_cannot(app, client):
     thread = make_thread()
     off = send(client, png(), target=thread.id)
     assert off.status_code == 403 and "turned off" in off.json["error"]
+
+
+def test_the_demo_community_has_a_thread_with_a_screenshot(app, runner, client):
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    [row] = db.session.scalars(sa.select(Upload)).all()
+    post = db.session.get(Post, row.holder_id)
+    assert row.holder == "post" and post.is_question and (row.width, row.height) == (1280, 720)
+    page = client.get(f"/t/{post.thread_id}").text
+    assert f'<a class="attachment" href="/uploads/{row.key}"' in page
+    assert client.get(f"/uploads/{row.key}/thumb").mimetype == "image/webp"
+    assert client.get(f"/uploads/{row.key}").mimetype == "image/png"

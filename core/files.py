@@ -113,7 +113,10 @@ def _prepare_image(filename: str | None, data: bytes) -> Prepared:
                 if frames * image.width * image.height > MAX_PIXELS * 4:
                     raise _too_large(image.width, image.height)
                 encoded, full = _reencode(image, kind)
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise TooLarge(f"This image claims too many pixels to open; attach one of at most "
+                           f"{MAX_PIXELS // 1_000_000} million pixels.", field="file") from None
+        except UnidentifiedImageError:
             raise _not_an_image(filename) from None
         except (OSError, SyntaxError, ValueError, EOFError):  # truncated or corrupt: Pillow's words for it
             raise Invalid("This image is damaged (it could not be read to the end). Save it again and "
@@ -128,7 +131,8 @@ def _prepare_image(filename: str | None, data: bytes) -> Prepared:
 
 def _too_large(width: int, height: int) -> TooLarge:
     return TooLarge(f"This image is {width:,} x {height:,} pixels, too large to show; attach one of at "
-                    f"most {MAX_PIXELS // 1_000_000} million pixels (a screenshot is far less).", field="file")
+                    f"most {MAX_PIXELS // 1_000_000} million pixels (a screenshot is far less).",
+                    field="file")
 
 
 def _check_dimensions(width: int, height: int) -> None:

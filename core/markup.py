@@ -165,13 +165,15 @@ def mentioned(html: str | None) -> list[str]:
 
 
 class _MentionPattern(InlineProcessor):
-    def __init__(self, pattern, md, found):
+    def __init__(self, pattern, md, found, missed=None):
         super().__init__(pattern, md)
-        self.found = found
+        self.found, self.missed = found, missed
 
     def handleMatch(self, m, data):
         hit = self.found.get(fold_name(m.group(1)))
         if hit is None:
+            if self.missed is not None:
+                self.missed.append(m.group(1))
             return None, None, None
         link = etree.Element("a")
         link.set("href", hit[1])
@@ -183,12 +185,23 @@ class _MentionPattern(InlineProcessor):
 class _Mentions(Extension):
     """Links the names in `found` (after code spans, before emphasis: @a_b_c is one name)."""
 
-    def __init__(self, found):
+    def __init__(self, found, missed=None):
         super().__init__()
-        self.found = found
+        self.found, self.missed = found, missed
 
     def extendMarkdown(self, md):
-        md.inlinePatterns.register(_MentionPattern(MENTION_RE, md, self.found), "mention", 175)
+        md.inlinePatterns.register(_MentionPattern(MENTION_RE, md, self.found, self.missed), "mention", 175)
+
+
+def mention_misses(text: str | None) -> list[str]:
+    """The @names written in `text` where a mention would link (not in code, an address or a URL)
+    that match nobody, each once, as written: so the writer can be told nobody was notified."""
+    if not text or _mention_lookup is None or "@" not in text:
+        return []
+    missed: list[str] = []
+    markdown.markdown(text, extensions=_EXTENSIONS + [_Mentions(_mentions_in(text), missed)],
+                      extension_configs=_EXTENSION_CONFIGS, output_format="html")
+    return list(dict.fromkeys(missed))
 
 
 def _mentions_in(text: str) -> dict:

@@ -66,7 +66,8 @@ def store():
         config = app.config
         if config.get("UPLOADS_S3_BUCKET"):
             made = S3Store(config["UPLOADS_S3_BUCKET"], endpoint_url=config.get("UPLOADS_S3_ENDPOINT"),
-                           region=config.get("UPLOADS_S3_REGION"), prefix=config.get("UPLOADS_S3_PREFIX") or "")
+                           region=config.get("UPLOADS_S3_REGION"),
+                           prefix=config.get("UPLOADS_S3_PREFIX") or "")
         else:
             made = LocalStore(config["UPLOADS_DIR"])
         app.extensions["peerline_store"] = made

@@ -24,9 +24,12 @@ def _profile_section(user, **_extra):
 
 
 def init_app(app: Flask) -> None:
-    from forum import rendering, search_documents
+    from forum import (
+        rendering,
+        search_documents,
+        upload_views,  # noqa: F401 - its routes join the forum's blueprint
+    )
     from forum.cli import demo_cli, history_cli, import_cli
-    from forum import upload_views  # noqa: F401 - its routes join the forum's blueprint
     from forum.views import bp
 
     app.register_blueprint(bp)

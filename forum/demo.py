@@ -158,7 +158,8 @@ def _screenshot(spec: dict, author: User, when) -> Upload:
     out = io.BytesIO()
     image.save(out, format="PNG")
     prepared = files.prepare(spec["name"], out.getvalue(), image_limit=8 * 1024 * 1024, text_limit=1024)
-    row = Upload(key=secrets.token_urlsafe(16), owner_id=author.id, kind=prepared.kind, filename=prepared.filename,
+    row = Upload(key=secrets.token_urlsafe(16), owner_id=author.id, kind=prepared.kind,
+                 filename=prepared.filename,
                  content_type=prepared.content_type, size=len(prepared.data), width=prepared.width,
                  height=prepared.height, has_thumbnail=prepared.thumbnail is not None, created_at=when)
     store().put(row.key, prepared.data, prepared.content_type)

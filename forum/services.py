@@ -84,6 +84,11 @@ def render_body(body: str) -> str:
     return html
 
 
+def unknown_mentions(body: str | None) -> list[str]:
+    """The @names in a body that match nobody who could be told (no such name, or a closed account)."""
+    return markup.mention_misses(clean_text(body) if body else "")
+
+
 def _notify_mentions(post: Post) -> None:
     """After the commit: tell the people a visible post mentions (forum.jobs.notify_mentions)."""
     if post.state == VISIBLE and markup.mentioned(post.body_html):

@@ -265,7 +265,8 @@ def remove_unposted(batch: int = 500) -> int:
     removed = 0
     cutoff = clock.now() - UNPOSTED_KEPT
     while True:
-        ids = db.session.scalars(sa.select(Upload.id).where(Upload.holder.is_(None), Upload.created_at < cutoff)
+        ids = db.session.scalars(sa.select(Upload.id)
+                                 .where(Upload.holder.is_(None), Upload.created_at < cutoff)
                                  .order_by(Upload.id).limit(batch)).all()
         if not ids:
             return removed

@@ -228,6 +228,7 @@ def ask():
     else:
         flash("Your question is saved and waits for a moderator's review; others will see it once "
               "it is approved.", "info")
+    _tell_unknown_mentions(form.body.data)
     return redirect(url_for("forum.view_thread", thread_id=thread.id))
 
 
@@ -301,6 +302,16 @@ def ask_suggestion_opened():
 
 
 # --- writing ----------------------------------------------------------------------------------------
+
+
+def _tell_unknown_mentions(body: str | None) -> None:
+    """After a save: name the @names that matched nobody, so the writer knows nobody was told."""
+    missed = services.unknown_mentions(body)
+    if missed:
+        names = ", ".join(f"@{name}" for name in missed[:5]) + (" and others" if len(missed) > 5 else "")
+        which = "that name" if len(missed) == 1 else "those names"
+        flash(f"Nobody here is called {names}, so nobody was notified for {which}. Check the spelling, or "
+              "edit the post and pick a name from the list that opens as you type “@”.", "warning")
 
 
 @bp.route("/preview", methods=["POST"])
@@ -438,6 +449,7 @@ def reply(thread_id):
     else:
         flash("Your answer is saved and waits for a moderator's review; others will see it once it is "
               "approved.", "info")
+    _tell_unknown_mentions(form.body.data)
     return redirect(url_for("forum.view_thread", thread_id=thread.id, _anchor=f"post-{post.id}"))
 
 
@@ -474,6 +486,7 @@ def edit_post(post_id):
             status = show_error(form, error)
             return render_template("forum/edit_post.html", form=form, post=post), status
         flash("Saved. The previous version is kept in the history.", "success")
+        _tell_unknown_mentions(form.body.data)
         return _back_to(post, anchor=not post.is_question)
     return render_template("forum/edit_post.html", form=form, post=post), invalid_status(form)
 

@@ -25,10 +25,10 @@ from forum.models import QUESTION, Category, Post, Thread
 from kb import diff, queries, search_documents
 from kb import permissions as can
 from kb.models import (
-    HOLDER_ARTICLE,
     BODY_MAX,
     COMMENT_MAX,
     DRAFT,
+    HOLDER_ARTICLE,
     PUBLISHED,
     SLUG_MAX,
     STATUSES,

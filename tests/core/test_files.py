@@ -86,10 +86,11 @@ def test_a_large_screenshot_gets_a_thumbnail_and_a_small_one_does_not():
 
 
 @pytest.mark.parametrize("name,data", [
-    ("diagram.png", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(1)</script></svg>'),
+    ("diagram.png",
+     b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(1)</script></svg>'),
     ("page.png", b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"),
     ("photo.jpg", b"\xff\xd8\xff\xe0 this is no jpeg at all, only its first bytes"),
-    ("notes.png", "plain words, not a picture".encode()),
+    ("notes.png", b"plain words, not a picture"),
     ("archive.webp", b"PK\x03\x04" + b"\x00" * 64),
 ])
 def test_a_file_that_claims_to_be_an_image_but_is_not_is_refused(name, data):
@@ -116,9 +117,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 def test_an_image_bomb_is_refused_before_it_is_decoded(width, height):
     data = _png_claiming(width, height)
     assert len(data) < 200
-    with pytest.raises((TooLarge, Invalid)) as refused:
+    with pytest.raises(TooLarge, match="million pixels"):
         files.prepare("bomb.png", data, **LIMITS)
-    assert "too large to show" in refused.value.message or "not a picture" in refused.value.message
 
 
 def test_a_file_over_the_limit_is_refused_with_both_sizes():
@@ -130,7 +130,8 @@ def test_a_file_over_the_limit_is_refused_with_both_sizes():
 def test_a_text_log_is_kept_as_utf8_text_and_a_binary_one_is_refused():
     log = "2026-12-04 ERROR sync failed: €\n<script>alert(1)</script>\n".encode()
     prepared = files.prepare("../../etc/server.log", b"\xef\xbb\xbf" + log, **LIMITS)
-    assert (prepared.kind, prepared.filename, prepared.content_type) == ("text", "server.log", files.TEXT_TYPE)
+    assert (prepared.kind, prepared.filename) == ("text", "server.log")
+    assert prepared.content_type == files.TEXT_TYPE
     assert prepared.data == log  # as written (without the byte-order mark); served as text/plain
     with pytest.raises(Invalid, match="not a text file"):
         files.prepare("dump.txt", b"\x00\x01\x02binary", **LIMITS)

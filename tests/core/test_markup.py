@@ -300,6 +300,11 @@ WRITING_HABITS = [
     pytest.param("Steps:\n1. <svg onload=alert(1)>\n2. two", id="list-after-text-svg"),
     pytest.param("- a\n  - [b](javascript:alert(1))", id="nested-javascript-link"),
     pytest.param("line one\n<script>alert(1)</script>", id="line-break-script"),
+    # Attachments: an upload's image becomes a thumbnail link; nothing else may ride along.
+    pytest.param('![x" onerror="alert(1)](/uploads/AAAAAAAAAAAAAAAAAAAAAA)', id="attachment-alt-quote"),
+    pytest.param('![x](/uploads/AAAAAAAAAAAAAAAAAAAAAA"onerror="alert(1))', id="attachment-src-quote"),
+    pytest.param("![x](/uploads/AAAAAAAAAAAAAAAAAAAAAA)<script>alert(1)</script>", id="attachment-script"),
+    pytest.param("[![x](/uploads/AAAAAAAAAAAAAAAAAAAAAA)](javascript:alert(1))", id="attachment-in-js-link"),
 ]
 
 RENDER_PAYLOADS = (SCRIPT_TAGS + EVENT_HANDLERS + MARKDOWN_LINKS + ENCODED_SCHEMES + RAW_HTML
@@ -582,3 +587,16 @@ def test_what_already_worked_still_does():
     assert elements(render("| a | b |\n|---|---|\n| 1 | 2 |"), "table")
     assert elements(render("## Heading"), "h2")
     assert _text(elements(render("`__init__`"), "code")[0]) == "__init__"
+
+
+def test_an_attached_image_shows_as_a_thumbnail_linking_the_full_image():
+    key = "Ab3_-Ab3_-Ab3_-Ab3_-Ab"
+    html = str(render(f"Here:\n\n![error page.png](/uploads/{key})"))
+    assert html == (f'<p>Here:</p>\n<p><a class="attachment" href="/uploads/{key}" rel="nofollow ugc noopener">'
+                    f'<img alt="error page.png" src="/uploads/{key}/thumb" loading="lazy"></a></p>')
+    # Not an upload's address (another site, a key of the wrong shape): an image as it was written.
+    for src in ("https://example.com/a.png", f"/uploads/{key}x", f"/uploads/{key}/thumb"):
+        assert 'class="attachment"' not in str(render(f"![a]({src})"))
+    # A text file's link stays a link.
+    assert str(render(f"[server.log](/uploads/{key})")) == (
+        f'<p><a href="/uploads/{key}" rel="nofollow ugc noopener">server.log</a></p>')

@@ -5,7 +5,6 @@ with the "Attach files" button goes the same way, and a bad one says why in the 
 import base64
 import io
 
-import pytest
 import sqlalchemy as sa
 from PIL import Image
 

@@ -113,3 +113,21 @@ def test_the_demo_community_has_a_thread_with_a_mention(app, runner):
     linked = db.session.scalar(sa.select(sa.func.count()).select_from(Post).where(
         Post.body_html.contains('class="mention" href="/u/ledgerlou"')))
     assert linked == 1
+
+
+def test_the_writer_is_told_when_a_mentioned_name_matches_nobody(app, client, auth):
+    make_user(username="alice")
+    writer = make_user(username="wren")
+    thread = make_thread()
+    auth.sign_in(writer.username)
+    response = client.post(f"/t/{thread.id}/reply", data={
+        "body": "Ask @alice or @alise, not `@decorator` in code, nor me at wren@example.com."},
+        follow_redirects=True)
+    assert response.status_code == 200
+    assert "Nobody here is called @alise, so nobody was notified for that name." in response.text
+    assert "@decorator" not in response.text.split("Nobody here")[1].split("</p>")[0]
+    assert "@alice," not in response.text  # she exists: no warning about her
+    quiet = client.post(f"/t/{thread.id}/reply", data={"body": "Thanks @alice, that worked for me too."},
+                        follow_redirects=True)
+    assert "Nobody here is called" not in quiet.text
+    assert services.unknown_mentions("@ghost1 @ghost2 @alice") == ["ghost1", "ghost2"]

@@ -70,9 +70,11 @@ def test_a_screenshot_belongs_to_its_author_until_posted_then_shows_with_the_pos
     assert client.get(url).status_code == 404
 
     sign_in(client, helper)
-    posted = client.post(f"/t/{thread.id}/reply", data={"body": "It is this setting:\n\n" + answer["markdown"]})
+    posted = client.post(f"/t/{thread.id}/reply",
+                         data={"body": "It is this setting:\n\n" + answer["markdown"]})
     assert posted.status_code == 302
-    post = db.session.scalars(sa.select(Post).where(Post.thread_id == thread.id).order_by(Post.id.desc())).first()
+    post = db.session.scalars(sa.select(Post).where(Post.thread_id == thread.id)
+                              .order_by(Post.id.desc())).first()
     assert f'<a class="attachment" href="{url}"' in post.body_html and f'src="{url}/thumb"' in post.body_html
     row = db.session.scalar(sa.select(Upload).where(Upload.key == url.rsplit("/", 1)[1]))
     assert (row.holder, row.holder_id) == ("post", post.id)
@@ -129,7 +131,7 @@ def test_an_image_bomb_is_refused(app, client):
     thread = make_thread()
     sign_in(client, make_user())
     response = send(client, bomb, "bomb.png", target=thread.id)
-    assert response.status_code in (400, 413) and "pixels" in response.json["error"] + " pixels"
+    assert response.status_code == 413 and "million pixels" in response.json["error"]
     assert upload_rows() == 0 and stored_files(app) == []
 
 
@@ -150,7 +152,8 @@ def test_too_many_files_are_refused_at_upload_and_when_posting(app, client):
     response = client.post(f"/t/{thread.id}/reply", data={"body": body})
     assert response.status_code == 400 and "at most 2 attachments; this one has 3" in response.text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == before
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Upload).where(Upload.holder.is_not(None))) == 0
+    posted = sa.select(sa.func.count()).select_from(Upload).where(Upload.holder.is_not(None))
+    assert db.session.scalar(posted) == 0
 
 
 def test_uploads_by_people_who_cannot_write_there_are_refused(app, client):

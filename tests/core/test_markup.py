@@ -593,7 +593,8 @@ def test_an_attached_image_shows_as_a_thumbnail_linking_the_full_image():
     key = "Ab3_-Ab3_-Ab3_-Ab3_-Ab"
     html = str(render(f"Here:\n\n![error page.png](/uploads/{key})"))
     assert html == (f'<p>Here:</p>\n<p><a class="attachment" href="/uploads/{key}" '
-                    f'rel="nofollow ugc noopener"><img alt="error page.png" src="/uploads/{key}/thumb" loading="lazy"></a></p>')
+                    f'rel="nofollow ugc noopener"><img alt="error page.png" src="/uploads/{key}/thumb" '
+                    f'loading="lazy"></a></p>')
     # Not an upload's address (another site, a key of the wrong shape): an image as it was written.
     for src in ("https://example.com/a.png", f"/uploads/{key}x", f"/uploads/{key}/thumb"):
         assert 'class="attachment"' not in str(render(f"![a]({src})"))

@@ -129,6 +129,7 @@ def pages(role: str) -> list[tuple[str, str]]:
         ("categories", url_for("forum.manage_categories")),
         ("escalation settings", url_for("escalation.admin")),
         ("moderation settings", url_for("moderation.edit_settings")),
+        ("attachment settings", url_for("forum.attachment_settings")),
         ("kb settings", url_for("kb.manage_settings")),
         ("leaderboard", url_for("insights.view_leaderboard")),
     ]

@@ -24,15 +24,12 @@ def _profile_section(user, **_extra):
 
 
 def init_app(app: Flask) -> None:
-    from forum import (
-        rendering,
-        search_documents,
-        upload_views,  # noqa: F401 - its routes join the forum's blueprint
-    )
+    from forum import rendering, search_documents, upload_views  # upload_views' routes join the blueprint
     from forum.cli import demo_cli, history_cli, import_cli
     from forum.views import bp
 
     app.register_blueprint(bp)
+    app.before_request_funcs.setdefault(None, []).insert(0, upload_views.allow_large_upload)
     app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block)
     import sqlalchemy as sa
 

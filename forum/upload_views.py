@@ -21,12 +21,19 @@ _REQUEST_MAX = uploads.LIMITS["image_kb"][2] * 1024 + 256 * 1024
 _FILE_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
+def allow_large_upload() -> None:
+    """The upload route takes a body up to the largest file an admin may allow; others keep the
+    site's MAX_CONTENT_LENGTH. Runs before every other hook (forum.init_app puts it first), as the
+    anti-forgery check reads the form, and with it the body, before any view."""
+    if request.endpoint == "forum.upload_file":
+        request.max_content_length = _REQUEST_MAX
+
+
 @bp.route("/uploads", methods=["POST"])
 @login_required
 def upload_file():
     """One file from a post or article box: JSON `{"markdown", "url", "name", "kind"}` with 201, or
     `{"error"}` with 400, 403, 404, 413 or 429. Form fields: `file`, `place`, `target`."""
-    request.max_content_length = _REQUEST_MAX
     try:
         sent = request.files.get("file")
         place, target = request.form.get("place"), request.form.get("target", "")

@@ -262,3 +262,36 @@ def test_the_demo_community_has_a_thread_with_a_screenshot(app, runner, client):
     assert f'<a class="attachment" href="/uploads/{row.key}"' in page
     assert client.get(f"/uploads/{row.key}/thumb").mimetype == "image/webp"
     assert client.get(f"/uploads/{row.key}").mimetype == "image/png"
+
+
+def test_a_large_screenshot_gets_past_the_anti_forgery_check(make_app, backend):
+    """The anti-forgery check reads the form before any view: it must not refuse a file larger than
+    the site's usual request limit but within the admins' limit for images."""
+    import re
+
+    app = make_app(backend, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        client = app.test_client()
+        writer = make_user()
+        thread = make_thread(writer)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
+        assert client.post("/signin", data={"login": writer.username, "password": PASSWORD,
+                                            "csrf_token": token}).status_code == 302
+        page = client.get(f"/t/{thread.id}").text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        noise = Image.effect_noise((1100, 1000), 90).convert("RGB")
+        out = io.BytesIO()
+        noise.save(out, format="PNG")
+        data = out.getvalue()
+        assert 2 * 1024 * 1024 < len(data) < 4 * 1024 * 1024
+        sent = client.post("/uploads", data={"file": (io.BytesIO(data), "big.png"), "place": "thread",
+                                             "target": str(thread.id), "csrf_token": token},
+                           content_type="multipart/form-data")
+        assert sent.status_code == 201, sent.text
+        forged = client.post("/uploads", data={"file": (io.BytesIO(data), "big.png"), "place": "thread",
+                                               "target": str(thread.id)}, content_type="multipart/form-data")
+        assert forged.status_code == 400
+        huge = client.post("/uploads", data={"file": (io.BytesIO(b"x" * (22 * 1024 * 1024)), "huge.png"),
+                                             "place": "thread", "target": str(thread.id), "csrf_token": token},
+                           content_type="multipart/form-data")
+        assert huge.status_code == 413

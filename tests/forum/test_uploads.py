@@ -274,11 +274,12 @@ def test_a_large_screenshot_gets_past_the_anti_forgery_check(make_app, backend):
         client = app.test_client()
         writer = make_user()
         thread = make_thread(writer)
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
+        hidden = r'name="csrf_token" type="hidden" value="([^"]+)"'
+        token = re.search(hidden, client.get("/signin").text).group(1)
         assert client.post("/signin", data={"login": writer.username, "password": PASSWORD,
                                             "csrf_token": token}).status_code == 302
         page = client.get(f"/t/{thread.id}").text
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        token = re.search(hidden, page).group(1)
         noise = Image.effect_noise((1100, 1000), 90).convert("RGB")
         out = io.BytesIO()
         noise.save(out, format="PNG")
@@ -292,6 +293,7 @@ def test_a_large_screenshot_gets_past_the_anti_forgery_check(make_app, backend):
                                                "target": str(thread.id)}, content_type="multipart/form-data")
         assert forged.status_code == 400
         huge = client.post("/uploads", data={"file": (io.BytesIO(b"x" * (22 * 1024 * 1024)), "huge.png"),
-                                             "place": "thread", "target": str(thread.id), "csrf_token": token},
+                                             "place": "thread", "target": str(thread.id),
+                                             "csrf_token": token},
                            content_type="multipart/form-data")
         assert huge.status_code == 413

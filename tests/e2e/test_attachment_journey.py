@@ -9,10 +9,8 @@ import sqlalchemy as sa
 from PIL import Image
 
 from core.extensions import db
-from forum import categories, services
 from forum.models import Upload
-from tests import factories
-from tests.e2e.test_forum_journey import TIMEOUT, sign_in
+from tests.e2e.test_forum_journey import TIMEOUT, billing_question, sign_in
 
 try:
     from playwright.sync_api import expect
@@ -39,14 +37,9 @@ def screenshot_png() -> bytes:
 
 def test_paste_a_screenshot_into_an_answer_and_see_its_thumbnail(live_server, browser_page, tmp_path):
     base = live_server.url
-    with live_server.app.app_context():
-        admin = factories.make_user("admin", username="ada_admin")
-        billing = categories.save_category(admin, None, name="Billing", slug="billing")
-        asker = factories.make_user(username="mo_member")
-        thread = services.create_thread(asker, billing.id, "Export to CSV fails with error 502",
-                                        "Every export since Monday ends with a gateway error page.")
-        factories.make_user(username="bo_helper")
-        thread_id = thread.id
+    thread_id = billing_question(live_server.app, "Export to CSV fails with error 502",
+                                 "Every export since Monday ends with a gateway error page.",
+                                 helper="bo_helper")
     page = browser_page
     sign_in(page, base, "bo_helper")
     page.goto(f"{base}/t/{thread_id}")

@@ -50,6 +50,17 @@ def staff_tool(page, name: str):
     return page.get_by_role("navigation", name="Staff tools").get_by_role("link", name=name, exact=True)
 
 
+def billing_question(app, title: str, body: str, *, helper: str) -> int:
+    """A question from mo_member in a new Billing category, and a member called `helper` to answer
+    it: the id of its thread."""
+    with app.app_context():
+        admin = factories.make_user(ADMIN, username="ada_admin")
+        billing = categories.save_category(admin, None, name="Billing", slug="billing")
+        thread = services.create_thread(factories.make_user(username="mo_member"), billing.id, title, body)
+        factories.make_user(username=helper)
+        return thread.id
+
+
 def thread_row(page, title: str):
     """The list item of the thread titled `title` in a thread list."""
     link = page.get_by_role("link", name=title, exact=True)

@@ -6,10 +6,9 @@ import sqlalchemy as sa
 
 from core import jobs
 from core.extensions import db
-from forum import categories, services
 from forum.models import Notification
 from tests import factories
-from tests.e2e.test_forum_journey import TIMEOUT, sign_in
+from tests.e2e.test_forum_journey import TIMEOUT, billing_question, sign_in
 
 try:
     from playwright.sync_api import expect
@@ -22,14 +21,10 @@ pytestmark = pytest.mark.live_jobs  # the notice is made by a job, run as soon a
 def test_pick_a_person_to_mention_with_the_keyboard(live_server, browser_page):
     base = live_server.url
     with live_server.app.app_context():
-        admin = factories.make_user("admin", username="ada_admin")
-        billing = categories.save_category(admin, None, name="Billing", slug="billing")
         factories.make_user(username="alice", display_name="Alice Archer")
-        asker = factories.make_user(username="mo_member")
-        thread = services.create_thread(asker, billing.id, "Invoice numbering restarted at 1 this year",
-                                        "After the new year our invoice numbers started again from 1.")
-        factories.make_user(username="bo_helper")
-        thread_id = thread.id
+    thread_id = billing_question(live_server.app, "Invoice numbering restarted at 1 this year",
+                                 "After the new year our invoice numbers started again from 1.",
+                                 helper="bo_helper")
     page = browser_page
     sign_in(page, base, "bo_helper")
     page.goto(f"{base}/t/{thread_id}")

@@ -58,6 +58,7 @@ from search.schema import (
     to_fields,
     word_analyzer,
 )
+from search.writing import writer as index_writer
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ MAX_PAGE = 50  # 500 results at 10 a page; nobody reads further, and deep pages 
 MAX_PER_PAGE = 50
 SEARCH_TIME_LIMIT = 0.5  # seconds; a query still running then returns what it has
 BATCH_SIZE = 500
+BUILD_LIMIT_MB = 512  # postings a rebuild holds in memory before it spills them to disk (10,000 threads fit)
 WRITE_LOCK_TIMEOUT = 15.0  # seconds a writer waits for another writer before giving up
 REOPEN_AFTER = 1.0  # seconds between attempts to open an index that would not open
 POOL_SIZE = 8
@@ -497,7 +499,7 @@ class SearchEngine:
         deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
         while True:
             try:
-                return ix.writer(timeout=min(1.0, WRITE_LOCK_TIMEOUT))
+                return index_writer(ix, timeout=min(1.0, WRITE_LOCK_TIMEOUT))
             except whoosh_index.LockError as exc:
                 if time.monotonic() >= deadline:
                     raise SearchIndexBusy(
@@ -663,7 +665,7 @@ class SearchEngine:
     def _build(self, folder: Path, progress, total: int, batch_size: int) -> int:
         folder.mkdir(parents=True)
         ix = whoosh_index.create_in(str(folder), SCHEMA, indexname=_INDEX_NAME)
-        writer = ix.writer(limitmb=128)
+        writer = index_writer(ix, limitmb=BUILD_LIMIT_MB)
         written, done, seen = 0, 0, set()
         try:
             for doc_type in self.registry:

@@ -1,5 +1,6 @@
 """Account rules: sign-up, sign-in, password reset, profiles, identities and roles."""
 
+import functools
 import re
 import unicodedata
 from datetime import timedelta
@@ -478,14 +479,20 @@ def start_session(user: User, *, remember: bool = False, user_agent: str = "") -
     return token
 
 
+@functools.cache
+def _session_user_statement():
+    """Built once: building it is most of what loading the person costs on every signed-in page."""
+    return (sa.select(User).join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.token_hash == sa.bindparam("token_hash"), UserSession.ended_at.is_(None),
+                   UserSession.expires_at > sa.bindparam("now", type_=UserSession.expires_at.type)))
+
+
 def user_for_session(token: str | None) -> User | None:
     """The active account of a live session token (one query), or None: ended, expired, forged."""
     if not token or not isinstance(token, str) or len(token) > 100:
         return None
-    user = db.session.scalar(
-        sa.select(User).join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.token_hash == session_token_hash(token), UserSession.ended_at.is_(None),
-               UserSession.expires_at > clock.now()))
+    user = db.session.scalar(_session_user_statement(),
+                             {"token_hash": session_token_hash(token), "now": clock.now()})
     if user is not None:
         user.session_token = token
     return user

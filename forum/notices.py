@@ -6,6 +6,7 @@ forum registers its own kinds here (`answer`, `accepted`, `reminder`); the packa
 none of them. A notice of an unknown kind is refused.
 """
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from accounts.models import User
 from core import clock
 from core.errors import Forbidden, Invalid, NotFound
-from core.extensions import db
+from core.extensions import db, read
 from forum import visibility
 from forum.models import Notification, NotificationPreference, Post, Subscription, Thread
 
@@ -315,10 +316,11 @@ def unsubscribe(subscription_id: int) -> Subscription:
 def is_following(user, thread: Thread) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    return bool(db.session.scalar(
-        sa.select(Subscription.active).where(Subscription.thread_id == thread.id,
-                                             Subscription.user_id == user.id)
-    ))
+    return bool(read(_FOLLOWING, {"thread_id": thread.id, "user_id": user.id}).scalar())
+
+
+_FOLLOWING = sa.select(Subscription.active).where(Subscription.thread_id == sa.bindparam("thread_id"),
+                                                  Subscription.user_id == sa.bindparam("user_id"))
 
 
 class _Blank(dict):
@@ -413,13 +415,18 @@ def mark_notice_read(user: User, notice_id: int) -> None:
 def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:
     """How many unread notices `user` has, and how many of those are about `thread_id`: one query,
     so that a thread page knows whether it has any to mark read without writing."""
-    about_thread = (sa.func.count(sa.case((Notification.thread_id == thread_id, 1)))
-                    if thread_id is not None else sa.literal(0))
-    total, here = db.session.execute(
-        sa.select(sa.func.count(), about_thread)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None), about_what_is_visible())
-    ).one()
+    total, here = read(_unread_statement(), {"user_id": user.id, "thread_id": thread_id}).one()
     return total, here
+
+
+@functools.cache
+def _unread_statement():
+    """Built once (with bind parameters): it runs on every signed-in page, and building it cost
+    more than running it. No thread (None) matches no notice's thread."""
+    return (sa.select(sa.func.count(), sa.func.count(sa.case(
+        (Notification.thread_id == sa.bindparam("thread_id", type_=sa.Integer), 1))))
+        .where(Notification.user_id == sa.bindparam("user_id"), Notification.read_at.is_(None),
+               about_what_is_visible()))
 
 
 def mark_thread_read(user: User, thread_id: int) -> int:

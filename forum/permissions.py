@@ -29,17 +29,21 @@ def can_see_urgent_reason(user, thread) -> bool:
 def can_edit_post(user, post) -> bool:
     """Staff edit any post; authors edit their own unless the thread is locked (a lock freezes
     what was said, or an author could rewrite the question under the answers)."""
-    if not participates(user):
-        return False
-    return is_staff(user) or (post.author_id == user.id and not post.thread.is_locked)
+    return participates(user) and _edits(user, post, is_staff(user))
+
+
+def _edits(user, post, staff: bool) -> bool:
+    return staff or (post.author_id == user.id and not post.thread.is_locked)
 
 
 def can_delete_post(user, post) -> bool:
     """Staff delete anything; authors delete their own answer unless it is the accepted one,
     and their question only while it has no answers."""
-    if not participates(user):
-        return False
-    if is_staff(user):
+    return participates(user) and _deletes(user, post, is_staff(user))
+
+
+def _deletes(user, post, staff: bool) -> bool:
+    if staff:
         return True
     if post.author_id != user.id:
         return False
@@ -55,7 +59,22 @@ def can_accept(user, thread) -> bool:
 
 def can_vote(user, post) -> bool:
     """Signed-in people vote on others' answers, never on their own or on questions."""
-    return participates(user) and not post.is_question and post.author_id != user.id
+    return participates(user) and _votes(user, post)
+
+
+def _votes(user, post) -> bool:
+    return not post.is_question and post.author_id != user.id
+
+
+def post_rights(user, posts) -> dict[int, tuple[bool, bool, bool]]:
+    """(can_vote, can_edit_post, can_delete_post) for each post a page shows, by post id; {} when
+    `user` cannot take part. The same rules, with the standing and role looked at once rather than
+    three times a post (a thread page shows up to 22)."""
+    if not participates(user):
+        return {}
+    staff = is_staff(user)
+    return {post.id: (_votes(user, post), _edits(user, post, staff), _deletes(user, post, staff))
+            for post in posts}
 
 
 def can_moderate(user) -> bool:

@@ -20,7 +20,6 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from accounts.permissions import admin_required, is_staff, login_required, public, staff_required
-from accounts.standing import participates
 from core import ratelimit, signals
 from core.errors import DomainError, Invalid, NotFound
 from core.extensions import csrf, db, login_manager
@@ -47,12 +46,10 @@ from forum.permissions import (
     TAG_CREATORS,
     can_accept,
     can_create_tags,
-    can_delete_post,
-    can_edit_post,
     can_moderate,
     can_reply,
     can_see_urgent_reason,
-    can_vote,
+    post_rights,
 )
 from forum.visibility import can_see_thread
 
@@ -352,12 +349,12 @@ def _post_actions(view) -> dict[int, PostActions]:
     """What the viewer may do with each post shown, worked out once rather than in the template."""
     if not current_user.is_authenticated:
         return {}
-    posts = [view.question, view.accepted, *view.answers.items]
-    flagging = hooks.flag_endpoint[0] if hooks.flag_endpoint and participates(current_user) else ""
-    return {post.id: PostActions(can_vote(current_user, post), can_edit_post(current_user, post),
-                                 can_delete_post(current_user, post),
-                                 flagging if post.author_id != current_user.id else "")
-            for post in posts if post is not None}
+    viewer = current_user._get_current_object()
+    posts = [post for post in (view.question, view.accepted, *view.answers.items) if post is not None]
+    rights = post_rights(viewer, posts)  # {} when the viewer may not take part: no flagging either
+    flagging = hooks.flag_endpoint[0] if hooks.flag_endpoint and rights else ""
+    return {post.id: PostActions(*rights[post.id], flagging if post.author_id != viewer.id else "")
+            for post in posts if post.id in rights}
 
 
 def _render_thread(thread, reply_form=None, status=200):

@@ -95,8 +95,10 @@ def get(reply_id) -> CannedReply:
 
 def all_replies() -> list[CannedReply]:
     """Most used first: the top ones are candidates for knowledge-base articles."""
-    return list(db.session.scalars(
-        sa.select(CannedReply).order_by(CannedReply.use_count.desc(), CannedReply.title)))
+    return list(db.session.scalars(_ALL_REPLIES))
+
+
+_ALL_REPLIES = sa.select(CannedReply).order_by(CannedReply.use_count.desc(), CannedReply.title)
 
 
 def fill(reply: CannedReply, thread, actor, asker_name: str | None = None) -> str:

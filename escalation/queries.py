@@ -3,6 +3,7 @@ length), their counts, and the customer context beside an escalation."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from accounts.models import User
 from core import clock
 from core.clock import as_utc
 from core.errors import NotFound
-from core.extensions import db
+from core.extensions import db, read
 from escalation import services
 from escalation.models import OPEN, RESOLVED, URGENT_QUEUE, Escalation, EscalationReason, Team
 from forum import visibility
@@ -65,33 +66,38 @@ class Queue:
 
 def queues(viewer: User) -> list[tuple[str, str, int]]:
     """(name, title, open escalations) for the urgent queue, mine, each team's, and "general" (no
-    team), in one query for the counts."""
-    counts = dict(db.session.execute(
-        sa.select(Escalation.queue, sa.func.count()).where(Escalation.state == OPEN)
-        .group_by(Escalation.queue)).all())
-    mine = db.session.scalar(sa.select(sa.func.count()).select_from(Escalation).where(
-        Escalation.state == OPEN, Escalation.assignee_id == viewer.id))
-    teams = list(db.session.execute(sa.select(Team.slug, Team.name).order_by(Team.name)))
+    team): one query for the counts, one for the teams."""
+    counts, mine = {}, 0
+    for queue_name, count, held in read(_QUEUE_COUNTS, {"viewer_id": viewer.id}):
+        counts[queue_name] = count
+        mine += held or 0
     listed = [(URGENT_QUEUE, "Urgent", counts.get(URGENT_QUEUE, 0)), ("mine", "Mine", mine)]
-    listed += [(slug, name, counts.get(slug, 0)) for slug, name in teams]
+    listed += [(slug, name, counts.get(slug, 0)) for slug, name in read(_TEAMS)]
     listed.append(("general", "No team", counts.get("general", 0)))
     listed.append(("all", "All", sum(counts.values())))
     return listed
 
 
-def queue(viewer: User, name: str, *, category_id: int | None = None, state: str = "open", page: int = 1,
-          now: datetime | None = None) -> Queue:
-    """One queue's escalations, soonest due first (resolved ones: latest resolved first)."""
-    now = as_utc(now or clock.now())
-    titles = {n: t for n, t, _count in queues(viewer)}
-    if name not in titles:
-        raise NotFound("No such queue.")
+# Built once, with bind parameters: building a statement cost more than running it on the desk's pages.
+_QUEUE_COUNTS = (
+    sa.select(Escalation.queue, sa.func.count(),
+              sa.func.sum(sa.case((Escalation.assignee_id == sa.bindparam("viewer_id"), 1), else_=0)))
+    .where(Escalation.state == OPEN).group_by(Escalation.queue))
+_TEAMS = sa.select(Team.slug, Team.name).order_by(Team.name)
+_CATEGORIES = sa.select(Category.id, Category.name).order_by(Category.position, Category.name)
+
+
+@functools.cache
+def _queue_statements(which: str, by_category: bool, state: str):
+    """(a page of one queue's rows with the count of them all, that count alone) for a shape of
+    queue: `which` is "mine", "all" or "named" (the `queue_name` parameter); the viewer, category,
+    time, limit and offset are parameters."""
     question = sa.orm.aliased(Post)
     preview = (sa.select(sa.func.substr(question.body, 1, PREVIEW))
                .where(question.thread_id == Thread.id, question.kind == QUESTION).scalar_subquery())
     asker, assignee = sa.orm.aliased(User), sa.orm.aliased(User)
     query = (
-        sa.select(Escalation, Thread, asker, assignee, Category, preview)
+        sa.select(Escalation, Thread, asker, assignee, Category, preview, sa.func.count().over())
         .join(Thread, Thread.id == Escalation.thread_id)
         .join(asker, asker.id == Thread.author_id)
         .join(Category, Category.id == Thread.category_id)
@@ -99,12 +105,12 @@ def queue(viewer: User, name: str, *, category_id: int | None = None, state: str
         .where(visibility.counted_threads())
         .options(sa.orm.selectinload(Escalation.reasons))
     )
-    if name == "mine":
-        query = query.where(Escalation.assignee_id == viewer.id)
-    elif name != "all":
-        query = query.where(Escalation.queue == name)
-    if category_id is not None:
-        query = query.where(Thread.category_id == category_id)
+    if which == "mine":
+        query = query.where(Escalation.assignee_id == sa.bindparam("viewer_id"))
+    elif which == "named":
+        query = query.where(Escalation.queue == sa.bindparam("queue_name"))
+    if by_category:
+        query = query.where(Thread.category_id == sa.bindparam("category_id"))
     if state == "resolved":
         query = (query.where(Escalation.state == RESOLVED)
                  .order_by(Escalation.resolved_at.desc(), Escalation.id))
@@ -113,14 +119,41 @@ def queue(viewer: User, name: str, *, category_id: int | None = None, state: str
         if state == "unassigned":
             query = query.where(Escalation.assignee_id.is_(None))
         elif state == "breached":
-            query = query.where(Escalation.first_response_at.is_(None), Escalation.due_at < now)
+            query = query.where(Escalation.first_response_at.is_(None),
+                                Escalation.due_at < sa.bindparam("now", type_=Escalation.due_at.type))
         query = query.order_by(Escalation.due_at, Escalation.id)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
+    count = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    page = query.limit(sa.bindparam("limit", type_=sa.Integer, literal_execute=True)).offset(
+        sa.bindparam("offset", type_=sa.Integer, literal_execute=True))
+    return page, count
+
+
+def queue(viewer: User, name: str, *, category_id: int | None = None, state: str = "open", page: int = 1,
+          now: datetime | None = None, listed: list[tuple[str, str, int]] | None = None) -> Queue:
+    """One queue's escalations, soonest due first (resolved ones: latest resolved first): one query
+    for the page and the count, one for the reasons (and one more for a page past the end).
+    `listed` is `queues(viewer)` when the caller has it already."""
+    now = as_utc(now or clock.now())
+    titles = {n: t for n, t, _count in (listed if listed is not None else queues(viewer))}
+    if name not in titles:
+        raise NotFound("No such queue.")
+    which = name if name in ("mine", "all") else "named"
+    page_statement, count_statement = _queue_statements(which, category_id is not None, state)
+    params = {"viewer_id": viewer.id, "queue_name": name, "category_id": category_id, "now": now}
+    page = max(1, page)
+    found = db.session.execute(page_statement, {**params, "limit": PER_PAGE, "offset": (page - 1) * PER_PAGE}
+                               ).all()
+    if found:
+        total = found[0][-1]
+    else:  # nothing on this page: how many there are says which page is the last
+        total = db.session.execute(count_statement, params).scalar_one()
+        if total and page > 1:
+            page = max(1, -(-total // PER_PAGE))
+            found = db.session.execute(page_statement, {**params, "limit": PER_PAGE,
+                                                        "offset": (page - 1) * PER_PAGE}).all()
     rows = [QueueRow(e, t, a, s, c, plain(p or "") + ("…" if p and len(p) >= PREVIEW else ""),
                      services.time_left(e, now))
-            for e, t, a, s, c, p in db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE))]
+            for e, t, a, s, c, p, _total in found]
     return Queue(name, titles[name], rows, total, page)
 
 
@@ -173,19 +206,24 @@ def recent_answers(thread_id: int, limit: int = 10) -> list[Post]:
     return posts[::-1]
 
 
-def categories() -> list[Category]:
-    return list(db.session.scalars(sa.select(Category).order_by(Category.position, Category.name)))
+def categories() -> list:
+    """Every category's id and name, in the forum's order (the queue's filter)."""
+    return read(_CATEGORIES).all()
 
 
 def thread_desk(thread_id: int) -> tuple[Escalation | None, int | None]:
     """A thread's open escalation and its private conversation's id, in one query."""
+    row = db.session.execute(_thread_desk_statement(), {"thread_id": thread_id}).first()
+    return (row[1], row[2]) if row else (None, None)
+
+
+@functools.cache
+def _thread_desk_statement():
+    """Built once: every thread page staff open runs it."""
     from escalation.models import Conversation
 
-    conversation = (sa.select(Conversation.id).where(Conversation.thread_id == thread_id)
+    conversation = (sa.select(Conversation.id).where(Conversation.thread_id == Thread.id)
                     .limit(1).scalar_subquery())
-    row = db.session.execute(
-        sa.select(Thread.id, Escalation, conversation).select_from(Thread)
-        .outerjoin(Escalation, sa.and_(Escalation.thread_id == Thread.id, Escalation.state == OPEN))
-        .where(Thread.id == thread_id)
-    ).first()
-    return (row[1], row[2]) if row else (None, None)
+    return (sa.select(Thread.id, Escalation, conversation).select_from(Thread)
+            .outerjoin(Escalation, sa.and_(Escalation.thread_id == Thread.id, Escalation.state == OPEN))
+            .where(Thread.id == sa.bindparam("thread_id")))

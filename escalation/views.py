@@ -62,23 +62,29 @@ def business_duration(seconds: float | None) -> str:
 @staff_required
 def queues_index():
     """The desk's front page: your own escalations when you hold any, else the urgent queue."""
-    mine = next(count for name, _title, count in queries.queues(current_user) if name == "mine")
-    return queue("mine" if mine else "urgent")
+    listed = queries.queues(current_user)
+    mine = next(count for name, _title, count in listed if name == "mine")
+    return _queue("mine" if mine else "urgent", listed)
 
 
 @bp.route("/staff/queues/<name>")
 @staff_required
 def queue(name):
+    return _queue(name, queries.queues(current_user))
+
+
+def _queue(name: str, listed: list[tuple[str, str, int]]):
     state = request.args.get("state", "open")
     if state not in queries.STATES:
         state = "open"
     category_id = possible_id(request.args.get("category"))
     page = possible_id(request.args.get("page")) or 1
     try:
-        found = queries.queue(current_user, name, category_id=category_id, state=state, page=page)
+        found = queries.queue(current_user, name, category_id=category_id, state=state, page=page,
+                              listed=listed)
     except NotFound:
         abort(404)
-    return render_template("escalation/queue.html", queue=found, queues=queries.queues(current_user),
+    return render_template("escalation/queue.html", queue=found, queues=listed,
                            state=state, states=queries.STATE_LABELS, category_id=category_id,
                            categories=queries.categories())
 

@@ -640,7 +640,10 @@ def _as_tree(categories: list) -> list[tuple]:
 
 def categories_tree() -> list[tuple[Category, list[Category]]]:
     """Top-level categories in order, each with its children, in one query."""
-    return _as_tree(list(db.session.scalars(sa.select(Category).order_by(Category.position, Category.name))))
+    return _as_tree(list(db.session.scalars(_CATEGORIES_IN_ORDER)))
+
+
+_CATEGORIES_IN_ORDER = sa.select(Category).order_by(Category.position, Category.name)
 
 
 @dataclass(frozen=True, slots=True)

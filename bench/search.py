@@ -24,8 +24,10 @@ Then, on the copy:
    through forum.services.create_thread and polls `search.search()` until each is found. Without
    Redis it falls back to the in-process job runner and says so.
 
-Prints a table against the targets (query p99 < 150 ms, suggestion p99 < 50 ms, findable < 5 s
-with a worker running), the slowest queries, and warns when other processes were busy. Exit
+Prints a table against the targets (index build at least 1,000 documents/s, reading included;
+query p99 < 150 ms and at most 1.5x FTS5's in the same run; suggestion p99 < 50 ms; findable < 5 s
+with a worker running), the build's documents, seconds and rate beside FTS5's, the slowest queries,
+and warns when other processes were busy. Exit
 status: 0 when every target is met, 1 on an error (a post never found, the index unavailable),
 2 when a target was missed.
 """
@@ -58,6 +60,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 QUERY_P99_MS, SUGGEST_P99_MS, FINDABLE_S = 150.0, 50.0, 5.0
+BUILD_RATE = 1_000.0  # documents/s: 1,000,000 posts (100,000 threads) rebuilt in under 2 minutes
+QUERY_P99_RATIO = 1.5  # query p99 at most this many times FTS5's in the same run
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 TESTS_REDIS_DBS = (14, 15)  # the tests' two pytest-xdist workers flush them
 SHAPES = (("words", 0.60), ("phrase", 0.12), ("title:", 0.12), ("tag:", 0.08), ("misspelt", 0.08))
@@ -611,13 +615,19 @@ def print_summary(whoosh: Build, fts_build: Build, runs: list[QueryRun], suggest
     """The results table; returns the targets missed."""
     wq, fq = Timing([r.whoosh_ms for r in runs]), Timing([r.fts_ms for r in runs])
     ws, fs = suggest
+    missed = []
+    build = "PASS" if whoosh.rate >= BUILD_RATE else "FAIL"
+    if build == "FAIL":
+        missed.append(f"index build {whoosh.rate:,.0f} documents/s")
     rows = [
+        ("index build, documents", f"{whoosh.documents:,}", f"{fts_build.documents:,}", None, "", ""),
+        ("index build, s", f"{whoosh.seconds:.1f}", f"{fts_build.seconds:.1f}",
+         whoosh.seconds / fts_build.seconds if fts_build.seconds else 0.0, "", ""),
         ("index build, documents/s", f"{whoosh.rate:,.0f}", f"{fts_build.rate:,.0f}",
-         fts_build.rate / whoosh.rate if whoosh.rate else 0.0, "", ""),
+         whoosh.rate / fts_build.rate if fts_build.rate else 0.0, f">= {BUILD_RATE:,.0f}", build),
         ("index size, MB", f"{whoosh.size / 1e6:.1f}", f"{fts_build.size / 1e6:.1f}",
          whoosh.size / fts_build.size if fts_build.size else 0.0, "", ""),
     ]
-    missed = []
     for name, w, f in (("query", wq, fq), ("suggestion", ws, fs)):
         limit = QUERY_P99_MS if name == "query" else SUGGEST_P99_MS
         for label, share in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", None)):
@@ -631,6 +641,12 @@ def print_summary(whoosh: Build, fts_build: Build, runs: list[QueryRun], suggest
                 if result == "FAIL":
                     missed.append(f"{name} p99 {wv:.0f} ms")
             rows.append((f"{name} {label}, ms", ms(wv), ms(fv), wv / fv if fv else 0.0, target, result))
+            if name == "query" and label == "p99":
+                ratio = wv / fv if fv else 0.0
+                result = "PASS" if ratio <= QUERY_P99_RATIO else "FAIL"
+                if result == "FAIL":
+                    missed.append(f"query p99 {ratio:.1f}x FTS5's")
+                rows.append(("query p99, Whoosh/FTS5", "", "", ratio, f"<= {QUERY_P99_RATIO}x", result))
     if found is not None and found.seconds:
         p50, worst = percentile(found.seconds, 0.5), max(found.seconds)
         rows.append((f"findable p50, s ({found.mode})", f"{p50:.2f}", "-", None, "", ""))
@@ -643,9 +659,10 @@ def print_summary(whoosh: Build, fts_build: Build, runs: list[QueryRun], suggest
     print(header)
     print("-" * len(header))
     for name, w, f, ratio, target, result in rows:
-        shown = "-" if ratio is None else f"{ratio:.1f}x"
+        shown = "-" if ratio is None else f"{ratio:.1f}x" if ratio >= 0.1 else f"{ratio:.3f}x"
         print(f"{name:<34} {w:>9} {f:>9} {shown:>12} {target:>10} {result:>7}")
-    print("(build rate: FTS5/Whoosh, how many times faster FTS5 builds; every other row: Whoosh/FTS5)")
+    print("(Whoosh/FTS5 on every row. The Whoosh build reads the documents from the database as "
+          "`flask search rebuild` does; FTS5's is given them already read)")
     return missed
 
 

@@ -25,6 +25,7 @@ import copy
 import heapq
 import marshal
 import random
+import struct
 from array import array
 from collections.abc import Iterator
 from operator import itemgetter
@@ -49,6 +50,7 @@ _ONE = pack_uint(1)
 _CACHED_WORDS = 200_000  # distinct words remembered per analyzer (a word costs ~200 bytes)
 _POSTING_BYTES = 200  # what one posting held in memory costs, roughly, for `limitmb`
 _RUN_CHUNK = 20_000  # terms per marshal call when a pool spills to disk
+_CHUNK_SIZE = struct.Struct("<Q")
 
 
 class _Analysis:
@@ -233,18 +235,18 @@ class _TermPool:
         ordered = sorted(self.terms.items())
         with self.tempstore.create_file(name).raw_file() as handle:
             for start in range(0, len(ordered), _RUN_CHUNK):
-                marshal.dump(ordered[start:start + _RUN_CHUNK], handle)
+                # Whole chunks as bytes: marshal.load() on a file reads it a few bytes a call.
+                chunk = marshal.dumps(ordered[start:start + _RUN_CHUNK])
+                handle.write(_CHUNK_SIZE.pack(len(chunk)))
+                handle.write(chunk)
         self.runs.append(name)
         self.terms, self.count = {}, 0
 
     def _read_run(self, name: str) -> Iterator[tuple]:
         with self.tempstore.open_file(name).raw_file() as handle:
-            while True:
-                try:
-                    chunk = marshal.load(handle)  # noqa: S302 (a run this pool wrote, in its own folder)
-                except EOFError:
-                    break
-                yield from chunk
+            while header := handle.read(_CHUNK_SIZE.size):
+                chunk = handle.read(_CHUNK_SIZE.unpack(header)[0])
+                yield from marshal.loads(chunk)  # noqa: S302 (a run this pool wrote, in its own folder)
         self.tempstore.delete_file(name)
 
     def iter_terms(self) -> Iterator[tuple[tuple, list]]:

@@ -474,16 +474,21 @@ class PostRow:
 _VIEWER_ID = sa.bindparam("viewer_id", type_=sa.Integer)
 
 
-def _posts_select():
-    """Posts with their authors and the authors' reputation (0 when none is recorded). The
-    reputation is a subquery, looked up by key per post: as an outer join, PostgreSQL hashed the
-    whole table for a page of twenty."""
+def _posts_select(signed_in: bool, total):
+    """Posts with their authors, the authors' reputation (0 when none is recorded), the viewer's
+    vote on each (`viewer_id`; 0 for none, and always 0 for a visitor) and `total`. The reputation
+    and the vote are subqueries, looked up by key per post: as an outer join, PostgreSQL hashed the
+    whole reputation table for a page of twenty."""
     points = (sa.select(Reputation.points).where(Reputation.user_id == Post.author_id)
               .correlate(Post).scalar_subquery())
+    vote = sa.literal(0)
+    if signed_in:
+        mine = sa.select(Vote.value).where(Vote.post_id == Post.id, Vote.user_id == _VIEWER_ID)
+        vote = sa.func.coalesce(mine.correlate(Post).scalar_subquery(), 0)
     return (
         sa.select(Post.id, Post.kind, Post.author_id, Post.author_role, Post.body_html, Post.score,
                   Post.created_at, Post.edited_at, Post.deleted_at, Post.state, Post.hidden_reason,
-                  User.username, User.display_name, sa.func.coalesce(points, 0))
+                  User.username, User.display_name, sa.func.coalesce(points, 0), vote, total)
         .join(User, User.id == Post.author_id)
     )
 
@@ -493,25 +498,25 @@ _ACCEPTED_ID = sa.bindparam("accepted_id", type_=sa.Integer)  # None when the th
 
 @functools.cache
 def _thread_posts_statements(audience: str):
-    """For an audience (visibility.STAFF, MEMBER or ANONYMOUS; a member's id is the `viewer_id`
-    parameter): (the question, the accepted answer and one page of the other answers, in one
-    query; that page alone; how many other answers there are). The question is the thread's and
-    shown whenever the thread is."""
+    """For an audience (visibility.STAFF, MEMBER or ANONYMOUS; a signed-in viewer's id is the
+    `viewer_id` parameter): (the question, the accepted answer and one page of the other answers,
+    in one query; that page alone; how many other answers there are). The question is the
+    thread's and shown whenever the thread is. Each answer of the page also carries how many
+    other answers there are (a window count, taken before the page's limit), so that a page with
+    answers on it needs no count query."""
     shown = visibility.shown_posts_clause(audience, _VIEWER_ID)
     visible = [] if shown is None else [shown]
-    firsts = _posts_select().where(
+    signed_in = audience != visibility.ANONYMOUS
+    firsts = _posts_select(signed_in, sa.null()).where(
         Post.thread_id == sa.bindparam("thread_id"),
         sa.or_(Post.kind == QUESTION, sa.and_(Post.id == _ACCEPTED_ID, *visible)))
     others = sa.and_(Post.thread_id == sa.bindparam("thread_id"), *visible, Post.kind == ANSWER,
                      Post.id != sa.func.coalesce(_ACCEPTED_ID, 0))
-    answers = _paged(_posts_select().where(others).order_by(Post.created_at, Post.id))
+    answers = _paged(_posts_select(signed_in, sa.func.count().over()).where(others)
+                     .order_by(Post.created_at, Post.id))
     everything = sa.union_all(firsts, sa.select(answers.subquery()))  # a LIMIT needs its own SELECT
     count = sa.select(sa.func.count()).select_from(Post).where(others)
     return everything, answers, count
-
-
-_MY_VOTES = sa.select(Vote.post_id, Vote.value).where(
-    Vote.user_id == sa.bindparam("user_id"), Vote.post_id.in_(sa.bindparam("post_ids", expanding=True)))
 
 
 @dataclass
@@ -530,14 +535,16 @@ class ThreadPage:
 def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
                 per_page: int = POSTS_PER_PAGE) -> ThreadPage:
     """The question, the accepted answer (shown first) and one page of the other answers, as PostRows,
-    with their authors' reputation: one query (two for staff, one more for a signed-in viewer's
-    votes, one more for a page past the end)."""
+    with their authors' reputation and a signed-in viewer's own votes: one query (one more for a
+    page past the end)."""
     audience = visibility.audience(viewer)
     everything_statement, answers_statement, count_statement = _thread_posts_statements(audience)
     params = {"thread_id": thread.id, "accepted_id": thread.accepted_post_id}
-    if audience == visibility.MEMBER:
+    if audience != visibility.ANONYMOUS:
         params["viewer_id"] = viewer.id
     reputation: dict[int, int] = {}
+    my_votes: dict[int, int] = {}
+    counted: list[int] = []  # the window count of the other answers, as the page's answers carry it
 
     def rows(result) -> list[PostRow]:
         out = []
@@ -546,6 +553,10 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
                                body_html=r[4], score=r[5], created_at=r[6], edited_at=r[7], deleted_at=r[8],
                                state=r[9], hidden_reason=r[10], author=AuthorRef(r[11], r[12])))
             reputation[r[2]] = int(r[13])
+            if r[14]:
+                my_votes[r[0]] = int(r[14])
+            if r[15] is not None:
+                counted.append(int(r[15]))
         return out
 
     question = accepted = None
@@ -558,18 +569,18 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
         else:
             answers.append(post)
     answers.sort(key=lambda post: (post.created_at, post.id))  # a union keeps no order
-    if audience != visibility.ANONYMOUS:  # staff see removed answers, members their own held ones,
-        total = read(count_statement, params).scalar_one()  # which reply_count leaves out
-    else:  # reply_count is every visible answer, kept by the services
+    if counted:  # staff see removed answers and members their own held ones, which reply_count leaves out
+        total = counted[0]
+    elif page == 1:  # not one other answer this viewer may see
+        total = 0
+    elif audience == visibility.ANONYMOUS:  # reply_count is every visible answer, kept by the services
         total = max(0, thread.reply_count - (1 if accepted is not None else 0))
+    else:
+        total = read(count_statement, params).scalar_one()
     last_page = max(1, math.ceil(total / per_page))
     if page > last_page:  # past the end: show the last page
         page = last_page
         answers = rows(read(answers_statement, {**params, **_page_params(page, per_page)}))
-    my_votes = {}
-    if getattr(viewer, "is_authenticated", False):
-        shown = [p.id for p in (question, accepted, *answers) if p is not None]
-        my_votes = dict(read(_MY_VOTES, {"user_id": viewer.id, "post_ids": shown}).all())
     return ThreadPage(
         thread=thread, question=question, accepted=accepted,
         answers=Page(items=answers, page=page, per_page=per_page, total=total),

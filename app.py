@@ -20,7 +20,7 @@ from accounts import jobs as account_jobs
 from core import config as core_config
 from core import jobs, mail, ratelimit, security, templating
 from core.errors import DomainError
-from core.extensions import configure_sqlite, csrf, db, end_page_view, login_manager, migrate
+from core.extensions import configure_sqlite, csrf, csrf_token, db, end_page_view, login_manager, migrate
 from core.ids import IdConverter
 from core.jobs.cli import jobs_cli
 from core.markup_cli import markup_cli
@@ -89,6 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    app.jinja_env.globals["csrf_token"] = csrf_token
     ratelimit.init_app(app)
     security.init_app(app)
     mail.init_app(app)

@@ -2,11 +2,12 @@
 
 import logging
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -32,6 +33,17 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token() -> str:
+    """The viewer's anti-forgery token: what flask_wtf's generate_csrf gives (it signs the token
+    once a request and keeps it), kept here too so that later calls skip its configuration look-ups.
+    A staff member's thread page asks for it once per form, some thirty times. The templates'
+    `csrf_token()`."""
+    token = g.get("_peerline_csrf_token")
+    if token is None:
+        token = g._peerline_csrf_token = generate_csrf()
+    return token
 
 
 def _sqlite_begin_mode() -> str:

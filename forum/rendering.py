@@ -1,8 +1,8 @@
 """List rows and posts drawn through core.fragments, keyed by every value they show."""
 
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from core.extensions import csrf_token
 from core.fragments import render_fragment, render_fragment_with_slot
 from core.templating import timeago
 
@@ -41,6 +41,6 @@ def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
     # second: it fills the template's slots after the fragment, so fragments are shared by viewers
     # alike, and an anonymous viewer (no forms) is given no token and no session.
     return render_fragment_with_slot(
-        "forum/_post.html", key, generate_csrf, post=post, thread_id=thread.id, accepted=accepted,
+        "forum/_post.html", key, csrf_token, post=post, thread_id=thread.id, accepted=accepted,
         mine=mine, reputation=reputation, may=may, can_accept=can_accept, can_moderate=can_moderate,
         for_asker=for_asker)

@@ -53,13 +53,17 @@ def render_fragment(template: str, key: tuple, **context) -> Markup:
     return _cached(template, key, lambda: Markup(render_template(template, **context)))  # noqa: S704 - autoescaped
 
 
-def render_fragment_with_slot(template: str, key: tuple, fill: Callable[[], str], **context) -> Markup:
+def render_fragment_with_slot(template: str, key: tuple, fill: Callable[[], str],
+                              lazy: Callable[[], dict] | None = None, **context) -> Markup:
     """render_fragment, where the template writes `{{ slot }}` at the places that take `fill()`
-    (called only when the fragment has such a place, and escaped)."""
+    (called only when the fragment has such a place, and escaped). `lazy()` gives more of the
+    context, made only when the fragment is drawn (a form, say, which costs more to make than
+    the cached fragment costs to serve)."""
 
     def render() -> tuple[str, ...]:
         slot = "slot-" + secrets.token_hex(16)
-        return tuple(render_template(template, slot=slot, **context).split(slot))
+        more = lazy() if lazy is not None else {}
+        return tuple(render_template(template, slot=slot, **context, **more).split(slot))
 
     parts = _cached(template, key, render)
     if len(parts) == 1:

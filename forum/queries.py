@@ -672,8 +672,12 @@ _CATEGORY_LINKS = sa.select(Category.id, Category.slug, Category.name, Category.
 def category_links() -> list[tuple[CategoryLink, list[CategoryLink]]]:
     """categories_tree() as plain values for the lists' sidebar, kept under the content version
     (which every category change bumps)."""
-    return pagecache.memoized(
-        "category-links", lambda: _as_tree([CategoryLink(*row) for row in read(_CATEGORY_LINKS)]))
+    return pagecache.memoized("category-links", category_links_now)
+
+
+def category_links_now() -> list[tuple[CategoryLink, list[CategoryLink]]]:
+    """category_links() read now (for forms, whose choices must be the current ones); one query."""
+    return _as_tree([CategoryLink(*row) for row in read(_CATEGORY_LINKS)])
 
 
 def all_tags() -> list[Tag]:

@@ -1,5 +1,6 @@
 """List rows and posts drawn through core.fragments, keyed by every value they show."""
 
+from flask import render_template
 from markupsafe import Markup
 
 from core.extensions import csrf_token
@@ -20,6 +21,23 @@ def thread_row(thread) -> Markup:
         _when(thread.created_at), getattr(thread, "votes", 0),
     )
     return render_fragment("forum/_thread_row.html", key, thread=thread)
+
+
+def reply_box(thread_id: int, form=None) -> Markup:
+    """The fields of a thread page's answer box (`forum/_reply_box.html`). Empty, as a reader first
+    gets it, it is the same for everyone but the thread and the viewer's token (its slot), so it is
+    drawn once per thread; a refused answer (`form`, with what was typed and why) is drawn afresh."""
+    if form is not None:
+        return Markup(render_template("forum/_reply_box.html", reply_form=form, thread_id=thread_id,  # noqa: S704
+                                      slot=csrf_token()))
+
+    def empty_form() -> dict:
+        from forum.forms import ReplyForm
+
+        return {"reply_form": ReplyForm(formdata=None)}
+
+    return render_fragment_with_slot("forum/_reply_box.html", (thread_id,), csrf_token, lazy=empty_form,
+                                     thread_id=thread_id)
 
 
 def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:

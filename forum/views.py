@@ -179,7 +179,7 @@ def suggest_tags():
 
 def _category_choices():
     choices = [("", "Choose a category…")]
-    for parent, children in queries.categories_tree():
+    for parent, children in queries.category_links_now():
         choices.append((str(parent.id), parent.name))
         choices += [(str(child.id), f"{parent.name} › {child.name}") for child in children]
     return choices
@@ -360,11 +360,7 @@ def _post_actions(view) -> dict[int, PostActions]:
 def _render_thread(thread, reply_form=None, status=200):
     view = queries.thread_page(thread, current_user, page=requested_page())
     g.posts_shown = 1 + (view.accepted is not None) + len(view.answers.items)
-    replying = can_reply(current_user, thread)
-    if reply_form is None and replying:
-        # Only when it is shown: a form puts a CSRF token in the session, and an anonymous
-        # page that touches the session cannot be cached.
-        reply_form = forms.ReplyForm()
+    replying = can_reply(current_user, thread)  # the answer box (forum.rendering.reply_box) shows
     moderating = can_moderate(current_user)
     return render_template(
         "forum/thread.html", view=view, thread=thread, reply_form=reply_form,

@@ -5,10 +5,11 @@ import re
 
 import sqlalchemy as sa
 
+from accounts.models import User
 from accounts.permissions import is_staff
 from core import clock
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.extensions import db
+from core.extensions import db, read
 from core.text import required_text
 from escalation.models import NAME_MAX, CannedReply
 
@@ -99,6 +100,7 @@ def all_replies() -> list[CannedReply]:
 
 
 _ALL_REPLIES = sa.select(CannedReply).order_by(CannedReply.use_count.desc(), CannedReply.title)
+_ASKER_NAME = sa.select(User.display_name).where(User.id == sa.bindparam("user_id"))
 
 
 def fill(reply: CannedReply, thread, actor, asker_name: str | None = None) -> str:
@@ -133,12 +135,10 @@ def for_thread(thread) -> list[tuple[CannedReply, str]]:
     picker), most used first; two queries."""
     from flask_login import current_user
 
-    from accounts.models import User
-
     if not is_staff(current_user):
         return []
     replies = all_replies()
     if not replies:
         return []
-    asker = db.session.scalar(sa.select(User.display_name).where(User.id == thread.author_id))
+    asker = read(_ASKER_NAME, {"user_id": thread.author_id}).scalar()
     return [(reply, fill(reply, thread, current_user, asker or "")) for reply in replies]

@@ -211,19 +211,34 @@ def categories() -> list:
     return read(_CATEGORIES).all()
 
 
-def thread_desk(thread_id: int) -> tuple[Escalation | None, int | None]:
+@dataclass(frozen=True, slots=True)
+class DeskState:
+    """What a thread page says of its open escalation (see escalation.thread_notices)."""
+
+    id: int
+    queue: str
+    due_at: datetime
+    first_response_at: datetime | None
+    calendar: dict | None  # its policy's hours and time zone, as views.local_time reads them
+
+
+def thread_desk(thread_id: int) -> tuple[DeskState | None, int | None]:
     """A thread's open escalation and its private conversation's id, in one query."""
-    row = db.session.execute(_thread_desk_statement(), {"thread_id": thread_id}).first()
-    return (row[1], row[2]) if row else (None, None)
+    row = read(_thread_desk_statement(), {"thread_id": thread_id}).first()
+    if row is None:
+        return None, None
+    state = DeskState(*row[:5]) if row[0] is not None else None
+    return state, row[5]
 
 
 @functools.cache
 def _thread_desk_statement():
-    """Built once: every thread page staff open runs it."""
+    """Built once: every thread page staff (and its asker) open runs it."""
     from escalation.models import Conversation
 
     conversation = (sa.select(Conversation.id).where(Conversation.thread_id == Thread.id)
                     .limit(1).scalar_subquery())
-    return (sa.select(Thread.id, Escalation, conversation).select_from(Thread)
+    return (sa.select(Escalation.id, Escalation.queue, Escalation.due_at, Escalation.first_response_at,
+                      Escalation.calendar, conversation).select_from(Thread)
             .outerjoin(Escalation, sa.and_(Escalation.thread_id == Thread.id, Escalation.state == OPEN))
             .where(Thread.id == sa.bindparam("thread_id")))

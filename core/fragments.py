@@ -32,7 +32,9 @@ def _cached(template: str, key: tuple, render: Callable[[], object]):
     size = current_app.config.get("PEERLINE_FRAGMENT_CACHE_SIZE", 0)
     if not size:
         return render()
-    store = current_app.extensions.setdefault("peerline_fragments", _Fragments())
+    store = current_app.extensions.get("peerline_fragments")
+    if store is None:  # not setdefault(…, _Fragments()): that would make a store and a lock per call
+        store = current_app.extensions.setdefault("peerline_fragments", _Fragments())
     full_key = (template, request.script_root, key)
     with store.lock:
         value = store.entries.get(full_key)

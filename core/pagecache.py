@@ -35,7 +35,10 @@ class _Store:
 
 
 def _store() -> _Store:
-    return current_app.extensions.setdefault("peerline_pagecache", _Store())
+    store = current_app.extensions.get("peerline_pagecache")
+    if store is None:  # not setdefault(…, _Store()), which would make a store per call
+        store = current_app.extensions.setdefault("peerline_pagecache", _Store())
+    return store
 
 
 def _version() -> str:

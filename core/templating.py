@@ -1,13 +1,16 @@
-"""Jinja filters shared by every package's templates."""
+"""Jinja filters shared by every package's templates, and the page header."""
 
 from datetime import datetime
 from functools import lru_cache
 
-from flask import Flask
+from flask import Flask, request
+from flask_login import current_user
 from markupsafe import Markup
 
 from core import clock, markup, urls
 from core.clock import as_utc
+from core.extensions import csrf_token
+from core.fragments import render_fragment_with_slot
 
 _CLEAN_CACHE_MAX_CHARS = 20_000
 _UNITS = ((365 * 86400, "year"), (30 * 86400, "month"), (7 * 86400, "week"), (86400, "day"),
@@ -44,9 +47,34 @@ def sanitized(html: str | None) -> Markup:
     return _cleaned(html) if len(html) <= _CLEAN_CACHE_MAX_CHARS else markup.sanitize_html(html)
 
 
+# Pages whose sign-in link leads back to the home page rather than to themselves.
+_NO_SIGN_IN_RETURN = frozenset({"accounts.sign_in", "accounts.sign_up", "forum.index"})
+
+
+def site_header(unread: int = 0) -> Markup:
+    """The page header (`_header.html`): where the reader is (to mark the current link), who they
+    are and their `unread` notices. Every page draws it, so it is a fragment kept under exactly
+    those values; the sign-out form's token fills its slot."""
+    endpoint, args = request.endpoint, request.view_args or {}
+    values = {"endpoint": endpoint, "blueprint": request.blueprint, "which": args.get("which")}
+    if current_user.is_authenticated:
+        user = current_user._get_current_object()
+        own_profile = endpoint == "accounts.view_profile" and args.get("username") == user.username
+        values.update(signed_in=True, unread=unread, staff=user.is_staff, admin=user.is_admin,
+                      display_name=user.display_name, role=user.role, role_label=user.role_label,
+                      username=user.username, own_profile=own_profile)
+    else:
+        back = None
+        if endpoint not in _NO_SIGN_IN_RETURN:
+            back = request.full_path if request.query_string else request.path
+        values.update(signed_in=False, unread=0, sign_in_next=back)
+    return render_fragment_with_slot("_header.html", tuple(sorted(values.items())), csrf_token, **values)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["sanitized"] = sanitized
     app.jinja_env.globals["path_for"] = urls.path_for
+    app.jinja_env.globals["site_header"] = site_header
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals["site_name"] = app.config["PEERLINE_SITE_NAME"]

@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request_funcs.setdefault(None, []).insert(0, upload_views.allow_large_upload)
     app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block,
-                                  reply_box=rendering.reply_box)
+                                  reply_box=rendering.reply_box, staff_tools=rendering.staff_tools)
     import sqlalchemy as sa
 
     from core import markup

@@ -23,6 +23,16 @@ def thread_row(thread) -> Markup:
     return render_fragment("forum/_thread_row.html", key, thread=thread)
 
 
+def staff_tools(thread, question_id: int, close_reasons: dict, move_to: list) -> Markup:
+    """A thread's staff tools (`forum/_staff_tools.html`): the same for every staff member but for
+    their token (its slot), so drawn once per state of the thread."""
+    key = (thread.id, thread.category_id, thread.is_locked, thread.is_closed, thread.is_merged,
+           thread.is_visible, thread.is_pinned, thread.is_deleted, thread.state, thread.reply_count,
+           question_id, tuple(close_reasons.items()), tuple(move_to))
+    return render_fragment_with_slot("forum/_staff_tools.html", key, csrf_token, thread=thread,
+                                     question_id=question_id, close_reasons=close_reasons, move_to=move_to)
+
+
 def reply_box(thread_id: int, form=None) -> Markup:
     """The fields of a thread page's answer box (`forum/_reply_box.html`). Empty, as a reader first
     gets it, it is the same for everyone but the thread and the viewer's token (its slot), so it is

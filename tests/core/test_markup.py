@@ -1,12 +1,16 @@
 """XSS payload corpus and over-sanitising checks for core.markup.render and sanitize_html."""
 
+import json
 import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import html5lib
 import pytest
 from markupsafe import Markup, escape
 
-from core.markup import render, sanitize_html
+from core.markup import _parsed_plain_text, _serialised_parts, plain_text, render, sanitize_html
+from tests.services import require_coffee_dump
 
 # --------------------------------------------------------------------------- helpers
 
@@ -601,3 +605,63 @@ def test_an_attached_image_shows_as_a_thumbnail_linking_the_full_image():
     # A text file's link stays a link.
     assert str(render(f"[server.log](/uploads/{key})")) == (
         f'<p><a href="/uploads/{key}" rel="nofollow ugc noopener">server.log</a></p>')
+
+
+# --------------------------------------------------------------------------- plain_text
+
+
+def _demo_texts() -> list[str]:
+    """Every "body" written in the demo community and the demo knowledge base, as Markdown."""
+    found: list[str] = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "body" and isinstance(inner, str):
+                    found.append(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "forum" / "demo_data" / "community.json",
+                 root / "kb" / "demo_data" / "articles.json"):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _plain_text_cases() -> list[str]:
+    payloads = _values(RENDER_PAYLOADS) + _values(CODE)
+    demo = _demo_texts()
+    return ([str(render(text)) for text in payloads + demo]
+            + [str(sanitize_html(text)) for text in _values(HTML_PAYLOADS)])
+
+
+def test_plain_text_reads_sanitised_html_as_the_html_parser_does():
+    cases = _plain_text_cases()
+    assert len(cases) > 200
+    for html in cases:
+        assert plain_text(html) == _parsed_plain_text(html), html
+        # What the renderer makes is read without HTMLParser (that is what makes rebuilds fast).
+        assert _serialised_parts(html) is not None, html
+
+
+def test_plain_text_of_stack_exchange_posts_is_what_the_html_parser_reads():
+    rows = ET.parse(require_coffee_dump() / "Posts.xml").getroot().iter("row")
+    bodies = [str(sanitize_html(row.get("Body"))) for row in rows if row.get("Body")]
+    assert len(bodies) > 500
+    assert [plain_text(html) for html in bodies] == [_parsed_plain_text(html) for html in bodies]
+    assert all(_serialised_parts(html) is not None for html in bodies)
+
+
+@pytest.mark.parametrize("html", [
+    *_values(RENDER_PAYLOADS), *_values(CODE),  # not sanitised: whatever the shape, the same text
+    '<p>a<img alt="x &amp; y" src="/i.png">b</p><p>c&ampd &lt;e&gt; &#x41;&nbsp;f</p>',
+    '<p title="a > b">one</p><P>two</P><br/><img alt=bare><img alt="">three',
+    "<p>a &am</p><b>p; b</b>", "<!-- note --><p>after</p>", "<p>open <script>x</script> end",
+    "text & more < less", "<div>\n\n  spaced\tout  \r\n words </div>",
+])
+def test_plain_text_of_any_html_is_what_the_html_parser_reads(html):
+    assert plain_text(html) == _parsed_plain_text(html)

@@ -113,7 +113,33 @@ class Policy(db.Model):
     category: Mapped[Category | None] = relationship()
 
 
-class Escalation(db.Model):
+class EscalationLabels:
+    """What an escalation's state, priority and resolution read as; for the model and for the plain
+    rows a queue page reads (escalation.queries.QueueEscalation): anything with `state`, `priority`
+    and `resolution`."""
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == OPEN
+
+    @property
+    def priority_label(self) -> str:
+        return PRIORITY_LABELS.get(self.priority, str(self.priority))
+
+    @property
+    def resolution_label(self) -> str:
+        return RESOLUTION_LABELS.get(self.resolution or "", "")
+
+
+class ReasonLabel:
+    """What a reason code (`reason`) reads as, for the model and for plain rows."""
+
+    @property
+    def label(self) -> str:
+        return REASON_LABELS.get(self.reason, self.reason)
+
+
+class Escalation(EscalationLabels, db.Model):
     """A thread in a staff queue. At most one is open per thread (a partial unique index); new
     reasons add to it. The policy in force when it opened is copied onto it, so a later change of
     policy does not move its due time."""
@@ -169,23 +195,11 @@ class Escalation(db.Model):
     )
 
     @property
-    def is_open(self) -> bool:
-        return self.state == OPEN
-
-    @property
     def reason_codes(self) -> list[str]:
         return list(dict.fromkeys(r.reason for r in self.reasons))
 
-    @property
-    def priority_label(self) -> str:
-        return PRIORITY_LABELS.get(self.priority, str(self.priority))
 
-    @property
-    def resolution_label(self) -> str:
-        return RESOLUTION_LABELS.get(self.resolution or "", "")
-
-
-class EscalationReason(db.Model):
+class EscalationReason(ReasonLabel, db.Model):
     """One reason an escalation holds, by whom (None: a rule) and with what note."""
 
     __tablename__ = "escalation_reasons"
@@ -204,10 +218,6 @@ class EscalationReason(db.Model):
     by: Mapped[User | None] = relationship()
 
     __table_args__ = (sa.Index("ix_escalation_reasons_thread_id_reason", "thread_id", "reason"),)
-
-    @property
-    def label(self) -> str:
-        return REASON_LABELS.get(self.reason, self.reason)
 
 
 class Assignment(db.Model):

@@ -16,7 +16,16 @@ from core.clock import as_utc
 from core.errors import NotFound
 from core.extensions import db, read
 from escalation import services
-from escalation.models import OPEN, RESOLVED, URGENT_QUEUE, Escalation, EscalationReason, Team
+from escalation.models import (
+    OPEN,
+    RESOLVED,
+    URGENT_QUEUE,
+    Escalation,
+    EscalationLabels,
+    EscalationReason,
+    ReasonLabel,
+    Team,
+)
 from forum import visibility
 from forum.models import QUESTION, Category, Post, Thread
 
@@ -35,13 +44,44 @@ def plain(markdown: str) -> str:
     return " ".join(_MARKUP.sub(lambda m: m.group(1) or "", markdown).split())
 
 
+@dataclass(frozen=True, slots=True)
+class QueueReason(ReasonLabel):
+    reason: str
+
+
+@dataclass(slots=True)
+class QueueEscalation(EscalationLabels):
+    """What a queue row shows of an escalation, read as plain values (no ORM objects: a page holds
+    fifty, and loading them as models was most of the page's cost)."""
+
+    id: int
+    state: str
+    priority: int
+    resolution: str | None
+    due_at: datetime
+    first_response_at: datetime | None
+    breached_at: datetime | None
+    resolved_at: datetime | None
+    calendar: dict | None  # as views.local_time and services.time_left read it
+    reasons: list[QueueReason]
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A thread's title, a person's or a category's name, as a queue row shows it."""
+
+    title: str = ""
+    name: str = ""
+    display_name: str = ""
+
+
 @dataclass
 class QueueRow:
-    escalation: Escalation
-    thread: Thread
-    asker: User
-    assignee: User | None
-    category: Category
+    escalation: QueueEscalation
+    thread: Named
+    asker: Named
+    assignee: Named | None
+    category: Named
     preview: str
     time_left_s: float
 
@@ -95,15 +135,22 @@ def _queue_statements(which: str, by_category: bool, state: str):
     question = sa.orm.aliased(Post)
     preview = (sa.select(sa.func.substr(question.body, 1, PREVIEW))
                .where(question.thread_id == Thread.id, question.kind == QUESTION).scalar_subquery())
+    # Each reason as "id:code", so that they can be put back in the order they came (any
+    # aggregate's own order is the database's to choose).
+    reasons = (sa.select(sa.func.aggregate_strings(
+        sa.cast(EscalationReason.id, sa.String) + ":" + EscalationReason.reason, ","))
+        .where(EscalationReason.escalation_id == Escalation.id).scalar_subquery())
     asker, assignee = sa.orm.aliased(User), sa.orm.aliased(User)
     query = (
-        sa.select(Escalation, Thread, asker, assignee, Category, preview, sa.func.count().over())
+        sa.select(Escalation.id, Escalation.state, Escalation.priority, Escalation.resolution,
+                  Escalation.due_at, Escalation.first_response_at, Escalation.breached_at,
+                  Escalation.resolved_at, Escalation.calendar, Thread.title, asker.display_name,
+                  assignee.display_name, Category.name, preview, reasons, sa.func.count().over())
         .join(Thread, Thread.id == Escalation.thread_id)
         .join(asker, asker.id == Thread.author_id)
         .join(Category, Category.id == Thread.category_id)
         .outerjoin(assignee, assignee.id == Escalation.assignee_id)
         .where(visibility.counted_threads())
-        .options(sa.orm.selectinload(Escalation.reasons))
     )
     if which == "mine":
         query = query.where(Escalation.assignee_id == sa.bindparam("viewer_id"))
@@ -131,7 +178,7 @@ def _queue_statements(which: str, by_category: bool, state: str):
 def queue(viewer: User, name: str, *, category_id: int | None = None, state: str = "open", page: int = 1,
           now: datetime | None = None, listed: list[tuple[str, str, int]] | None = None) -> Queue:
     """One queue's escalations, soonest due first (resolved ones: latest resolved first): one query
-    for the page and the count, one for the reasons (and one more for a page past the end).
+    for the page, its reasons and the count (and one more for a page past the end).
     `listed` is `queues(viewer)` when the caller has it already."""
     now = as_utc(now or clock.now())
     titles = {n: t for n, t, _count in (listed if listed is not None else queues(viewer))}
@@ -141,20 +188,26 @@ def queue(viewer: User, name: str, *, category_id: int | None = None, state: str
     page_statement, count_statement = _queue_statements(which, category_id is not None, state)
     params = {"viewer_id": viewer.id, "queue_name": name, "category_id": category_id, "now": now}
     page = max(1, page)
-    found = db.session.execute(page_statement, {**params, "limit": PER_PAGE, "offset": (page - 1) * PER_PAGE}
-                               ).all()
+    found = read(page_statement, {**params, "limit": PER_PAGE, "offset": (page - 1) * PER_PAGE}).all()
     if found:
         total = found[0][-1]
     else:  # nothing on this page: how many there are says which page is the last
-        total = db.session.execute(count_statement, params).scalar_one()
+        total = read(count_statement, params).scalar_one()
         if total and page > 1:
             page = max(1, -(-total // PER_PAGE))
-            found = db.session.execute(page_statement, {**params, "limit": PER_PAGE,
-                                                        "offset": (page - 1) * PER_PAGE}).all()
-    rows = [QueueRow(e, t, a, s, c, plain(p or "") + ("…" if p and len(p) >= PREVIEW else ""),
-                     services.time_left(e, now))
-            for e, t, a, s, c, p, _total in found]
-    return Queue(name, titles[name], rows, total, page)
+            found = read(page_statement, {**params, "limit": PER_PAGE, "offset": (page - 1) * PER_PAGE}).all()
+    return Queue(name, titles[name], [_queue_row(r, now) for r in found], total, page)
+
+
+def _queue_row(r, now: datetime) -> QueueRow:
+    reasons = sorted((int(number), code) for number, _, code in
+                     (part.partition(":") for part in (r[14] or "").split(",") if part))
+    escalation = QueueEscalation(*r[:9], reasons=[QueueReason(code) for _, code in reasons])
+    preview = r[13]
+    return QueueRow(escalation, Named(title=r[9]), Named(display_name=r[10]),
+                    Named(display_name=r[11]) if r[11] is not None else None, Named(name=r[12]),
+                    plain(preview or "") + ("…" if preview and len(preview) >= PREVIEW else ""),
+                    services.time_left(escalation, now))
 
 
 @dataclass

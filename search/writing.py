@@ -49,6 +49,7 @@ _MISSING = object()
 _ONE = pack_uint(1)
 _CACHED_WORDS = 200_000  # distinct words remembered per analyzer (a word costs ~200 bytes)
 _POSTING_BYTES = 200  # what one posting held in memory costs, roughly, for `limitmb`
+_SPELLING_BYTES = 12  # and one spelling posting (a list slot and a share of its document's value)
 _RUN_CHUNK = 20_000  # terms per marshal call when a pool spills to disk
 _CHUNK_SIZE = struct.Struct("<Q")
 
@@ -127,17 +128,18 @@ class _Analysis:
 
 
 class _FastField:
-    """`index()` and `spellable_words()` for one field, through its compiled analyzer."""
+    """`index()` and `spellable_words()` for one field, through its compiled analyzer; `add()` puts a
+    text's postings straight into a `_TermPool`."""
 
     def __init__(self, field, analysis: _Analysis):
         self.field, self.analysis = field, analysis
         self.boost = field.format.field_boost
         self.positions = type(field.format) is formats.Positions
+        self.scorable = field.scorable
         self._single: dict[int, bytes] = {}  # a lone position's encoding after its count
 
-    def index(self, value, **kwargs):
-        if not isinstance(value, str) or kwargs:
-            return type(self.field).index(self.field, value, **kwargs)
+    def _items(self, value: str) -> list[tuple]:
+        """(term bytes, count, weight, value bytes) per term, in the order Whoosh's format gives them."""
         first, kept = self.analysis.kept(value)
         boost = self.boost
         if self.positions:
@@ -174,17 +176,43 @@ class _FastField:
                     counts[gram] = counts.get(gram, 0) + 1
         return [(term, count, float(count) * boost, pack_uint(count)) for term, count in counts.items()]
 
+    def index(self, value, **kwargs):
+        if not isinstance(value, str) or kwargs:
+            return type(self.field).index(self.field, value, **kwargs)
+        return self._items(value)
+
+    def add(self, pool: _TermPool, fieldname: str, docnum: int, value: str) -> tuple[int, bytes | None]:
+        """Pool the postings of `value` for document `docnum`, as Whoosh's add_document would (with no
+        field or document boost); returns the field's length and the last posting's value bytes."""
+        items = self._items(value)
+        if not items:
+            return 0, None
+        terms = pool.terms_of(fieldname)
+        length = 0
+        for term, count, weight, value_bytes in items:
+            length += count
+            found = terms.get(term)
+            if found is None:
+                terms[term] = [(docnum, weight, value_bytes)]
+            else:
+                found.append((docnum, weight, value_bytes))
+        pool.added(len(items))
+        return (length if self.scorable else 0), items[-1][3]
+
     def spellable_words(self, value):
         if not isinstance(value, str):
             return type(self.field).spellable_words(self.field, value)
         return self.analysis.words(value)
 
+    def spelling_words(self, value: str) -> set[str]:
+        """The unstemmed words of `value`, unordered (the pool sorts them)."""
+        return {word for word, _term in self.analysis.kept(value)[1]}
 
-def _fast_schema(schema):
-    """A copy of `schema` whose text fields index through compiled analyzers (the rest as they were)."""
-    fast = copy.copy(schema)
-    fast._fields = dict(schema._fields)
+
+def _fast_fields(schema) -> dict[str, _FastField]:
+    """The text fields of `schema` that index through compiled analyzers, by name."""
     compiled: dict[int, _Analysis | None] = {}
+    fast = {}
     for name, field in schema._fields.items():
         if type(field.format) not in (formats.Positions, formats.Frequency) or field.vector \
                 or isinstance(field, SpellField) or getattr(field, "analyzer", None) is None:
@@ -192,47 +220,98 @@ def _fast_schema(schema):
         key = id(field.analyzer)
         if key not in compiled:
             compiled[key] = _Analysis.compile(field.analyzer)
-        if compiled[key] is None:
-            continue
-        helper = _FastField(field, compiled[key])
-        clone = copy.copy(field)
-        clone.index, clone.spellable_words = helper.index, helper.spellable_words
-        fast._fields[name] = clone
+        if compiled[key] is not None:
+            fast[name] = _FastField(field, compiled[key])
     return fast
 
 
+def _fast_schema(schema, fast: dict[str, _FastField]):
+    """A copy of `schema` whose text fields index through compiled analyzers (the rest as they were)."""
+    copied = copy.copy(schema)
+    copied._fields = dict(schema._fields)
+    for name, helper in fast.items():
+        clone = copy.copy(schema._fields[name])
+        clone.index, clone.spellable_words = helper.index, helper.spellable_words
+        copied._fields[name] = clone
+    return copied
+
+
 class _TermPool:
-    """Postings grouped by term, in memory up to `limitmb`, spilled to disk in sorted runs beyond it.
+    """Postings grouped by field and term, in memory up to `limitmb`, spilled to disk in sorted runs
+    beyond it.
 
     Gives back what Whoosh's PostingPool gives: every posting, ordered by field, term, then
     document (then weight and value, which only the spelling field's postings of document 0 tie on).
+    A term's postings are kept as (docnum, weight, value) in the order documents came; a spelling
+    word's (all of document 0, weight 1) as their values only, sorted when written.
     """
 
     def __init__(self, tempstore, limitmb: int):
         self.tempstore = tempstore
         self.limit = max(1, limitmb * 1024 * 1024 // _POSTING_BYTES)
-        self.terms: dict[tuple, list] = {}
+        self.fields: dict[str, dict[bytes, list]] = {}
+        self.spelling: dict[str, dict[str, list]] = {}
         self.count = 0
         self.runs: list[str] = []
-        self.fieldnames: set[str] = set()
 
-    def add(self, item) -> None:
-        key = item[:2]
-        found = self.terms.get(key)
-        if found is None:
-            self.terms[key] = [item]
-            self.fieldnames.add(item[0])
-        else:
-            found.append(item)
-        self.count += 1
+    def terms_of(self, fieldname: str) -> dict[bytes, list]:
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+        return terms
+
+    def added(self, count: int) -> None:
+        self.count += count
         if self.count >= self.limit:
             self.save()
 
+    def add(self, item) -> None:
+        """One posting as Whoosh's pool takes it: (fieldname, term, docnum, weight, value)."""
+        fieldname, term, docnum, weight, value = item
+        if docnum == -1:
+            return  # Whoosh's mark for a spelling-only word: no posting
+        terms = self.terms_of(fieldname)
+        found = terms.get(term)
+        if found is None:
+            terms[term] = [(docnum, weight, value)]
+        else:
+            found.append((docnum, weight, value))
+        self.added(1)
+
+    def add_spelling(self, fieldname: str, words, value: bytes) -> None:
+        """A spelling posting of document 0, weight 1 and `value`, for each of `words`."""
+        words_of = self.spelling.get(fieldname)
+        if words_of is None:
+            words_of = self.spelling[fieldname] = {}
+        count = 0
+        for word in words:
+            found = words_of.get(word)
+            if found is None:
+                words_of[word] = [value]
+            else:
+                found.append(value)
+            count += 1
+        # A spelling posting held is one reference to a value shared by the document's words.
+        self.added(count * _SPELLING_BYTES // _POSTING_BYTES)
+
+    def _ordered(self) -> list[tuple]:
+        """This pool's terms as sorted (fieldname, term bytes, postings, spelling values)."""
+        ordered = []
+        for fieldname in set(self.fields) | set(self.spelling):
+            terms = self.fields.get(fieldname, {})
+            spelled = {word.encode("utf-8"): values
+                       for word, values in self.spelling.get(fieldname, {}).items()}
+            for term in set(terms) | set(spelled):
+                ordered.append((fieldname, term, terms.get(term, []), spelled.get(term, [])))
+        ordered.sort(key=_term_key)
+        self.fields, self.spelling, self.count = {}, {}, 0
+        return ordered
+
     def save(self) -> None:
-        if not self.terms:
+        if not self.fields and not self.spelling:
             return
         name = f"{random.getrandbits(64):016x}.run"
-        ordered = sorted(self.terms.items())
+        ordered = self._ordered()
         with self.tempstore.create_file(name).raw_file() as handle:
             for start in range(0, len(ordered), _RUN_CHUNK):
                 # Whole chunks as bytes: marshal.load() on a file reads it a few bytes a call.
@@ -240,7 +319,6 @@ class _TermPool:
                 handle.write(_CHUNK_SIZE.pack(len(chunk)))
                 handle.write(chunk)
         self.runs.append(name)
-        self.terms, self.count = {}, 0
 
     def _read_run(self, name: str) -> Iterator[tuple]:
         with self.tempstore.open_file(name).raw_file() as handle:
@@ -249,35 +327,31 @@ class _TermPool:
                 yield from marshal.loads(chunk)  # noqa: S302 (a run this pool wrote, in its own folder)
         self.tempstore.delete_file(name)
 
-    def iter_terms(self) -> Iterator[tuple[tuple, list]]:
-        """`((fieldname, term bytes), postings)` in order; each posting `(fieldname, term, docnum,
-        weight, value)` as Whoosh's pool holds it."""
+    def iter_terms(self) -> Iterator[tuple[str, bytes, list, list]]:
+        """`(fieldname, term bytes, postings, spelling values)` in order: postings as (docnum, weight,
+        value) sorted, spelling values (each a posting of document 0, weight 1) unsorted."""
         if not self.runs:
-            for key in sorted(self.terms):
-                postings = self.terms[key]
-                postings.sort()
-                yield key, postings
-            self.terms = {}
+            for fieldname, term, postings, spelled in self._ordered():
+                yield fieldname, term, _sorted(postings), spelled
             return
         self.save()
         runs, self.runs = self.runs, []
-        merged = heapq.merge(*(self._read_run(name) for name in runs), key=itemgetter(0))
-        key, postings = None, []
-        for run_key, run_postings in merged:
-            if run_key != key:
-                if postings:
-                    postings.sort()
-                    yield key, postings
-                key, postings = run_key, list(run_postings)
+        merged = heapq.merge(*(self._read_run(name) for name in runs), key=_term_key)
+        key, postings, spelled = None, [], []
+        for fieldname, term, run_postings, run_spelled in merged:
+            if (fieldname, term) != key:
+                if key is not None:
+                    yield key[0], key[1], _sorted(postings), spelled
+                key, postings, spelled = (fieldname, term), list(run_postings), list(run_spelled)
             else:
                 postings.extend(run_postings)
-        if postings:
-            postings.sort()
-            yield key, postings
+                spelled.extend(run_spelled)
+        if key is not None:
+            yield key[0], key[1], _sorted(postings), spelled
 
     def iter_postings(self):
-        for _key, postings in self.iter_terms():
-            yield from postings
+        for fieldname, term, postings, spelled in self.iter_terms():
+            yield from _as_whoosh(fieldname, term, postings, spelled)
 
     items = iter_postings
 
@@ -286,6 +360,22 @@ class _TermPool:
             if self.tempstore.file_exists(name):
                 self.tempstore.delete_file(name)
         self.runs = []
+
+
+_term_key = itemgetter(0, 1)
+
+
+def _sorted(postings: list) -> list:
+    postings.sort()  # in document order already, unless a merged segment's spelling postings came too
+    return postings
+
+
+def _as_whoosh(fieldname: str, term: bytes, postings: list, spelled: list) -> list[tuple]:
+    """A term's postings as Whoosh's pool gives them: (fieldname, term, docnum, weight, value), sorted."""
+    found = [(0, 1, value) for value in spelled] + postings
+    if spelled:
+        found.sort()
+    return [(fieldname, term, *posting) for posting in found]
 
 
 class _Lengths:
@@ -315,8 +405,57 @@ class FastSegmentWriter(SegmentWriter):
     def __init__(self, ix, **kwargs):
         super().__init__(ix, **kwargs)
         self._schema_to_record = self.schema
-        self.schema = _fast_schema(self.schema)
+        self._fast = _fast_fields(self.schema)
+        # Fields with term vectors take Whoosh's own add_document (ours writes none).
+        self._own_add = not any(field.vector for field in self.schema._fields.values())
+        self.schema = _fast_schema(self.schema, self._fast)
         self.pool = _TermPool(self._tempstorage, kwargs.get("limitmb", 128))
+
+    def add_document(self, **fields):
+        """As SegmentWriter.add_document (same postings, lengths, stored values and columns), with
+        the compiled fields' postings put straight into the pool."""
+        if not self._own_add or any(name.startswith("_") for name in fields):
+            return super().add_document(**fields)  # boosts and custom stored values: Whoosh's code
+        self._check_state()
+        perdocwriter, schema, docnum, pool = self.perdocwriter, self.schema, self.docnum, self.pool
+        fieldnames = sorted(fields)
+        self._check_fields(schema, fieldnames)
+        perdocwriter.start_doc(docnum)
+        vbytes = None  # Whoosh gives spelling postings the value of the last posting it added
+        try:
+            for fieldname in fieldnames:
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                helper = self._fast.get(fieldname)
+                if field.indexed:
+                    if helper is not None and isinstance(value, str):
+                        length, last = helper.add(pool, fieldname, docnum, value)
+                        if last is not None:
+                            vbytes = last
+                    else:
+                        scorable = field.scorable
+                        for tbytes, freq, weight, value_bytes in field.index(value):
+                            if scorable:
+                                length += freq
+                            pool.add((fieldname, tbytes, docnum, weight * 1.0, value_bytes))
+                            vbytes = value_bytes
+                if field.separate_spelling():
+                    words = helper.spelling_words(value) if helper is not None and isinstance(value, str) \
+                        else field.spellable_words(value)
+                    pool.add_spelling(field.spelling_fieldname(fieldname), words, vbytes)
+                perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
+                column = field.column_type
+                if column:
+                    perdocwriter.add_column_value(fieldname, column, field.to_column_value(value))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
 
     def _commit_toc(self, segments):
         self.schema = self._schema_to_record  # the index records Whoosh's own field types
@@ -338,11 +477,8 @@ class FastSegmentWriter(SegmentWriter):
 
     def _write_terms(self, fieldwriter, lengths: _Lengths) -> None:
         schema, current = self.schema, None
-        for (fieldname, term), postings in self.pool.iter_terms():
+        for fieldname, term, postings, spelled in self.pool.iter_terms():
             if fieldname not in schema:
-                continue
-            postings = [posting for posting in postings if posting[2] != -1]  # Whoosh's spelling marks
-            if not postings:
                 continue
             if fieldname != current:
                 if current is not None:
@@ -350,10 +486,32 @@ class FastSegmentWriter(SegmentWriter):
                 fieldwriter.start_field(fieldname, schema[fieldname])
                 current = fieldname
             fieldwriter.start_term(term)
-            _fill_postings(fieldwriter._postwriter, postings, lengths.of(fieldname))
+            if spelled and not postings:
+                spelled.sort()
+                _fill_spelling(fieldwriter._postwriter, spelled)
+            else:
+                if spelled:
+                    postings = sorted([(0, 1, value) for value in spelled] + postings)
+                _fill_postings(fieldwriter._postwriter, postings, lengths.of(fieldname))
             fieldwriter.finish_term()
         if current is not None:
             fieldwriter.finish_field()
+
+
+def _fill_spelling(writer, values: list) -> None:
+    """`_fill_postings` for a spelling word: every posting of document 0, weight 1, these values."""
+    if writer._byteids or not isinstance(writer._ids, array):
+        raise TypeError("the postings writer keeps byte ids; this writer does not handle them")
+    limit = writer._blocklimit
+    for start in range(0, len(values), limit):
+        if start:
+            writer._write_block()
+        block = values[start:start + limit]
+        writer._ids.extend([0] * len(block))
+        writer._weights.extend([1] * len(block))
+        writer._values.extend([value for value in block if value])
+        if writer._maxweight < 1:
+            writer._maxweight = 1
 
 
 def _fill_postings(writer, postings: list, lengths: list[int] | None) -> None:
@@ -366,11 +524,11 @@ def _fill_postings(writer, postings: list, lengths: list[int] | None) -> None:
         if start:
             writer._write_block()  # add_posting writes a full block when the next posting arrives
         block = postings[start:start + limit]
-        ids = [posting[2] for posting in block]
-        weights = [posting[3] for posting in block]
+        ids = [posting[0] for posting in block]
+        weights = [posting[1] for posting in block]
         writer._ids.extend(ids)
         writer._weights.extend(weights)
-        writer._values.extend(posting[4] for posting in block if posting[4])
+        writer._values.extend(posting[2] for posting in block if posting[2])
         heaviest = max(weights)
         if heaviest > writer._maxweight:
             writer._maxweight = heaviest

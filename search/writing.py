@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import heapq
 import marshal
+import pickle
 import random
 import struct
 from array import array
@@ -54,6 +55,17 @@ _RUN_CHUNK = 20_000  # terms per marshal call when a pool spills to disk
 _CHUNK_SIZE = struct.Struct("<Q")
 
 
+class _WordCache(dict):
+    """What an analyzer made of each word as typed; a word not seen yet is worked out on look-up."""
+
+    def __init__(self, learn):
+        super().__init__()
+        self.learn = learn
+
+    def __missing__(self, raw: str) -> tuple:
+        return self.learn(raw)
+
+
 class _Analysis:
     """One analyzer of our schema's shape, compiled: what it makes of a text, without its generators.
 
@@ -66,7 +78,7 @@ class _Analysis:
         self.findall = pattern.findall
         self.charmap, self.stops, self.minsize, self.maxsize = charmap, stops, minsize, maxsize
         self.stem, self.ignore, self.ngrams = stem, ignore, ngrams
-        self._cache: dict[str, tuple | None] = {}
+        self._cache = _WordCache(self._learn)
         self._last: tuple = (None, None)  # a field's spelling words come from the text it just indexed
 
     @classmethod
@@ -91,12 +103,12 @@ class _Analysis:
         return cls(tokenizer.expression, charset.charmap, stop.stops, stop.min, stop.max, stem, ignore,
                    ngrams)
 
-    def _learn(self, raw: str) -> tuple | None:
-        """(unstemmed, indexed as bytes) for a word as typed, or None for a stop word; remembered."""
+    def _learn(self, raw: str) -> tuple:
+        """(unstemmed, indexed as bytes) for a word as typed, or () for a stop word; remembered."""
         text = raw.lower().translate(self.charmap)
         if len(text) < self.minsize or (self.maxsize is not None and len(text) > self.maxsize) \
                 or text in self.stops:
-            found = None
+            found = ()
         else:
             term = self.stem(text) if self.stem is not None and text not in self.ignore else text
             found = (text, term.encode("utf-8"))
@@ -109,22 +121,25 @@ class _Analysis:
         """The position of the first word kept and every kept word's (unstemmed, indexed bytes)."""
         if text is self._last[0]:
             return self._last[1]
-        cache, learn = self._cache, self._learn
-        first, kept = 0, []
-        for position, raw in enumerate(self.findall(text)):
-            found = cache.get(raw, _MISSING)
-            if found is _MISSING:
-                found = learn(raw)
-            if found is not None:
-                if not kept:
-                    first = position
-                kept.append(found)
+        found = list(map(self._cache.__getitem__, self.findall(text)))  # a new word goes to _learn
+        kept = list(filter(None, found))
+        first = 0
+        if kept and not found[0]:
+            first = next(position for position, word in enumerate(found) if word)
         self._last = (text, (first, kept))
         return first, kept
 
     def words(self, text: str) -> Iterator[str]:
         """The unique unstemmed words of `text`, sorted, as Whoosh's `spellable_words` gives them."""
         return iter(sorted({word for word, _term in self.kept(text)[1]}))
+
+
+def _encode_positions(positions: list[int]) -> bytes:
+    """What whoosh.formats.Positions.encode makes of a term's positions: their count, then the gaps
+    between them pickled."""
+    gaps = [positions[0]]
+    gaps += [after - before for before, after in zip(positions, positions[1:], strict=False)]
+    return pack_uint(len(positions)) + pickle.dumps(gaps, 2)
 
 
 class _FastField:
@@ -144,13 +159,13 @@ class _FastField:
         boost = self.boost
         if self.positions:
             positions: dict[bytes, list[int]] = {}
-            for offset, (_word, term) in enumerate(kept, first):
+            for offset, term in enumerate([word[1] for word in kept], first):
                 found = positions.get(term)
                 if found is None:
                     positions[term] = [offset]
                 else:
                     found.append(offset)
-            encode, single, items = self.field.format.encode, self._single, []
+            single, items = self._single, []
             for term, found in positions.items():
                 count = len(found)
                 if count == 1:
@@ -158,10 +173,10 @@ class _FastField:
                     # and one object shared by two postings would be pickled shorter.
                     tail = single.get(found[0])
                     if tail is None:
-                        tail = single[found[0]] = encode(found)[len(_ONE):]
+                        tail = single[found[0]] = _encode_positions(found)[len(_ONE):]
                     value_bytes = _ONE + tail
                 else:
-                    value_bytes = encode(found)
+                    value_bytes = _encode_positions(found)
                 items.append((term, count, float(count) * boost, value_bytes))
             return items
         counts: dict[bytes, int] = {}

@@ -13,8 +13,6 @@ look-ups. Spelling suggestions come from the unstemmed words of `body`.
 
 from __future__ import annotations
 
-import re
-
 from whoosh import columns, scoring
 from whoosh.analysis import (
     CharsetFilter,
@@ -44,7 +42,6 @@ TITLE_BOOST = 3.0
 RANK_OTHER, RANK_SOLVED, RANK_ARTICLE = 0, 1, 2
 RANK_FACTORS = {RANK_OTHER: 1.0, RANK_SOLVED: 1.3, RANK_ARTICLE: 1.6}
 
-_WHITESPACE = re.compile(r"\s+")
 # Words and dotted versions ("4.11.2"); not Whoosh's default, which keeps "*" in a word, so that
 # Markdown's **bold** indexed "**sett" for "**Settings**" and the plain word never matched.
 WORD_PATTERN = r"\w+(?:\.?\w+)*"
@@ -117,9 +114,20 @@ def rank_of(doc: Document) -> int:
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """The start of a body, white space folded, cut at a word boundary near `limit` characters."""
-    folded = _WHITESPACE.sub(" ", text or "").strip()
-    if len(folded) <= limit:
-        return folded
+    text = text or ""
+    # str.split() and the regex's \s know the same white space. Only the start is folded: once it
+    # folds to more than limit + 1 characters, those are the start of the whole text folded.
+    size = limit + limit // 4 + 16
+    while size < len(text):
+        folded = " ".join(text[:size].split())
+        if len(folded) > limit + 1:
+            return _cut(folded, limit)
+        size *= 2
+    folded = " ".join(text.split())
+    return folded if len(folded) <= limit else _cut(folded, limit)
+
+
+def _cut(folded: str, limit: int) -> str:
     cut = folded.rfind(" ", 0, limit)
     return folded[: cut if cut > limit // 2 else limit]
 

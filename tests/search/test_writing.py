@@ -2,6 +2,7 @@
 so that search finds and ranks the same; and a rebuild finds what indexing one change at a time finds."""
 
 import random
+import re
 
 import pytest
 from whoosh import index as whoosh_index
@@ -9,7 +10,7 @@ from whoosh.writing import SegmentWriter
 
 from search.documents import Document
 from search.engine import SearchEngine
-from search.schema import SCHEMA, to_fields
+from search.schema import EXCERPT_CHARS, SCHEMA, excerpt, to_fields
 from search.writing import FastSegmentWriter
 from tests.search.conftest import FakeSource, tick
 
@@ -121,3 +122,21 @@ def test_a_rebuild_finds_what_indexing_each_change_found(tmp_path):
     finally:
         one_by_one.close()
         rebuilt.close()
+
+
+def test_an_excerpt_is_the_whole_body_folded_then_cut():
+    def folded_then_cut(text, limit):
+        folded = re.sub(r"\s+", " ", text).strip()
+        if len(folded) <= limit:
+            return folded
+        cut = folded.rfind(" ", 0, limit)
+        return folded[: cut if cut > limit // 2 else limit]
+
+    rng = random.Random(5)
+    pieces = ["word", "a", " ", "\n\n", "\t", "   ", "\u2003", "\xa0", "\x1c", "x" * 40, "Straße"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 300)))
+        for limit in (1, 7, 40, 300):
+            assert excerpt(text, limit) == folded_then_cut(text, limit), (text, limit)
+    for doc in _documents(50, seed=4):
+        assert excerpt(doc.body) == folded_then_cut(doc.body, EXCERPT_CHARS)

@@ -88,6 +88,9 @@ class User(UserMixin, db.Model):
     # The token of the sign-in session this object was loaded for (not a column): Flask-Login keeps
     # it in the session and remember cookies, so that ending the session on the server ends them.
     session_token = None
+    # Figures about this person loaded with them for the session (accounts.services.SESSION_FIGURES:
+    # the forum's unread notices, say), by name; None when loaded another way.
+    session_figures = None
 
     def get_id(self) -> str | None:
         return self.session_token

@@ -3,6 +3,7 @@
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -479,22 +480,38 @@ def start_session(user: User, *, remember: bool = False, user_agent: str = "") -
     return token
 
 
+# Figures other packages show about the signed-in person on every page, read in the query that
+# loads them: name -> a function building a scalar subquery correlated to User (the forum registers
+# the unread notices for the header). Registered by init_app, before any request.
+SESSION_FIGURES: dict[str, Callable[[], sa.ColumnElement]] = {}
+
+
+def register_session_figure(name: str, build: Callable[[], sa.ColumnElement]) -> None:
+    SESSION_FIGURES[name] = build
+    _session_user_statement.cache_clear()
+
+
 @functools.cache
 def _session_user_statement():
     """Built once: building it is most of what loading the person costs on every signed-in page."""
-    return (sa.select(User).join(UserSession, UserSession.user_id == User.id)
+    figures = [build().label(name) for name, build in SESSION_FIGURES.items()]
+    return (sa.select(User, *figures).join(UserSession, UserSession.user_id == User.id)
             .where(UserSession.token_hash == sa.bindparam("token_hash"), UserSession.ended_at.is_(None),
                    UserSession.expires_at > sa.bindparam("now", type_=UserSession.expires_at.type)))
 
 
 def user_for_session(token: str | None) -> User | None:
-    """The active account of a live session token (one query), or None: ended, expired, forged."""
+    """The active account of a live session token, with its SESSION_FIGURES (one query), or None:
+    ended, expired, forged."""
     if not token or not isinstance(token, str) or len(token) > 100:
         return None
-    user = db.session.scalar(_session_user_statement(),
-                             {"token_hash": session_token_hash(token), "now": clock.now()})
-    if user is not None:
-        user.session_token = token
+    statement = _session_user_statement()
+    row = db.session.execute(statement, {"token_hash": session_token_hash(token), "now": clock.now()}).first()
+    if row is None:
+        return None
+    user = row[0]
+    user.session_token = token
+    user.session_figures = dict(zip(SESSION_FIGURES, row[1:], strict=True))
     return user
 
 

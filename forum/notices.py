@@ -419,6 +419,24 @@ def unread_counts(user: User, thread_id: int | None = None) -> tuple[int, int]:
     return total, here
 
 
+def unread_total(user: User) -> int:
+    """How many unread notices `user` has: as loaded with them for this request (no query), or counted."""
+    figures = user.session_figures
+    if figures is not None and UNREAD_FIGURE in figures:
+        return int(figures[UNREAD_FIGURE] or 0)
+    return unread_counts(user)[0]
+
+
+UNREAD_FIGURE = "unread_notices"
+
+
+def unread_figure():
+    """The unread count as a figure loaded with the signed-in person (accounts.services.SESSION_FIGURES)."""
+    return (sa.select(sa.func.count()).select_from(Notification)
+            .where(Notification.user_id == User.id, Notification.read_at.is_(None), about_what_is_visible())
+            .correlate(User).scalar_subquery())
+
+
 @functools.cache
 def _unread_statement():
     """Built once (with bind parameters): it runs on every signed-in page, and building it cost

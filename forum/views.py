@@ -398,7 +398,9 @@ def _cached_thread(thread_id):
     # signed-in person, whom the page would otherwise load again.
     here = 0
     if current_user.is_authenticated:
-        unread, here = notices.unread_counts(current_user, thread.id)
+        unread = notices.unread_total(current_user)
+        if unread:  # loaded with the person: only someone with unread notices needs this thread's counted
+            unread, here = notices.unread_counts(current_user, thread.id)
         g.unread_notifications = unread - here
     page = _render_thread(thread)
     if current_user.is_authenticated and signals.thread_viewed.receivers:
@@ -800,5 +802,5 @@ def _unread_notifications():
             return 0
         if "unread_notifications" in g:  # counted already (a thread page)
             return g.unread_notifications
-        return notices.unread_counts(current_user)[0]
+        return notices.unread_total(current_user)
     return {"unread_notifications": unread}

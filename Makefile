@@ -60,7 +60,8 @@ clean:
 screenshots: install
 	$(BIN)/python -m tests.e2e.screenshots --out screenshots $(SHOTS_ARGS)
 
-# The forum-page benchmark: the first run generates a large community under bench/.data (kept, gitignored).
+# The forum-page benchmark: thread page, lists and escalation queue as a visitor, a member and staff, against
+# a one-query baseline; the first run generates a large community under bench/.data (kept, gitignored).
 # Options: make bench BENCH_ARGS="--seconds 20 --database-url postgresql://postgres@127.0.0.1:5432/peerline_bench"
 .PHONY: bench
 bench: install

@@ -208,9 +208,11 @@ class _FastField:
             length += count
             found = terms.get(term)
             if found is None:
-                terms[term] = [(docnum, weight, value_bytes)]
+                terms[term] = ([docnum], [weight], [value_bytes])
             else:
-                found.append((docnum, weight, value_bytes))
+                found[0].append(docnum)
+                found[1].append(weight)
+                found[2].append(value_bytes)
         pool.added(len(items))
         return (length if self.scorable else 0), items[-1][3]
 
@@ -256,9 +258,10 @@ class _TermPool:
     beyond it.
 
     Gives back what Whoosh's PostingPool gives: every posting, ordered by field, term, then
-    document (then weight and value, which only the spelling field's postings of document 0 tie on).
-    A term's postings are kept as (docnum, weight, value) in the order documents came; a spelling
-    word's (all of document 0, weight 1) as their values only, sorted when written.
+    document (then weight and value, which only spelling postings tie on: a document's are all on
+    document 0). A term's postings are kept as three lists, (docnums, weights, values), in the order
+    documents came, which is document order (a merged segment's documents come after the new ones);
+    a spelling word's (all of document 0, weight 1) as their values only, sorted when written.
     """
 
     def __init__(self, tempstore, limitmb: int):
@@ -288,9 +291,11 @@ class _TermPool:
         terms = self.terms_of(fieldname)
         found = terms.get(term)
         if found is None:
-            terms[term] = [(docnum, weight, value)]
+            terms[term] = ([docnum], [weight], [value])
         else:
-            found.append((docnum, weight, value))
+            found[0].append(docnum)
+            found[1].append(weight)
+            found[2].append(value)
         self.added(1)
 
     def add_spelling(self, fieldname: str, words, value: bytes) -> None:
@@ -310,14 +315,15 @@ class _TermPool:
         self.added(count * _SPELLING_BYTES // _POSTING_BYTES)
 
     def _ordered(self) -> list[tuple]:
-        """This pool's terms as sorted (fieldname, term bytes, postings, spelling values)."""
+        """This pool's terms as sorted (fieldname, term bytes, (docnums, weights, values), spelling
+        values)."""
         ordered = []
         for fieldname in set(self.fields) | set(self.spelling):
             terms = self.fields.get(fieldname, {})
             spelled = {word.encode("utf-8"): values
                        for word, values in self.spelling.get(fieldname, {}).items()}
             for term in set(terms) | set(spelled):
-                ordered.append((fieldname, term, terms.get(term, []), spelled.get(term, [])))
+                ordered.append((fieldname, term, terms.get(term, _NO_POSTINGS), spelled.get(term, [])))
         ordered.sort(key=_term_key)
         self.fields, self.spelling, self.count = {}, {}, 0
         return ordered
@@ -342,31 +348,34 @@ class _TermPool:
                 yield from marshal.loads(chunk)  # noqa: S302 (a run this pool wrote, in its own folder)
         self.tempstore.delete_file(name)
 
-    def iter_terms(self) -> Iterator[tuple[str, bytes, list, list]]:
-        """`(fieldname, term bytes, postings, spelling values)` in order: postings as (docnum, weight,
-        value) sorted, spelling values (each a posting of document 0, weight 1) unsorted."""
+    def iter_terms(self) -> Iterator[tuple[str, bytes, tuple, list]]:
+        """`(fieldname, term bytes, (docnums, weights, values), spelling values)` in order: postings in
+        document order (only spelling postings of merged segments may tie on a document), spelling
+        values (each a posting of document 0, weight 1) unsorted."""
         if not self.runs:
-            for fieldname, term, postings, spelled in self._ordered():
-                yield fieldname, term, _sorted(postings), spelled
+            yield from self._ordered()
             return
         self.save()
         runs, self.runs = self.runs, []
         merged = heapq.merge(*(self._read_run(name) for name in runs), key=_term_key)
-        key, postings, spelled = None, [], []
-        for fieldname, term, run_postings, run_spelled in merged:
+        key, columns, spelled = None, _NO_POSTINGS, []
+        for fieldname, term, run_columns, run_spelled in merged:
             if (fieldname, term) != key:
                 if key is not None:
-                    yield key[0], key[1], _sorted(postings), spelled
-                key, postings, spelled = (fieldname, term), list(run_postings), list(run_spelled)
+                    yield key[0], key[1], columns, spelled
+                key, spelled = (fieldname, term), list(run_spelled)
+                columns = tuple(list(column) for column in run_columns)
             else:
-                postings.extend(run_postings)
+                for column, more in zip(columns, run_columns, strict=True):
+                    column.extend(more)
                 spelled.extend(run_spelled)
         if key is not None:
-            yield key[0], key[1], _sorted(postings), spelled
+            yield key[0], key[1], columns, spelled
 
     def iter_postings(self):
-        for fieldname, term, postings, spelled in self.iter_terms():
-            yield from _as_whoosh(fieldname, term, postings, spelled)
+        for fieldname, term, columns, spelled in self.iter_terms():
+            for posting in _postings(columns, spelled):
+                yield (fieldname, term, *posting)
 
     items = iter_postings
 
@@ -378,19 +387,15 @@ class _TermPool:
 
 
 _term_key = itemgetter(0, 1)
+_NO_POSTINGS: tuple = ((), (), ())
 
 
-def _sorted(postings: list) -> list:
-    postings.sort()  # in document order already, unless a merged segment's spelling postings came too
-    return postings
-
-
-def _as_whoosh(fieldname: str, term: bytes, postings: list, spelled: list) -> list[tuple]:
-    """A term's postings as Whoosh's pool gives them: (fieldname, term, docnum, weight, value), sorted."""
-    found = [(0, 1, value) for value in spelled] + postings
-    if spelled:
-        found.sort()
-    return [(fieldname, term, *posting) for posting in found]
+def _postings(columns: tuple, spelled: list) -> list[tuple]:
+    """A term's postings as (docnum, weight, value), sorted as Whoosh's pool sorts them."""
+    found = [(0, 1, value) for value in spelled]
+    found += zip(*columns, strict=True)
+    found.sort()
+    return found
 
 
 class _Lengths:
@@ -421,6 +426,8 @@ class FastSegmentWriter(SegmentWriter):
         super().__init__(ix, **kwargs)
         self._schema_to_record = self.schema
         self._fast = _fast_fields(self.schema)
+        self._spelling_fields = {field.spelling_fieldname(name) for name, field in self.schema.items()
+                                 if field.separate_spelling()}
         # Fields with term vectors take Whoosh's own add_document (ours writes none).
         self._own_add = not any(field.vector for field in self.schema._fields.values())
         self.schema = _fast_schema(self.schema, self._fast)
@@ -492,7 +499,7 @@ class FastSegmentWriter(SegmentWriter):
 
     def _write_terms(self, fieldwriter, lengths: _Lengths) -> None:
         schema, current = self.schema, None
-        for fieldname, term, postings, spelled in self.pool.iter_terms():
+        for fieldname, term, columns, spelled in self.pool.iter_terms():
             if fieldname not in schema:
                 continue
             if fieldname != current:
@@ -501,13 +508,13 @@ class FastSegmentWriter(SegmentWriter):
                 fieldwriter.start_field(fieldname, schema[fieldname])
                 current = fieldname
             fieldwriter.start_term(term)
-            if spelled and not postings:
+            if not columns[0]:
                 spelled.sort()
                 _fill_spelling(fieldwriter._postwriter, spelled)
             else:
-                if spelled:
-                    postings = sorted([(0, 1, value) for value in spelled] + postings)
-                _fill_postings(fieldwriter._postwriter, postings, lengths.of(fieldname))
+                if spelled or fieldname in self._spelling_fields:  # postings that may tie on a document
+                    columns = tuple(map(list, zip(*_postings(columns, spelled), strict=True)))
+                _fill_postings(fieldwriter._postwriter, *columns, lengths.of(fieldname))
             fieldwriter.finish_term()
         if current is not None:
             fieldwriter.finish_field()
@@ -529,26 +536,28 @@ def _fill_spelling(writer, values: list) -> None:
             writer._maxweight = 1
 
 
-def _fill_postings(writer, postings: list, lengths: list[int] | None) -> None:
+def _fill_postings(writer, ids: list, weights: list, values: list, lengths: list[int] | None) -> None:
     """Give Whoosh's W3PostingsWriter a term's postings a block at a time, leaving it in the state its
     `add_posting`, called once per posting, would leave it in."""
     if writer._byteids or not isinstance(writer._ids, array):
         raise TypeError("the postings writer keeps byte ids; this writer does not handle them")
     limit = writer._blocklimit
-    for start in range(0, len(postings), limit):
+    for start in range(0, len(ids), limit):
         if start:
             writer._write_block()  # add_posting writes a full block when the next posting arrives
-        block = postings[start:start + limit]
-        ids = [posting[0] for posting in block]
-        weights = [posting[1] for posting in block]
-        writer._ids.extend(ids)
-        writer._weights.extend(weights)
-        writer._values.extend(posting[2] for posting in block if posting[2])
-        heaviest = max(weights)
+        if len(ids) <= limit:
+            block_ids, block_weights, block_values = ids, weights, values
+        else:
+            end = start + limit
+            block_ids, block_weights, block_values = ids[start:end], weights[start:end], values[start:end]
+        writer._ids.extend(block_ids)
+        writer._weights.extend(block_weights)
+        writer._values.extend(block_values if all(block_values) else filter(None, block_values))
+        heaviest = max(block_weights)
         if heaviest > writer._maxweight:
             writer._maxweight = heaviest
         if lengths is not None:
-            found = [length for length in map(lengths.__getitem__, ids) if length]
+            found = list(filter(None, map(lengths.__getitem__, block_ids)))
             if found:
                 shortest, longest = min(found), max(found)
                 if writer._minlength is None or shortest < writer._minlength:

@@ -199,7 +199,42 @@ class _FastField:
     def add(self, pool: _TermPool, fieldname: str, docnum: int, value: str) -> tuple[int, bytes | None]:
         """Pool the postings of `value` for document `docnum`, as Whoosh's add_document would (with no
         field or document boost); returns the field's length and the last posting's value bytes."""
-        items = self._items(value)
+        if not self.positions:
+            return self._add_items(pool, fieldname, docnum, self._items(value))
+        first, kept = self.analysis.kept(value)
+        if not kept:
+            return 0, None
+        # _items, with each term's posting pooled as it is made.
+        positions: dict[bytes, list[int]] = {}
+        for offset, term in enumerate([word[1] for word in kept], first):
+            found = positions.get(term)
+            if found is None:
+                positions[term] = [offset]
+            else:
+                found.append(offset)
+        terms, single, boost = pool.terms_of(fieldname), self._single, self.boost
+        value_bytes = b""
+        for term, found in positions.items():
+            count = len(found)
+            if count == 1:
+                tail = single.get(found[0])
+                if tail is None:
+                    tail = single[found[0]] = _encode_positions(found)[len(_ONE):]
+                value_bytes = _ONE + tail
+            else:
+                value_bytes = _encode_positions(found)
+            columns = terms.get(term)
+            if columns is None:
+                terms[term] = ([docnum], [float(count) * boost], [value_bytes])
+            else:
+                columns[0].append(docnum)
+                columns[1].append(float(count) * boost)
+                columns[2].append(value_bytes)
+        pool.added(len(positions))
+        return (len(kept) if self.scorable else 0), value_bytes
+
+    def _add_items(self, pool: _TermPool, fieldname: str, docnum: int,
+                   items: list) -> tuple[int, bytes | None]:
         if not items:
             return 0, None
         terms = pool.terms_of(fieldname)
@@ -223,7 +258,7 @@ class _FastField:
 
     def spelling_words(self, value: str) -> set[str]:
         """The unstemmed words of `value`, unordered (the pool sorts them)."""
-        return {word for word, _term in self.analysis.kept(value)[1]}
+        return {word for word, _term in set(self.analysis.kept(value)[1])}
 
 
 def _fast_fields(schema) -> dict[str, _FastField]:

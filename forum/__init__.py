@@ -30,9 +30,10 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     from accounts import services as account_services
-    from forum import notices
+    from forum import follows, notices
 
     account_services.register_session_figure(notices.UNREAD_FIGURE, notices.unread_figure)
+    account_services.register_session_figure(follows.FOLLOWS_FIGURE, follows.followed_figure)
     app.before_request_funcs.setdefault(None, []).insert(0, upload_views.allow_large_upload)
     app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block,
                                   reply_box=rendering.reply_box, staff_tools=rendering.staff_tools)

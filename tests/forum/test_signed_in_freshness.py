@@ -128,3 +128,18 @@ def test_staff_tools_follow_the_thread_at_once(site):
     assert client.post(f"/t/{thread_id}/lock", data={"locked": "1", "csrf_token": token}).status_code == 302
     page = client.get(f"/t/{thread_id}").text
     assert "Unlock" in page and ">Lock…<" not in page
+
+
+def test_my_topics_knows_a_new_follow_at_once(site):
+    with site.app_context():
+        thread = make_thread()
+        category_slug, title, username = thread.category.slug, thread.title, make_user().username
+    client = signed_in(site, username)
+    nothing_yet = "You follow no categories or tags yet"
+    assert nothing_yet in client.get("/?mine=1").text
+    page = client.get(f"/c/{category_slug}").text
+    token = tokens(page).pop()
+    followed = client.post(f"/c/{category_slug}/follow", data={"follow": "1", "csrf_token": token})
+    assert followed.status_code == 302
+    mine = client.get("/?mine=1").text
+    assert nothing_yet not in mine and title in mine

@@ -316,6 +316,8 @@ def unsubscribe(subscription_id: int) -> Subscription:
 def is_following(user, thread: Thread) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
+    if getattr(thread, "viewer_follows", None) is not None:  # read with the thread (queries.thread_view)
+        return thread.viewer_follows
     return bool(read(_FOLLOWING, {"thread_id": thread.id, "user_id": user.id}).scalar())
 
 

@@ -26,6 +26,7 @@ from forum.models import (
     Category,
     Post,
     Reputation,
+    Subscription,
     Tag,
     Thread,
     ThreadStates,
@@ -399,6 +400,7 @@ class ThreadView(ThreadStates):
     accepted_by_id: int | None
     accepted_by: str | None  # the display name of whoever accepted the answer
     accepted_by_staff: bool  # ...and whether they are staff
+    viewer_follows: bool | None = None  # whether the signed-in viewer follows it; None: not asked
 
 
 _CLOSER = sa.orm.aliased(User)
@@ -419,12 +421,21 @@ _THREAD_VIEW = (
     .outerjoin(_MERGED_INTO, _MERGED_INTO.id == Thread.merged_into_id)
     .where(Thread.id == sa.bindparam("thread_id"))
 )
+# The same, with whether the signed-in viewer (`viewer_id`) follows the thread.
+_THREAD_VIEW_FOLLOWED = _THREAD_VIEW.add_columns(
+    sa.select(Subscription.active).where(Subscription.thread_id == Thread.id,
+                                         Subscription.user_id == sa.bindparam("viewer_id"))
+    .correlate(Thread).scalar_subquery())
 
 
-def thread_view(thread_id: int) -> ThreadView | None:
-    """The thread with its category and tags in one query, or None. Threads of every state are
-    returned: whether the viewer may see one is `forum.visibility.can_see_thread`."""
-    r = read(_THREAD_VIEW, {"thread_id": thread_id}).first()
+def thread_view(thread_id: int, viewer_id: int | None = None) -> ThreadView | None:
+    """The thread with its category and tags in one query (and, given a signed-in viewer's id,
+    whether they follow it), or None. Threads of every state are returned: whether the viewer may
+    see one is `forum.visibility.can_see_thread`."""
+    if viewer_id is None:
+        r = read(_THREAD_VIEW, {"thread_id": thread_id}).first()
+    else:
+        r = read(_THREAD_VIEW_FOLLOWED, {"thread_id": thread_id, "viewer_id": viewer_id}).first()
     if r is None:
         return None
     return ThreadView(id=r[0], title=r[1], author_id=r[2], category_id=r[3], category=CategoryRef(r[4], r[5]),
@@ -433,7 +444,8 @@ def thread_view(thread_id: int) -> ThreadView | None:
                       deleted_at=r[14], hidden_reason=r[15], close_reason=r[16], close_note=r[17],
                       closed_by=r[18], tags=_tag_refs(r[19]), pinned_at=r[20], merged_into_id=r[21],
                       merged_into_title=r[22], accepted_by_id=r[23], accepted_by=r[24],
-                      accepted_by_staff=r[25] in STAFF_ROLES)
+                      accepted_by_staff=r[25] in STAFF_ROLES,
+                      viewer_follows=bool(r[26]) if viewer_id is not None else None)
 
 
 @dataclass(slots=True)

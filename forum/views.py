@@ -387,7 +387,7 @@ def view_thread(thread_id, slug=None):
 
 @cached_for_anonymous
 def _cached_thread(thread_id):
-    thread = queries.thread_view(thread_id)
+    thread = queries.thread_view(thread_id, current_user.id if current_user.is_authenticated else None)
     if thread is None or not can_see_thread(current_user, thread):
         abort(404)
     if thread.is_merged and not can_moderate(current_user):

@@ -109,6 +109,10 @@ def test_notices_votes_answers_and_names_show_at_once(site):
                                                       "csrf_token": token}).status_code == 302
     page = client.get(f"/t/{thread_id}").text
     assert "That worked for me too, thanks." in page
+    assert "You are following this thread." in page
+    stopped = client.post(f"/t/{thread_id}/follow", data={"follow": "0", "csrf_token": token})
+    assert stopped.status_code == 302
+    assert "You are following this thread." not in client.get(f"/t/{thread_id}").text
 
     with site.app_context():  # a new display name shows in the (kept) header at once
         person = db.session.get(type(member), member_id)

@@ -673,6 +673,7 @@ def test_plain_text_of_stack_exchange_posts_is_what_the_html_parser_reads():
     "text & more < less", "<div>\n\n  spaced\tout  \r\n words </div>",
     "<p>&no<b>t;</b> &amp x &notin; &#65;&#x42;&amp;&lt;</p>", "<pre>a</pre><p>b</p><br>c<hr>d</img>",
     '<abbr title="x">a</abbr><a href="/x?a=1&amp;b=2">l</a><blockquote><p>q</p></blockquote>',
+    "\n<p> a \u2028b\x85 c\x1c</p>\n \n<p>\xa0d\u3000 \x00 e\ttab\r</p> \n", " \n\n ", "\x00",
 ])
 def test_plain_text_of_any_html_is_what_the_html_parser_reads(html):
     assert plain_text(html) == _parsed_plain_text(html)

@@ -15,6 +15,7 @@ import heapq
 import logging
 import math
 import os
+import pickle
 import re
 import shutil
 import threading
@@ -25,16 +26,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import accumulate, islice
 from pathlib import Path
 
 from markupsafe import Markup, escape
-from whoosh import highlight, matching, scoring
+from whoosh import formats, highlight, matching, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.collectors import TimeLimit, TimeLimitCollector, TopCollector
 from whoosh.filedb.filestore import FileStorage
 from whoosh.query.spans import Span, SpanNear2
+from whoosh.system import _INT_SIZE
 
 from search.documents import (
     ARTICLE,
@@ -850,7 +852,7 @@ class _PhraseMatcher(SpanNear2.SpanNear2Matcher):
     def _get_spans(self):
         starts = None
         for offset, matcher in enumerate(self.ms):
-            positions = matcher.value_as("positions")
+            positions = _positions(matcher)
             if starts is None:
                 starts = positions
             else:
@@ -860,6 +862,17 @@ class _PhraseMatcher(SpanNear2.SpanNear2Matcher):
                 return []
         last = len(self.ms) - 1
         return [Span(start, start + last) for start in starts]
+
+
+def _positions(matcher) -> list[int]:
+    """`matcher.value_as("positions")`: for Whoosh's Positions format, decoded as it decodes them
+    (the gaps unpickled, then added up) with the adding done in C."""
+    if type(getattr(matcher, "format", None)) is not formats.Positions:
+        return matcher.value_as("positions")
+    value = matcher.value()
+    if not value.endswith(b"."):
+        value += b"."
+    return list(accumulate(pickle.loads(value[_INT_SIZE:])))  # noqa: S301 (the index's own postings)
 
 
 class _Phrase(wq.Phrase):

@@ -54,6 +54,15 @@ def test_phrases_need_the_words_together(engine, source, indexed, community):
     assert set(ids(engine.search("reset email"))) == {"thread:1", "thread:4"}
 
 
+def test_a_phrase_is_found_where_its_words_meet_however_often_they_occur(engine, source, indexed):
+    filler = " ".join(["bank ledger", "rule report"] * 200)
+    indexed(source.put("thread:11", "Imports", f"{filler} then a bank rule at the very end."),
+            source.put("thread:12", "Rules", f"{filler} and a rule bank, the other way round."),
+            source.put("thread:13", "Rules", "A bank rule, then another bank rule."))
+    assert set(ids(engine.search('"bank rule"'))) == {"thread:11", "thread:13"}
+    assert ids(engine.search('"rule bank"')) == ["thread:12"]
+
+
 def test_fields_title_tag_and_category(engine, community):
     assert ids(engine.search("title:email")) == []
     assert set(ids(engine.search("email"))) == {"thread:1", "thread:3"}

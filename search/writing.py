@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import copy
 import heapq
+import itertools
 import marshal
 import pickle
 import random
 import struct
 from array import array
+from collections import Counter
 from collections.abc import Iterator
 from operator import itemgetter
 
@@ -41,7 +43,7 @@ from whoosh.analysis import (
     StemFilter,
     StopFilter,
 )
-from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter
+from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter
 from whoosh.fields import SpellField
 from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
@@ -544,8 +546,8 @@ class FastSegmentWriter(SegmentWriter):
                 current = fieldname
             fieldwriter.start_term(term)
             if not columns[0]:
-                spelled.sort()
-                _fill_spelling(fieldwriter._postwriter, spelled)
+                _write_spelling(fieldwriter, spelled)
+                continue
             else:
                 if spelled or fieldname in self._spelling_fields:  # postings that may tie on a document
                     columns = tuple(map(list, zip(*_postings(columns, spelled), strict=True)))
@@ -553,6 +555,33 @@ class FastSegmentWriter(SegmentWriter):
             fieldwriter.finish_term()
         if current is not None:
             fieldwriter.finish_field()
+
+
+class _SpellingBlocks(W3PostingsWriter):
+    """Whoosh's postings writer for a spelling word's postings (all of document 0, weight 1): the
+    ids and weights its _mini_ids and _mini_weights would make of them, without going through them."""
+
+    def _mini_ids(self):
+        return (0,) * len(self._ids)
+
+    def _mini_weights(self):
+        return None
+
+
+def _write_spelling(fieldwriter, values: list) -> None:
+    """A spelling word's postings, each of document 0 and weight 1 with one of `values`, in order."""
+    counts = Counter(values)  # a document's value is shared by its words: few distinct ones
+    values = list(itertools.chain.from_iterable(itertools.repeat(value, counts[value])
+                                                for value in sorted(counts)))
+    writer = fieldwriter._postwriter
+    if type(writer) is W3PostingsWriter:
+        writer.__class__ = _SpellingBlocks
+    try:
+        _fill_spelling(writer, values)
+        fieldwriter.finish_term()
+    finally:
+        if type(writer) is _SpellingBlocks:
+            writer.__class__ = W3PostingsWriter
 
 
 def _fill_spelling(writer, values: list) -> None:

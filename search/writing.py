@@ -144,6 +144,18 @@ def _encode_positions(positions: list[int]) -> bytes:
     return pack_uint(len(positions)) + pickle.dumps(gaps, 2)
 
 
+def _positions_of(first: int, kept: list) -> dict[bytes, list[int]]:
+    """Each term's positions in a text whose kept words (`_Analysis.kept`) start at `first`."""
+    positions: dict[bytes, list[int]] = {}
+    for offset, term in enumerate([word[1] for word in kept], first):
+        found = positions.get(term)
+        if found is None:
+            positions[term] = [offset]
+        else:
+            found.append(offset)
+    return positions
+
+
 class _FastField:
     """`index()` and `spellable_words()` for one field, through its compiled analyzer; `add()` puts a
     text's postings straight into a `_TermPool`."""
@@ -155,32 +167,25 @@ class _FastField:
         self.scorable = field.scorable
         self._single: dict[int, bytes] = {}  # a lone position's encoding after its count
 
+    def _encode(self, found: list[int]) -> bytes:
+        """A term's positions as Whoosh encodes them (_encode_positions), a lone position's kept."""
+        if len(found) != 1:
+            return _encode_positions(found)
+        # A new bytes object each time, as encode() makes: Whoosh pickles a block's values, and one
+        # object shared by two postings would be pickled shorter.
+        tail = self._single.get(found[0])
+        if tail is None:
+            tail = self._single[found[0]] = _encode_positions(found)[len(_ONE):]
+        return _ONE + tail
+
     def _items(self, value: str) -> list[tuple]:
         """(term bytes, count, weight, value bytes) per term, in the order Whoosh's format gives them."""
         first, kept = self.analysis.kept(value)
         boost = self.boost
         if self.positions:
-            positions: dict[bytes, list[int]] = {}
-            for offset, term in enumerate([word[1] for word in kept], first):
-                found = positions.get(term)
-                if found is None:
-                    positions[term] = [offset]
-                else:
-                    found.append(offset)
-            single, items = self._single, []
-            for term, found in positions.items():
-                count = len(found)
-                if count == 1:
-                    # A new bytes object each time, as encode() makes: Whoosh pickles a block's values,
-                    # and one object shared by two postings would be pickled shorter.
-                    tail = single.get(found[0])
-                    if tail is None:
-                        tail = single[found[0]] = _encode_positions(found)[len(_ONE):]
-                    value_bytes = _ONE + tail
-                else:
-                    value_bytes = _encode_positions(found)
-                items.append((term, count, float(count) * boost, value_bytes))
-            return items
+            encode = self._encode
+            return [(term, len(found), float(len(found)) * boost, encode(found))
+                    for term, found in _positions_of(first, kept).items()]
         counts: dict[bytes, int] = {}
         if self.analysis.ngrams is None:
             for _word, term in kept:
@@ -207,24 +212,12 @@ class _FastField:
         if not kept:
             return 0, None
         # _items, with each term's posting pooled as it is made.
-        positions: dict[bytes, list[int]] = {}
-        for offset, term in enumerate([word[1] for word in kept], first):
-            found = positions.get(term)
-            if found is None:
-                positions[term] = [offset]
-            else:
-                found.append(offset)
-        terms, single, boost = pool.terms_of(fieldname), self._single, self.boost
+        positions = _positions_of(first, kept)
+        terms, encode, boost = pool.terms_of(fieldname), self._encode, self.boost
         value_bytes = b""
         for term, found in positions.items():
             count = len(found)
-            if count == 1:
-                tail = single.get(found[0])
-                if tail is None:
-                    tail = single[found[0]] = _encode_positions(found)[len(_ONE):]
-                value_bytes = _ONE + tail
-            else:
-                value_bytes = _encode_positions(found)
+            value_bytes = encode(found)
             columns = terms.get(term)
             if columns is None:
                 terms[term] = ([docnum], [float(count) * boost], [value_bytes])

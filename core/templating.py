@@ -54,7 +54,8 @@ _NO_SIGN_IN_RETURN = frozenset({"accounts.sign_in", "accounts.sign_up", "forum.i
 def site_header(unread: int = 0) -> Markup:
     """The page header (`_header.html`): where the reader is (to mark the current link), who they
     are and their `unread` notices. Every page draws it, so it is a fragment kept under exactly
-    those values; the sign-out form's token fills its slot."""
+    those values; the sign-out form's token fills its slot, or for a visitor the sign-in link back
+    to this page (so that visitors' many pages share one header)."""
     endpoint, args = request.endpoint, request.view_args or {}
     values = {"endpoint": endpoint, "blueprint": request.blueprint, "which": args.get("which")}
     if current_user.is_authenticated:
@@ -63,12 +64,18 @@ def site_header(unread: int = 0) -> Markup:
         values.update(signed_in=True, unread=unread, staff=user.is_staff, admin=user.is_admin,
                       display_name=user.display_name, role=user.role, role_label=user.role_label,
                       username=user.username, own_profile=own_profile)
+        fill = csrf_token
     else:
-        back = None
-        if endpoint not in _NO_SIGN_IN_RETURN:
-            back = request.full_path if request.query_string else request.path
-        values.update(signed_in=False, unread=0, sign_in_next=back)
-    return render_fragment_with_slot("_header.html", tuple(sorted(values.items())), csrf_token, **values)
+        values.update(signed_in=False, unread=0)
+        fill = _sign_in_link
+    return render_fragment_with_slot("_header.html", tuple(sorted(values.items())), fill, **values)
+
+
+def _sign_in_link() -> str:
+    back = None
+    if request.endpoint not in _NO_SIGN_IN_RETURN:
+        back = request.full_path if request.query_string else request.path
+    return urls.path_for("accounts.sign_in", next=back)
 
 
 def init_app(app: Flask) -> None:

@@ -3,7 +3,9 @@ read the person's unread count with the person: nothing of that may be stale or 
 signed in sees their own vote, answer, notices and name at once, and every form carries their own
 anti-forgery token, which works."""
 
+import html
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -147,3 +149,16 @@ def test_my_topics_knows_a_new_follow_at_once(site):
     assert followed.status_code == 302
     mine = client.get("/?mine=1").text
     assert nothing_yet not in mine and title in mine
+
+
+def test_a_visitors_kept_header_signs_them_in_back_to_their_own_page(site):
+    with site.app_context():
+        first, second = make_thread().id, make_thread().id
+    client = site.test_client()
+    for path in (f"/t/{first}", f"/t/{second}", "/threads/unanswered?sort=oldest", "/tags"):
+        page = client.get(path).text
+        link = html.unescape(re.search(r'<a class="sign-in" href="([^"]+)"', page).group(1))
+        target = urlsplit(link)
+        assert target.path == "/signin" and parse_qs(target.query) == {"next": [path]}, (path, link)
+    home = client.get("/").text
+    assert '<a class="sign-in" href="/signin">' in home  # the home page's leads home

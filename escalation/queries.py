@@ -66,22 +66,13 @@ class QueueEscalation(EscalationLabels):
     reasons: list[QueueReason]
 
 
-@dataclass(frozen=True, slots=True)
-class Named:
-    """A thread's title, a person's or a category's name, as a queue row shows it."""
-
-    title: str = ""
-    name: str = ""
-    display_name: str = ""
-
-
 @dataclass
 class QueueRow:
     escalation: QueueEscalation
-    thread: Named
-    asker: Named
-    assignee: Named | None
-    category: Named
+    title: str  # the thread's
+    asker: str  # display names
+    assignee: str | None
+    category: str
     preview: str
     time_left_s: float
 
@@ -204,8 +195,7 @@ def _queue_row(r, now: datetime) -> QueueRow:
                      (part.partition(":") for part in (r[14] or "").split(",") if part))
     escalation = QueueEscalation(*r[:9], reasons=[QueueReason(code) for _, code in reasons])
     preview = r[13]
-    return QueueRow(escalation, Named(title=r[9]), Named(display_name=r[10]),
-                    Named(display_name=r[11]) if r[11] is not None else None, Named(name=r[12]),
+    return QueueRow(escalation, r[9], r[10], r[11], r[12],
                     plain(preview or "") + ("…" if preview and len(preview) >= PREVIEW else ""),
                     services.time_left(escalation, now))
 

@@ -61,6 +61,21 @@ def test_staff_see_the_queue_with_time_left_reasons_and_the_escalation_page(app,
     assert "5 min overdue" in client.get(f"/staff/escalations/{escalation.id}").text
 
 
+def test_a_queue_row_names_its_category_asker_reasons_and_holder(app, client, auth):
+    asker = make_user(display_name="Asha Asker")
+    thread = urgent_thread(author=asker, category=make_category("Payments desk"))
+    escalation = the_escalation(thread)
+    services.escalate(thread, "needs_staff", note="An account lookup")
+    holder = auth.as_role("staff")
+    row = client.get("/staff/queues/urgent").text.split('class="queue-row', 1)[1]
+    assert "Payments desk" in row and "asked by Asha Asker" in row
+    assert row.index(">Urgent<") < row.index(">Needs staff<"), "reasons in the order they came"
+    assert "<em>Unassigned</em>" in row
+    services.claim(holder, escalation)
+    row = client.get("/staff/queues/urgent").text.split('class="queue-row', 1)[1]
+    assert f"Assigned to {holder.display_name}" in row and "Unassigned" not in row
+
+
 def test_a_queue_lists_only_its_own_escalations(app, client, auth):
     urgent_thread(title="Payments fail at checkout")
     escalated(title="Where do I change my VAT number?")

@@ -216,15 +216,8 @@ class _FastField:
         terms, encode, boost = pool.terms_of(fieldname), self._encode, self.boost
         value_bytes = b""
         for term, found in positions.items():
-            count = len(found)
             value_bytes = encode(found)
-            columns = terms.get(term)
-            if columns is None:
-                terms[term] = ([docnum], [float(count) * boost], [value_bytes])
-            else:
-                columns[0].append(docnum)
-                columns[1].append(float(count) * boost)
-                columns[2].append(value_bytes)
+            _post(terms, term, docnum, float(len(found)) * boost, value_bytes)
         pool.added(len(positions))
         return (len(kept) if self.scorable else 0), value_bytes
 
@@ -236,13 +229,7 @@ class _FastField:
         length = 0
         for term, count, weight, value_bytes in items:
             length += count
-            found = terms.get(term)
-            if found is None:
-                terms[term] = ([docnum], [weight], [value_bytes])
-            else:
-                found[0].append(docnum)
-                found[1].append(weight)
-                found[2].append(value_bytes)
+            _post(terms, term, docnum, weight, value_bytes)
         pool.added(len(items))
         return (length if self.scorable else 0), items[-1][3]
 
@@ -283,6 +270,17 @@ def _fast_schema(schema, fast: dict[str, _FastField]):
     return copied
 
 
+def _post(terms: dict[bytes, tuple], term: bytes, docnum: int, weight: float, value: bytes) -> None:
+    """One posting into a field's terms (see _TermPool): its document, weight and value appended."""
+    columns = terms.get(term)
+    if columns is None:
+        terms[term] = ([docnum], [weight], [value])
+    else:
+        columns[0].append(docnum)
+        columns[1].append(weight)
+        columns[2].append(value)
+
+
 class _TermPool:
     """Postings grouped by field and term, in memory up to `limitmb`, spilled to disk in sorted runs
     beyond it.
@@ -318,14 +316,7 @@ class _TermPool:
         fieldname, term, docnum, weight, value = item
         if docnum == -1:
             return  # Whoosh's mark for a spelling-only word: no posting
-        terms = self.terms_of(fieldname)
-        found = terms.get(term)
-        if found is None:
-            terms[term] = ([docnum], [weight], [value])
-        else:
-            found[0].append(docnum)
-            found[1].append(weight)
-            found[2].append(value)
+        _post(self.terms_of(fieldname), term, docnum, weight, value)
         self.added(1)
 
     def add_spelling(self, fieldname: str, words, value: bytes) -> None:

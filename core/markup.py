@@ -345,11 +345,6 @@ def plain_text(html: str | None) -> str:
     return _folded(parts if parts is not None else _parsed_parts(html))
 
 
-def _parsed_plain_text(html: str | None) -> str:
-    """`plain_text` read by HTMLParser whatever the HTML's shape (the tests hold the two equal)."""
-    return _folded(_parsed_parts(str(html))) if html else ""
-
-
 def _folded(parts: list[str]) -> str:
     lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
     return "\n".join(line for line in lines if line)

@@ -39,11 +39,24 @@ NOTICE_KINDS = (
 )
 
 
+def has_desk():
+    """forum.hooks.thread_figures["desk"]: whether the thread has an open escalation or a private
+    conversation, read with the thread page's thread so that most pages need no query of ours."""
+    import sqlalchemy as sa
+
+    from escalation.models import OPEN, Conversation, Escalation
+    from forum.models import Thread
+
+    return sa.or_(sa.exists().where(Escalation.thread_id == Thread.id, Escalation.state == OPEN),
+                  sa.exists().where(Conversation.thread_id == Thread.id))
+
+
 def thread_notices(thread) -> list[Markup]:
-    """On an escalated thread (one query): its asker sees that staff have it and by when they aim
-    to answer, never who has it or the notes; staff see its queue and a link to work it. The asker
-    and staff also get the link to the thread's private conversation."""
-    if not current_user.is_authenticated:
+    """On an escalated thread (one query, none when the thread's figures say there is nothing): its
+    asker sees that staff have it and by when they aim to answer, never who has it or the notes;
+    staff see its queue and a link to work it. The asker and staff also get the link to the
+    thread's private conversation."""
+    if not current_user.is_authenticated or getattr(thread, "figures", {}).get("desk") is False:
         return []
     from accounts.permissions import is_staff
     from escalation import queries, views
@@ -90,6 +103,7 @@ def init_app(app: Flask) -> None:
             register_kind(kind)
     if thread_notices not in hooks.thread_notices:
         hooks.thread_notices.append(thread_notices)
+    hooks.thread_figures["desk"] = has_desk
     if SEND_UP_TEMPLATE not in hooks.thread_tools:
         hooks.thread_tools.append(SEND_UP_TEMPLATE)
     if CANNED_PICKER_TEMPLATE not in hooks.reply_tools:

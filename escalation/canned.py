@@ -2,12 +2,13 @@
 (the most used ones are candidates for knowledge-base articles)."""
 
 import re
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from accounts.models import User
 from accounts.permissions import is_staff
-from core import clock
+from core import clock, pagecache
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db, read
 from core.text import required_text
@@ -66,6 +67,7 @@ def create(actor, title: str, body: str, is_acknowledgement: bool = False) -> Ca
     reply = CannedReply(title=title, body=body, is_acknowledgement=bool(is_acknowledgement),
                         created_by_id=actor.id, updated_at=clock.now())
     db.session.add(reply)
+    pagecache.bump_version()  # the pickers' memoised choices
     db.session.commit()
     return reply
 
@@ -77,6 +79,7 @@ def update(actor, reply: CannedReply, title: str, body: str, is_acknowledgement:
         raise Conflict(f"A canned reply is called “{title}” already.", field="title")
     reply.title, reply.body, reply.is_acknowledgement = title, body, bool(is_acknowledgement)
     reply.updated_at = clock.now()
+    pagecache.bump_version()
     db.session.commit()
     return reply
 
@@ -84,6 +87,7 @@ def update(actor, reply: CannedReply, title: str, body: str, is_acknowledgement:
 def delete(actor, reply: CannedReply) -> None:
     _require_staff(actor)
     db.session.delete(reply)
+    pagecache.bump_version()
     db.session.commit()
 
 
@@ -100,10 +104,28 @@ def all_replies() -> list[CannedReply]:
 
 
 _ALL_REPLIES = sa.select(CannedReply).order_by(CannedReply.use_count.desc(), CannedReply.title)
+
+
+class Choice(NamedTuple):
+    """A canned reply as the reply box's picker offers it."""
+
+    id: int
+    title: str
+    body: str
+
+
+_CHOICES = (sa.select(CannedReply.id, CannedReply.title, CannedReply.body)
+            .order_by(CannedReply.use_count.desc(), CannedReply.title))
+
+
+def choices() -> list[Choice]:
+    """all_replies() as the picker needs them, memoised under the content version (which adding,
+    changing or deleting a reply bumps; the order by use may lag by PEERLINE_MEMO_SECONDS)."""
+    return pagecache.memoized("canned-choices", lambda: [Choice(*row) for row in read(_CHOICES)])
 _ASKER_NAME = sa.select(User.display_name).where(User.id == sa.bindparam("user_id"))
 
 
-def fill(reply: CannedReply, thread, actor, asker_name: str | None = None) -> str:
+def fill(reply: CannedReply | Choice, thread, actor, asker_name: str | None = None) -> str:
     """The reply's text for this thread, by this staff member. Article links are built from the
     site's address (as mail links are), never from the request's Host header, and work outside a
     request."""
@@ -130,14 +152,15 @@ def count_use(reply: CannedReply) -> None:
                        .values(use_count=CannedReply.use_count + 1))
 
 
-def for_thread(thread) -> list[tuple[CannedReply, str]]:
+def for_thread(thread) -> list[tuple[Choice, str]]:
     """Every canned reply filled in for this thread by the signed-in staff member (the reply box's
-    picker), most used first; two queries."""
+    picker), most used first; the asker's name is one query (and the replies another, at most once
+    per PEERLINE_MEMO_SECONDS per process)."""
     from flask_login import current_user
 
     if not is_staff(current_user):
         return []
-    replies = all_replies()
+    replies = choices()
     if not replies:
         return []
     asker = read(_ASKER_NAME, {"user_id": thread.author_id}).scalar()

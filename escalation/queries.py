@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from accounts.models import User
-from core import clock
+from core import clock, pagecache
 from core.clock import as_utc
 from core.errors import NotFound
 from core.extensions import db, read
@@ -103,7 +103,7 @@ def queues(viewer: User) -> list[tuple[str, str, int]]:
         counts[queue_name] = count
         mine += held or 0
     listed = [(URGENT_QUEUE, "Urgent", counts.get(URGENT_QUEUE, 0)), ("mine", "Mine", mine)]
-    listed += [(slug, name, counts.get(slug, 0)) for slug, name in read(_TEAMS)]
+    listed += [(slug, name, counts.get(slug, 0)) for slug, name in teams()]
     listed.append(("general", "No team", counts.get("general", 0)))
     listed.append(("all", "All", sum(counts.values())))
     return listed
@@ -249,9 +249,16 @@ def recent_answers(thread_id: int, limit: int = 10) -> list[Post]:
     return posts[::-1]
 
 
+def teams() -> list[tuple[str, str]]:
+    """Every team's slug and name, by name: memoised under the content version, which saving or
+    deleting a team bumps."""
+    return pagecache.memoized("escalation-teams", lambda: [tuple(row) for row in read(_TEAMS)])
+
+
 def categories() -> list:
-    """Every category's id and name, in the forum's order (the queue's filter)."""
-    return read(_CATEGORIES).all()
+    """Every category's id and name, in the forum's order (the queue's filter), memoised under the
+    content version, which every category change bumps."""
+    return pagecache.memoized("escalation-categories", lambda: [tuple(row) for row in read(_CATEGORIES)])
 
 
 @dataclass(frozen=True, slots=True)

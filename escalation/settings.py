@@ -17,7 +17,7 @@ from accounts import audit
 from accounts.models import ADMIN, ADVOCATE, STAFF, STAFF_ROLES, User
 from accounts.permissions import is_admin
 from accounts.services import normalise_email
-from core import clock
+from core import clock, pagecache
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.extensions import db
 from core.ids import possible_id
@@ -290,6 +290,7 @@ def save_team(actor: User, form) -> Team:
         audit.record(actor, "escalation-team", TEAM_SUBJECT, other_id, before={"category_ids": lost_before},
                      after={"category_ids": lost_after},
                      reason=f"Categories moved to the team '{team.name}'.")
+    pagecache.bump_version()  # the queue page's memoised teams
     _commit_unique()
     return team
 
@@ -305,6 +306,7 @@ def _delete_team(actor: User, team_id) -> Team:
     db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.team_id == team.id))
     audit.record(actor, "escalation-team-delete", TEAM_SUBJECT, team.id, before=before)
     db.session.delete(team)
+    pagecache.bump_version()
     db.session.commit()
     return team
 

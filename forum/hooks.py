@@ -21,6 +21,11 @@ The forum imports none of them: they register here in their `init_app`, and the 
   may attach a file in that place (forum.uploads: "thread", "ask", "post"; kb adds "article").
 - `upload_holders`: {holder: function `(viewer, holder_id) -> bool`}, whether `viewer` may see what
   holds a posted file, and so the file (forum.uploads: "post"; kb adds "article").
+- `thread_figures`: {name: function `() -> a scalar SQL expression correlated to forum.models.Thread`},
+  read in the thread page's one query for its thread (forum.queries.thread_view) into the view's
+  `figures`, so that a notice hook can tell that it has nothing to say without a query of its own
+  (kb: whether an article was made from the thread). A hook must still work without them: a thread
+  drawn after a refused post is a Thread, with no `figures`.
 """
 
 from collections.abc import Callable
@@ -33,6 +38,7 @@ reply_tools: list[str] = []
 thread_tools: list[str] = []
 category_uses: list[Callable[..., str | None]] = []
 flag_endpoint: list[str] = []  # at most one: a list, so that registering it is an append
+thread_figures: dict[str, Callable[[], object]] = {}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from accounts.models import STAFF_ROLES, User
 from core import pagecache
 from core.errors import Invalid
 from core.extensions import db, read
-from forum import reputation, visibility
+from forum import hooks, reputation, visibility
 from forum.models import (
     ANSWER,
     QUESTION,
@@ -401,6 +401,7 @@ class ThreadView(ThreadStates):
     accepted_by: str | None  # the display name of whoever accepted the answer
     accepted_by_staff: bool  # ...and whether they are staff
     viewer_follows: bool | None = None  # whether the signed-in viewer follows it; None: not asked
+    figures: dict = field(default_factory=dict)  # forum.hooks.thread_figures, by name
 
 
 _CLOSER = sa.orm.aliased(User)
@@ -421,23 +422,35 @@ _THREAD_VIEW = (
     .outerjoin(_MERGED_INTO, _MERGED_INTO.id == Thread.merged_into_id)
     .where(Thread.id == sa.bindparam("thread_id"))
 )
-# The same, with whether the signed-in viewer (`viewer_id`) follows the thread.
-_THREAD_VIEW_FOLLOWED = _THREAD_VIEW.add_columns(
-    sa.select(Subscription.active).where(Subscription.thread_id == Thread.id,
-                                         Subscription.user_id == sa.bindparam("viewer_id"))
-    .correlate(Thread).scalar_subquery())
+
+
+@functools.cache
+def _thread_view_statement(followed: bool, figures: tuple[str, ...]):
+    """_THREAD_VIEW with the registered thread figures and, when `followed`, whether the signed-in
+    viewer (`viewer_id`) follows the thread. Built once per shape."""
+    statement = _THREAD_VIEW.add_columns(*(hooks.thread_figures[name]().label(f"figure_{name}")
+                                           for name in figures))
+    if followed:
+        statement = statement.add_columns(
+            sa.select(Subscription.active).where(Subscription.thread_id == Thread.id,
+                                                 Subscription.user_id == sa.bindparam("viewer_id"))
+            .correlate(Thread).scalar_subquery())
+    return statement
 
 
 def thread_view(thread_id: int, viewer_id: int | None = None) -> ThreadView | None:
-    """The thread with its category and tags in one query (and, given a signed-in viewer's id,
-    whether they follow it), or None. Threads of every state are returned: whether the viewer may
-    see one is `forum.visibility.can_see_thread`."""
-    if viewer_id is None:
-        r = read(_THREAD_VIEW, {"thread_id": thread_id}).first()
-    else:
-        r = read(_THREAD_VIEW_FOLLOWED, {"thread_id": thread_id, "viewer_id": viewer_id}).first()
+    """The thread with its category, tags and figures (forum.hooks.thread_figures) in one query (and,
+    given a signed-in viewer's id, whether they follow it), or None. Threads of every state are
+    returned: whether the viewer may see one is `forum.visibility.can_see_thread`."""
+    names = tuple(hooks.thread_figures)
+    statement = _thread_view_statement(viewer_id is not None, names)
+    params = {"thread_id": thread_id}
+    if viewer_id is not None:
+        params["viewer_id"] = viewer_id
+    r = read(statement, params).first()
     if r is None:
         return None
+    figures = dict(zip(names, r[26:26 + len(names)], strict=True))
     return ThreadView(id=r[0], title=r[1], author_id=r[2], category_id=r[3], category=CategoryRef(r[4], r[5]),
                       is_urgent=r[6], urgent_reason=r[7], reply_count=r[8], view_count=r[9],
                       accepted_post_id=r[10], closed_at=r[11], is_locked=r[12], state=r[13],
@@ -445,7 +458,7 @@ def thread_view(thread_id: int, viewer_id: int | None = None) -> ThreadView | No
                       closed_by=r[18], tags=_tag_refs(r[19]), pinned_at=r[20], merged_into_id=r[21],
                       merged_into_title=r[22], accepted_by_id=r[23], accepted_by=r[24],
                       accepted_by_staff=r[25] in STAFF_ROLES,
-                      viewer_follows=bool(r[26]) if viewer_id is not None else None)
+                      viewer_follows=bool(r[-1]) if viewer_id is not None else None, figures=figures)
 
 
 @dataclass(slots=True)

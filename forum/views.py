@@ -177,9 +177,11 @@ def suggest_tags():
 # --- asking -----------------------------------------------------------------------------------------
 
 
-def _category_choices():
+def _category_choices(links=None):
+    """A form's category choices, read now; or from `links` (the thread page's move picker takes the
+    memoised queries.category_links(): a move is checked against the categories when it is sent)."""
     choices = [("", "Choose a category…")]
-    for parent, children in queries.category_links_now():
+    for parent, children in links if links is not None else queries.category_links_now():
         choices.append((str(parent.id), parent.name))
         choices += [(str(child.id), f"{parent.name} › {child.name}") for child in children]
     return choices
@@ -372,7 +374,7 @@ def _render_thread(thread, reply_form=None, status=200):
         reply_tools=hooks.reply_tools if moderating else (),
         thread_tools=hooks.thread_tools if current_user.is_authenticated else (),
         close_reasons=CLOSE_REASONS if moderating else {},
-        move_to=_category_choices()[1:] if moderating else [],
+        move_to=_category_choices(queries.category_links())[1:] if moderating else [],
         sees_urgent_reason=can_see_urgent_reason(current_user, thread),
     ), status
 

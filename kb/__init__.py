@@ -9,14 +9,32 @@ from core import pagecache, signals
 PICKER_TEMPLATE = "kb/_picker.html"
 
 
+def has_article():
+    """forum.hooks.thread_figures["kb_article"]: whether an article was made from the thread, read with
+    the thread page's thread so that most thread pages need no query for this notice."""
+    import sqlalchemy as sa
+
+    from forum.models import Thread
+    from kb.models import Article
+
+    return sa.exists().where(Article.source_thread_id == Thread.id)
+
+
 def thread_notices(thread) -> list[Markup]:
-    """The thread page's notice about its article (one query): a link to the published article for
-    everyone; to a draft or archived one for its writers; for writers of a solved thread that is no
-    article yet, a link to promote it."""
+    """The thread page's notice about its article: a link to the published article for everyone;
+    to a draft or archived one for its writers; for writers of a solved thread that is no article
+    yet, a link to promote it. One query, none when the thread's figures say it has no article
+    and the viewer is staff or no writer."""
     from kb import permissions as can
     from kb import queries
     from kb.models import PUBLISHED
 
+    solved = thread.accepted_post_id is not None and thread.is_visible
+    if getattr(thread, "figures", {}).get("kb_article") is False:
+        if not solved or can.can_write_in(current_user, thread.category_id, ()):
+            return [_promote_link(thread)] if solved else []
+        if not can.is_advocate(current_user):
+            return []  # whether advocates may write in the category (the query) only matters to them
     found = queries.thread_article(thread)
     if found.slug is not None:
         link = url_for("kb.view_article", slug=found.slug)
@@ -28,12 +46,15 @@ def thread_notices(thread) -> list[Markup]:
                     .format(found.status, link, found.title)]
         return []
     allowed = {thread.category_id} if found.advocates_in_thread_category else set()
-    if (thread.accepted_post_id is not None and thread.is_visible
-            and can.can_write_in(current_user, thread.category_id, allowed)):
-        link = url_for("kb.promote_thread", thread_id=thread.id)
-        return [Markup('This thread is solved. <a href="{}">Promote it to a knowledge-base article</a>')
-                .format(link)]
+    if solved and can.can_write_in(current_user, thread.category_id, allowed):
+        return [_promote_link(thread)]
     return []
+
+
+def _promote_link(thread) -> Markup:
+    link = url_for("kb.promote_thread", thread_id=thread.id)
+    return Markup('This thread is solved. <a href="{}">Promote it to a knowledge-base article</a>').format(
+        link)
 
 
 def articles_in(category) -> str | None:
@@ -76,6 +97,7 @@ def init_app(app: Flask) -> None:
     hooks.upload_holders[HOLDER_ARTICLE] = article_shown
     if thread_notices not in hooks.thread_notices:
         hooks.thread_notices.append(thread_notices)
+    hooks.thread_figures["kb_article"] = has_article
     if articles_in not in hooks.category_uses:
         hooks.category_uses.append(articles_in)
     if PICKER_TEMPLATE not in hooks.reply_tools:

@@ -201,6 +201,45 @@ def test_the_queue_page_runs_as_many_queries_for_30_escalations_as_for_3(app, cl
     assert len(many) == len(few), f"3:\n{describe(few)}\n30:\n{describe(many)}"
 
 
+def desk_queries(statements: list[str]) -> list[str]:
+    """The thread page's own query for its escalation (the thread's query only asks whether it has one)."""
+    return [s for s in statements if s.lstrip().startswith("SELECT escalations.")]
+
+
+def test_a_thread_page_asks_about_its_escalation_only_when_it_has_one(app, client, auth):
+    auth.as_role("staff")
+    thread = make_thread(title="Invoices stopped arriving")
+    client.get(f"/t/{thread.id}")  # the memoised picker choices
+    quiet = queries_of(client, f"/t/{thread.id}", "Invoices stopped arriving")
+    assert not desk_queries(quiet), describe(quiet)
+    escalation = escalated(thread)
+    busy = queries_of(client, f"/t/{thread.id}", "Escalated to the", f"/staff/escalations/{escalation.id}")
+    assert len(desk_queries(busy)) == 1 and len(busy) == len(quiet) + 1, describe(busy)
+    services.resolve(make_user("staff"), escalation)
+    after = queries_of(client, f"/t/{thread.id}", "Invoices stopped arriving")
+    assert "Escalated to the" not in client.get(f"/t/{thread.id}").text
+    assert not desk_queries(after), describe(after)
+
+
+def test_new_canned_replies_and_teams_show_at_once(app, client, auth):
+    """The picker's replies and the queue page's teams are memoised, and saving either shows at once."""
+    auth.as_role("admin")
+    thread = make_thread(title="Refund for a double charge")
+    assert 'class="canned-picker"' not in client.get(f"/t/{thread.id}").text
+    assert client.get("/staff/queues/urgent").status_code == 200
+    saved = client.post("/staff/canned-replies", data={"title": "Refund steps", "body": "Hello {asker}, ..."})
+    assert saved.status_code == 302, saved.text
+    page = client.get(f"/t/{thread.id}").text
+    assert 'class="canned-picker"' in page and "Refund steps" in page
+    saved = client.post("/admin/escalation/teams", data={"form": "team-new", "name": "Refunds crew"})
+    assert saved.status_code == 302, saved.text
+    assert "Refunds crew" in client.get("/staff/queues/urgent").text
+    saved = client.post("/admin/escalation/teams", data={"delete_team": db.session.scalar(
+        sa.select(sa.text("id")).select_from(sa.text("escalation_teams")))})
+    assert saved.status_code == 302, saved.text
+    assert "Refunds crew" not in client.get("/staff/queues/urgent").text
+
+
 def worked_escalation(replies: int):
     """An escalation with `replies` answers by as many people (staff among them), as many notes by
     as many staff, claims and hand-ons, and an asker with other threads and earlier escalations."""

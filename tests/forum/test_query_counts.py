@@ -12,7 +12,9 @@ from core.extensions import db
 from forum import categories, notices, services, viewcounts
 from tests import factories
 
-THREAD_PAGE_MAX_QUERIES = 15
+# A thread page's queries, SQLite's BEGIN included: the person (signed in), the thread with its
+# figures, the posts with the viewer's votes; staff's picker choices are memoised.
+THREAD_PAGE_MAX_QUERIES = {"anonymous": 3, "member": 4, "staff": 4}
 LISTING_MAX_QUERIES = 10
 TAGS = ["billing", "mobile", "sync", "login", "export", "printing"]
 
@@ -113,7 +115,7 @@ def add_threads(categories, how_many: int, start: int = 0) -> None:
 # --------------------------------------------------------------------------- thread pages
 
 
-@pytest.mark.parametrize("viewer", ["anonymous", "member"])
+@pytest.mark.parametrize("viewer", ["anonymous", "member", "staff"])
 def test_thread_page_query_count_does_not_grow_with_answers(app, client, auth, forum_setup, viewer):
     parent, _child = forum_setup
     small, small_posts = thread_with_answers(parent, 5, ["sync", "mobile"])
@@ -124,6 +126,7 @@ def test_thread_page_query_count_does_not_grow_with_answers(app, client, auth, f
             services.vote(person, posts[3], 1)
             notices.set_following(person, posts[3].thread, True)
 
+    client.get(f"/t/{large.id}")  # once per process: the memoised choices (categories, canned replies)
     small_page, small_queries = page_and_queries(client, f"/t/{small.id}")
     large_page, large_queries = page_and_queries(client, f"/t/{large.id}")
     print(f"\nthread page ({app.config['PEERLINE_TEST_BACKEND']}, {viewer}): "
@@ -137,7 +140,7 @@ def test_thread_page_query_count_does_not_grow_with_answers(app, client, auth, f
     assert small_queries, "the listener counted nothing"
     assert len(large_queries) == len(small_queries), (
         f"5 answers:\n{describe(small_queries)}\n20 answers:\n{describe(large_queries)}")
-    assert len(small_queries) <= THREAD_PAGE_MAX_QUERIES, describe(small_queries)
+    assert len(small_queries) <= THREAD_PAGE_MAX_QUERIES[viewer], describe(small_queries)
 
 
 # --------------------------------------------------------------------------- listings

@@ -20,7 +20,16 @@ from accounts import jobs as account_jobs
 from core import config as core_config
 from core import jobs, mail, ratelimit, security, templating
 from core.errors import DomainError
-from core.extensions import configure_sqlite, csrf, csrf_token, db, end_page_view, login_manager, migrate
+from core.extensions import (
+    configure_postgresql,
+    configure_sqlite,
+    csrf,
+    csrf_token,
+    db,
+    end_page_view,
+    login_manager,
+    migrate,
+)
 from core.ids import IdConverter
 from core.jobs.cli import jobs_cli
 from core.markup_cli import markup_cli
@@ -85,6 +94,8 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql" and app.config["PEERLINE_PG_GENERIC_PLANS"]:
+            configure_postgresql(db.engine)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)

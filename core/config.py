@@ -123,6 +123,8 @@ def from_environment(instance_path: Path) -> dict:
         "PEERLINE_PAGE_CACHE_SECONDS": _int("PEERLINE_PAGE_CACHE_SECONDS", 30),
         "PEERLINE_MEMO_SECONDS": _int("PEERLINE_MEMO_SECONDS", 30),
         "PEERLINE_FRAGMENT_CACHE_SIZE": _int("PEERLINE_FRAGMENT_CACHE_SIZE", 5000),
+        # PostgreSQL: generic plans for the statements psycopg prepares (core.extensions).
+        "PEERLINE_PG_GENERIC_PLANS": _flag(env("PEERLINE_PG_GENERIC_PLANS"), default=True),
         # Flask and extension settings that follow from the ones above.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

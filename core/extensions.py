@@ -78,6 +78,23 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int = 10_000) -> None:
         connection.exec_driver_sql(f"BEGIN {_sqlite_begin_mode()}")
 
 
+def configure_postgresql(engine: Engine) -> None:
+    """Generic plans for prepared statements. psycopg prepares a statement once a connection has run
+    it five times: the pages' own statements, whose values (ids, a page's limit) change but whose
+    best plan does not. PostgreSQL's default re-plans such a statement for its values each time
+    when it expects that to pay, and for a list page's query planning took 0.4 ms of its 0.9 ms.
+    Statements run fewer times (most of the jobs') are planned for their values as before."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute("SET plan_cache_mode = force_generic_plan")
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+
 def end_transaction() -> None:
     """End the session's transaction before slow work (password hashing, say).
 

@@ -55,3 +55,27 @@ def test_page_views_keep_prepared_statements_on_postgresql(make_app):
     with app.app_context():
         prepared = db.session.scalar(sa.text("SELECT count(*) FROM pg_prepared_statements"))
     assert prepared > 0
+
+
+def _generic_plans_of_the_list_query(app) -> int:
+    """How many times PostgreSQL ran the latest list's prepared statement with its generic plan."""
+    with app.app_context():
+        return db.session.scalar(sa.text(
+            "SELECT coalesce(sum(generic_plans), 0) FROM pg_prepared_statements "
+            "WHERE statement LIKE '%FROM threads%' AND statement LIKE '%LIMIT%'"))
+
+
+def test_prepared_page_statements_run_a_generic_plan_on_postgresql(make_app):
+    """The pages' statements are not planned again for each visitor's values (planning was nearly
+    half of a list query's time); PEERLINE_PG_GENERIC_PLANS=0 leaves it to PostgreSQL."""
+    app = make_app("postgresql")
+    client = app.test_client()
+    with app.app_context():
+        make_category("Billing")
+    for _ in range(8):
+        assert client.get("/").status_code == 200
+    assert _generic_plans_of_the_list_query(app) >= 2
+
+    left_alone = make_app("postgresql", PEERLINE_PG_GENERIC_PLANS=False)
+    with left_alone.app_context():
+        assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"

@@ -15,7 +15,6 @@ import heapq
 import logging
 import math
 import os
-import pickle
 import re
 import shutil
 import threading
@@ -26,18 +25,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import accumulate, islice
+from itertools import islice
 from pathlib import Path
 
 from markupsafe import Markup, escape
-from whoosh import formats, highlight, matching, scoring
+from whoosh import highlight, matching, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.collectors import TimeLimit, TimeLimitCollector, TopCollector
 from whoosh.filedb.filestore import FileStorage
-from whoosh.query.spans import Span, SpanNear2
-from whoosh.system import _INT_SIZE
 
+from search.bulk import PhraseMatcher, scored_matches
 from search.documents import (
     ARTICLE,
     KIND_RE,
@@ -534,13 +532,7 @@ class SearchEngine:
         reader = searcher.reader()
         if too_broad(parsed.query, reader):
             return SearchResults(**base, message=BROAD_WILDCARD_MESSAGE, error=True)
-        main, fallback = plan(parsed.query, reader)
-        main, fallback = _fast_phrases(main), None if fallback is None else _fast_phrases(fallback)
-        filter_query = filters.query()
-        if filter_query is not None:  # joined with a score of zero: it narrows, it does not rank
-            narrow = wq.ConstantScoreQuery(filter_query, 0.0)
-            main = wq.And([main, narrow])
-            fallback = None if fallback is None else wq.And([fallback, narrow])
+        main, fallback = _queries(parsed, reader, filters)
         wanted = page * per_page
         results, slow = _collect(searcher, main, wanted)
         message = SLOW_MESSAGE if slow else None
@@ -769,6 +761,18 @@ def _binary_unions(q: wq.Query) -> wq.Query:
     return q
 
 
+def _queries(parsed: ParsedQuery, reader, filters: Filters) -> tuple[wq.Query, wq.Query | None]:
+    """The query a search runs and the looser one it runs when that finds nothing (or None)."""
+    main, fallback = plan(parsed.query, reader)
+    main, fallback = _fast_phrases(main), None if fallback is None else _fast_phrases(fallback)
+    filter_query = filters.query()
+    if filter_query is not None:  # joined with a score of zero: it narrows, it does not rank
+        narrow = wq.ConstantScoreQuery(filter_query, 0.0)
+        main = wq.And([main, narrow])
+        fallback = None if fallback is None else wq.And([fallback, narrow])
+    return main, fallback
+
+
 def _collect(searcher, q: wq.Query, limit: int):
     """The top `limit` results and the number of matches, stopping after SEARCH_TIME_LIMIT;
     (results, timed_out)."""
@@ -777,7 +781,7 @@ def _collect(searcher, q: wq.Query, limit: int):
     # takes a posting block's bound for the whole list's), and on these short lists they
     # saved little.
     q = _binary_unions(q)
-    collector = TimeLimitCollector(TopCollector(limit, usequality=False, replace=0),
+    collector = TimeLimitCollector(_TopAtOnce(limit, usequality=False, replace=0),
                                    timelimit=SEARCH_TIME_LIMIT, use_alarm=False)
     try:
         searcher.search_with_collector(q, collector)
@@ -785,6 +789,33 @@ def _collect(searcher, q: wq.Query, limit: int):
         log.warning("search: query %s ran out of time", q)
         return collector.results(), True
     return collector.results(), False
+
+
+class _TopAtOnce(TopCollector):
+    """TopCollector taking each segment's matches and their scores from search.bulk, all at once (the
+    documents and scores Whoosh's matchers give one at a time, sooner); a matcher tree search.bulk
+    does not know is stepped through as before. The matches still come one at a time, so the
+    time limit and the top results are kept as TopCollector keeps them."""
+
+    _scores: dict[int, float] | None = None
+
+    def matches(self):
+        found = scored_matches(self.matcher)
+        if found is None:
+            self._scores = None
+            return super().matches()
+        docs, scores = found
+        self._scores = dict(zip(docs, scores, strict=True))
+        return iter(docs)
+
+    def collect(self, sub_docnum):
+        if self._scores is None:
+            return super().collect(sub_docnum)
+        global_docnum = self.offset + sub_docnum
+        score = self._scores[sub_docnum]
+        if self.final_fn:
+            score = self.final_fn(self.top_searcher, global_docnum, score)
+        return self._collect(global_docnum, score)
 
 
 # --- the same scores and matches as Whoosh's own code, sooner ----------------------------------------
@@ -834,49 +865,8 @@ class _Weighting(PreferenceWeighting):
         return scorer
 
 
-class _PhraseMatcher(SpanNear2.SpanNear2Matcher):
-    """Whoosh's matcher for words in a row, deciding whether they are in a row with sets of positions.
-
-    Whoosh makes a Span object for every position of every word in every candidate document
-    and compares them pairwise; on common words that was half of a phrase query's time. A
-    document matches when some position p of the first word has the second at p + 1, the
-    third at p + 2 and so on: the same test as SpanNear2 with slop 1, ordered, mindist 1.
-    """
-
-    def __init__(self, matchers):
-        super().__init__(matchers, slop=1, ordered=True, mindist=1)
-
-    def copy(self):
-        return self.__class__([m.copy() for m in self.ms])
-
-    def _get_spans(self):
-        starts = None
-        for offset, matcher in enumerate(self.ms):
-            positions = _positions(matcher)
-            if starts is None:
-                starts = positions
-            else:
-                present = set(positions)
-                starts = [start for start in starts if start + offset in present]
-            if not starts:
-                return []
-        last = len(self.ms) - 1
-        return [Span(start, start + last) for start in starts]
-
-
-def _positions(matcher) -> list[int]:
-    """`matcher.value_as("positions")`: for Whoosh's Positions format, decoded as it decodes them
-    (the gaps unpickled, then added up) with the adding done in C."""
-    if type(getattr(matcher, "format", None)) is not formats.Positions:
-        return matcher.value_as("positions")
-    value = matcher.value()
-    if not value.endswith(b"."):
-        value += b"."
-    return list(accumulate(pickle.loads(value[_INT_SIZE:])))  # noqa: S301 (the index's own postings)
-
-
 class _Phrase(wq.Phrase):
-    """wq.Phrase (slop 1) matched by _PhraseMatcher: the same documents, the same scores."""
+    """wq.Phrase (slop 1) matched by search.bulk.PhraseMatcher: the same documents, the same scores."""
 
     def matcher(self, searcher, context=None):
         field_type = searcher.schema[self.fieldname] if self.fieldname in searcher.schema else None
@@ -892,7 +882,7 @@ class _Phrase(wq.Phrase):
             if (self.fieldname, word) not in reader:
                 return matching.NullMatcher()
             terms.append(wq.Term(self.fieldname, word))
-        found = _PhraseMatcher([term.matcher(searcher, context) for term in terms])
+        found = PhraseMatcher([term.matcher(searcher, context) for term in terms])
         return found if self.boost == 1.0 else matching.WrappingMatcher(found, boost=self.boost)
 
 

@@ -145,13 +145,15 @@ class _Term:
             if factors is None:
                 return [weights[d] * boost for d in docs]
             return [weights[d] * boost * factors[d] for d in docs]
-        idf, avgfl, B, K1, dfl = inner.idf, inner.avgfl, inner.B, inner.K1, inner.dfl  # noqa: N806
+        idf, avgfl, B, K1 = inner.idf, inner.avgfl, inner.B, inner.K1  # noqa: N806 (bm25's names)
+        k1_plus_1, one_less_b = K1 + 1, 1 - B  # the floats bm25 works out every time
+        tfs, fls = map(weights.__getitem__, docs), map(inner.dfl, docs)
         # scoring.bm25(idf, tf, fl, avgfl, B, K1), written out: the same operations in the same order.
         if factors is None:
-            return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * dfl(d) / avgfl))) * boost
-                    for d in docs for tf in (weights[d],)]
-        return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * dfl(d) / avgfl))) * boost * factors[d]
-                for d in docs for tf in (weights[d],)]
+            return [idf * ((tf * k1_plus_1) / (tf + K1 * (one_less_b + B * fl / avgfl))) * boost
+                    for tf, fl in zip(tfs, fls, strict=True)]
+        return [idf * ((tf * k1_plus_1) / (tf + K1 * (one_less_b + B * fl / avgfl))) * boost * factor
+                for tf, fl, factor in zip(tfs, fls, map(factors.__getitem__, docs), strict=True)]
 
 
 class _Both:
@@ -228,6 +230,9 @@ class _Constant:
         return [self.score] * len(docs)
 
 
+_NOTHING = _Constant(frozenset(), 0.0)
+
+
 class _Phrase:
     """PhraseMatcher: the documents of its intersection where the words stand in a row; the
     intersection's score (times the wrapper's boost, 1.0)."""
@@ -240,25 +245,26 @@ class _Phrase:
                 term = term.child
             words.append(term)
         self.child = _node(matcher.child, values=True)
+        if not self.child.ids:
+            self.ids = frozenset()
+            return
         leaves = {id(leaf.matcher): leaf for leaf in _leaves(self.child)}
-        # The test of _in_a_row, a word at a time for every candidate: the first word's positions
-        # are the starts; each later word keeps the starts it follows at its offset.
-        docs, starts, last = sorted(self.child.ids), {}, len(words) - 1
-        for offset, word in enumerate(words):
-            leaf = leaves[id(word)]
-            shifted = _positions_less(leaf.format, [leaf.values[d] for d in docs], offset)
-            if offset == 0:
-                starts = {d: set(found) for d, found in zip(docs, shifted, strict=True)}
-            elif offset == last:
-                docs = [d for d, found in zip(docs, shifted, strict=True) if not starts[d].isdisjoint(found)]
+        # The test of _in_a_row, a word at a time for every candidate still in: the first word's
+        # positions are the starts; each later word keeps the starts it follows at its offset.
+        docs, last = sorted(self.child.ids), len(words) - 1
+        leaf = leaves[id(words[0])]
+        found = [(d, starts) for d, starts in zip(docs, map(set, _positions_less(
+            leaf.format, [leaf.values[d] for d in docs], 0)), strict=True) if starts]
+        for offset in range(1, last + 1):
+            leaf = leaves[id(words[offset])]
+            later = _positions_less(leaf.format, [leaf.values[d] for d, _starts in found], offset)
+            if offset == last:
+                found = [(d, starts) for (d, starts), at in zip(found, later, strict=True)
+                         if not starts.isdisjoint(at)]
             else:
-                kept = {}
-                for d, found in zip(docs, shifted, strict=True):
-                    still = starts[d].intersection(found)
-                    if still:
-                        kept[d] = still
-                starts, docs = kept, list(kept)
-        self.ids = set(docs)
+                found = [(d, still) for (d, starts), at in zip(found, later, strict=True)
+                         if (still := starts.intersection(at))]
+        self.ids = {d for d, _starts in found}
 
     def scores(self, docs):
         boost = self.boost
@@ -358,12 +364,16 @@ def _node(m, values: bool = False):
     kind = type(m)
     if kind is W3LeafMatcher:
         return _Term.read(m, values)
-    if kind is IntersectionMatcher:
-        return _Both(_node(m.a, values), _node(m.b, values))
+    if kind is IntersectionMatcher:  # neither side is read when the other matches nothing
+        if isinstance(m.a, NullMatcherClass) or isinstance(m.b, NullMatcherClass):
+            return _NOTHING
+        a = _node(m.a, values)
+        return _Both(a, _node(m.b, values)) if a.ids else _NOTHING
     if kind is UnionMatcher:
         return _Either(_node(m.a), _node(m.b))
-    if kind is AndMaybeMatcher:
-        return _Maybe(_node(m.a), _node(m.b))
+    if kind is AndMaybeMatcher:  # the optional side is not read when the required one matches nothing
+        a = _node(m.a)
+        return _Maybe(a, _node(m.b)) if a.ids else a
     if kind is WrappingMatcher:
         return _Boosted(_node(m.child, values), m.boost)
     if kind is FilterMatcher:
@@ -378,7 +388,7 @@ def _node(m, values: bool = False):
         return _Constant({d for d in range(m.limit) if d not in excluded and not missing(d)}, m._weight)
     if kind is ListMatcher:
         return _Term.listed(m, values)
-    return _Constant(set(), 0.0)  # NullMatcher
+    return _NOTHING  # NullMatcher
 
 
 def scored_matches(matcher) -> tuple[list[int], list[float]] | None:

@@ -58,6 +58,7 @@ from search.schema import (
     to_fields,
     word_analyzer,
 )
+from search.writing import build_writer
 from search.writing import writer as index_writer
 
 log = logging.getLogger(__name__)
@@ -659,7 +660,7 @@ class SearchEngine:
     def _build(self, folder: Path, progress, total: int, batch_size: int) -> int:
         folder.mkdir(parents=True)
         ix = whoosh_index.create_in(str(folder), SCHEMA, indexname=_INDEX_NAME)
-        writer = index_writer(ix, limitmb=BUILD_LIMIT_MB)
+        writer = build_writer(ix, total, limitmb=BUILD_LIMIT_MB)
         written, done, seen = 0, 0, set()
         try:
             for doc_type in self.registry:

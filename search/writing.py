@@ -22,15 +22,20 @@ term, posting, length and stored field.
 from __future__ import annotations
 
 import copy
+import gc
 import heapq
 import itertools
 import marshal
+import os
 import pickle
 import random
+import signal
 import struct
+import traceback
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from multiprocessing import Pipe
 from operator import itemgetter
 
 from whoosh import formats
@@ -43,9 +48,10 @@ from whoosh.analysis import (
     StemFilter,
     StopFilter,
 )
-from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter
+from whoosh.codec.whoosh3 import W3Codec, W3FieldWriter, W3PostingsWriter, W3TermInfo
 from whoosh.fields import SpellField
-from whoosh.system import pack_uint
+from whoosh.system import pack_uint, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
 _MISSING = object()
@@ -352,7 +358,7 @@ class _TermPool:
     def save(self) -> None:
         if not self.fields and not self.spelling:
             return
-        name = f"{random.getrandbits(64):016x}.run"
+        name = f"{os.getpid()}-{random.getrandbits(64):016x}.run"
         ordered = self._ordered()
         with self.tempstore.create_file(name).raw_file() as handle:
             for start in range(0, len(ordered), _RUN_CHUNK):
@@ -362,35 +368,54 @@ class _TermPool:
                 handle.write(chunk)
         self.runs.append(name)
 
-    def _read_run(self, name: str) -> Iterator[tuple]:
+    def _read_run(self, name: str, delete: bool = True) -> Iterator[tuple]:
         with self.tempstore.open_file(name).raw_file() as handle:
             while header := handle.read(_CHUNK_SIZE.size):
                 chunk = handle.read(_CHUNK_SIZE.unpack(header)[0])
                 yield from marshal.loads(chunk)  # noqa: S302 (a run this pool wrote, in its own folder)
-        self.tempstore.delete_file(name)
+        if delete:
+            self.tempstore.delete_file(name)
 
-    def iter_terms(self) -> Iterator[tuple[str, bytes, tuple, list]]:
+    def adopt(self, runs: list[str]) -> None:
+        """Take the runs another pool saved in this pool's folder, of documents before this pool's."""
+        self.runs = list(runs) + self.runs
+
+    def iter_terms(self, start: tuple | None = None, stop: tuple | None = None,
+                   keep_runs: bool = False) -> Iterator[tuple[str, bytes, tuple, list]]:
         """`(fieldname, term bytes, (docnums, weights, values), spelling values)` in order: postings in
         document order (only spelling postings of merged segments may tie on a document), spelling
-        values (each a posting of document 0, weight 1) unsorted."""
+        values (each a posting of document 0, weight 1) unsorted. Only the terms from `start` (a
+        (fieldname, term bytes) key) and before `stop`, when given; `keep_runs` leaves the runs on
+        disk (another process may be reading them)."""
         if not self.runs:
-            yield from self._ordered()
+            for item in self._ordered():
+                if (start is None or item[:2] >= start) and (stop is None or item[:2] < stop):
+                    yield item
             return
-        self.save()
-        runs, self.runs = self.runs, []
-        merged = heapq.merge(*(self._read_run(name) for name in runs), key=_term_key)
+        runs = self.runs if keep_runs else []
+        sources = [self._read_run(name, delete=not keep_runs) for name in self.runs]
+        self.runs = runs
+        sources.append(iter(self._ordered()))  # this pool's own documents come last
+        merged = heapq.merge(*sources, key=_term_key)
         key, columns, spelled = None, _NO_POSTINGS, []
         for fieldname, term, run_columns, run_spelled in merged:
             if (fieldname, term) != key:
-                if key is not None:
+                if key is not None and key is not _SKIPPED:
                     yield key[0], key[1], columns, spelled
-                key, spelled = (fieldname, term), list(run_spelled)
+                key = (fieldname, term)
+                if stop is not None and key >= stop:
+                    key = None
+                    break
+                if start is not None and key < start:
+                    key = _SKIPPED
+                    continue
+                spelled = list(run_spelled)
                 columns = tuple(list(column) for column in run_columns)
-            else:
+            elif key is not _SKIPPED:
                 for column, more in zip(columns, run_columns, strict=True):
                     column.extend(more)
                 spelled.extend(run_spelled)
-        if key is not None:
+        if key is not None and key is not _SKIPPED:
             yield key[0], key[1], columns, spelled
 
     def iter_postings(self):
@@ -408,6 +433,7 @@ class _TermPool:
 
 
 _term_key = itemgetter(0, 1)
+_SKIPPED = ("", b"")  # a term before `start` (no real term: field names are never empty)
 _NO_POSTINGS: tuple = ((), (), ())
 
 
@@ -425,8 +451,28 @@ class _Lengths:
 
     def __init__(self, reader):
         self.reader = reader
-        self.count = reader.doc_count_all()
+        self.count = reader.doc_count_all() if reader is not None else 0
         self._fields: dict[str, list[int] | None] = {}
+
+    @classmethod
+    def recorded(cls, docs: list[list], count: int) -> _Lengths:
+        """The lengths the per-document file will give once `docs` (_Recorder.docs) are written to it:
+        each length as its byte gives it back (None for none), without reading the file."""
+        lengths = cls(None)
+        found: dict[str, list] = {}
+        for ops in docs:
+            docnum = ops[0]
+            for op in ops[1:]:
+                if len(op) == 3 and op[2]:
+                    column = found.get(op[0])
+                    if column is None:
+                        column = found[op[0]] = [0] * count
+                    column[docnum] = op[2]
+        for fieldname, column in found.items():
+            quantised = [byte_to_length(length_to_byte(n)) if n else None for n in column]
+            lengths._fields[fieldname] = quantised if any(quantised) else None
+        lengths.count = count
+        return lengths
 
     def of(self, fieldname: str) -> list[int] | None:
         if fieldname not in self._fields:
@@ -437,6 +483,221 @@ class _Lengths:
                     lengths = None
             self._fields[fieldname] = lengths
         return self._fields[fieldname]
+
+
+# --- a build on two CPUs ------------------------------------------------------------------------------
+# A fresh index of many documents is built by two processes: a helper forked when the build starts
+# analyses the first share of the documents (HELPER_SHARE) while this process reads the rest from the
+# database and analyses them, and at commit a second fork writes the later half of the terms while
+# this process writes the first. Both keep what a document gives to the per-document file in a
+# _Recorder, written in document order at commit; the helper's postings come back as sorted runs
+# (the pool's spill format), which precede this process's documents in every term. The segment is
+# the one a single process writes (tests/search/test_writing.py compares the bytes).
+
+HELPER_SHARE = 0.66  # of a build's documents analysed by the helper (this process also reads them all)
+WRITE_SHARE = 0.42  # of the postings written by this process at commit (it also writes the documents)
+SPLIT_MIN_DOCUMENTS = 2_000  # fewer are built in one process: forking costs more than it saves
+_BATCH_DOCUMENTS = 100  # documents handed to the helper at a time (in a file: a pipe would fill)
+_TERM_COST = 5  # a term's own cost in writing, in postings (starting, finishing and indexing it)
+_SPELLING_COST = 0.15  # a spelling posting's, in postings (measured: ~0.3 µs against ~2 µs)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Recorder:
+    """Stands in for the per-document writer while documents are analysed out of order: keeps each
+    document's calls (`docs`: [docnum, (field, stored value, length)..., (column, value)...]) for
+    `replay` to make in document order."""
+
+    is_closed = False
+
+    def __init__(self):
+        self.docs: list[list] = []
+        self._doc: list | None = None
+
+    def start_doc(self, docnum: int) -> None:
+        self._doc = [docnum]
+
+    def add_field(self, fieldname, fieldobj, value, length) -> None:
+        self._doc.append((fieldname, value, length))
+
+    def add_column_value(self, fieldname, columnobj, value) -> None:
+        self._doc.append((fieldname, value))
+
+    def add_vector_items(self, fieldname, fieldobj, items) -> None:
+        raise TypeError("a build on two CPUs writes no term vectors")
+
+    def finish_doc(self) -> None:
+        self.docs.append(self._doc)
+        self._doc = None
+
+    def cancel_doc(self) -> None:
+        self._doc = None
+
+    def close(self) -> None:
+        self.is_closed = True
+
+
+def _replay(docs: Iterable[list], perdocwriter, schema) -> None:
+    """Make the calls `_Recorder` kept on the real per-document writer, document by document."""
+    for ops in docs:
+        perdocwriter.start_doc(ops[0])
+        for op in itertools.islice(ops, 1, None):
+            if len(op) == 3:
+                perdocwriter.add_field(op[0], schema[op[0]], op[1], op[2])
+            else:
+                perdocwriter.add_column_value(op[0], schema[op[0]].column_type, op[1])
+        perdocwriter.finish_doc()
+
+
+def _fork(work) -> tuple[int, object]:
+    """Run `work(connection)` in a forked child; (its pid, our end of the pipe). The child leaves with
+    os._exit, so nothing of this process's (open files, database connections) is flushed or closed by
+    it; its garbage is not collected either (no finalizer of a shared object runs there)."""
+    ours, theirs = Pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (runs in the child; its results are what the tests check)
+        code = 1
+        try:
+            gc.disable()
+            ours.close()
+            work(theirs)
+            code = 0
+        except BaseException:  # noqa: BLE001 (everything goes back to the parent)
+            try:
+                theirs.send(("error", traceback.format_exc()))
+            except BaseException:  # noqa: BLE001, S110 (the parent sees the pipe close)
+                pass
+        finally:
+            os._exit(code)
+    theirs.close()
+    return pid, ours
+
+
+def _result(pid: int, connection, what: str):
+    """What a forked child sent back; raises RuntimeError if it failed."""
+    try:
+        status, *payload = connection.recv()
+    except EOFError:
+        status, payload = "error", ["it ended without an answer"]
+    finally:
+        connection.close()
+        os.waitpid(pid, 0)
+    if status != "ok":
+        raise RuntimeError(f"the index build's {what} failed: {payload[0]}")
+    return payload
+
+
+def _stop(pid: int, connection) -> None:
+    connection.close()
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+class _Helper:
+    """The forked process analysing the first `share` documents of a build (see above)."""
+
+    def __init__(self, writer: FastSegmentWriter, share: int):
+        self.share, self.sent, self.batch = share, 0, []
+        self.tempstore = writer._tempstorage
+        self.pid, self.connection = _fork(lambda connection: _analyse(writer, connection))
+
+    def take(self, fields: dict) -> None:
+        self.batch.append(fields)
+        self.sent += 1
+        if len(self.batch) >= _BATCH_DOCUMENTS or self.sent >= self.share:
+            self._send()
+
+    def _send(self) -> None:
+        if not self.batch:
+            return
+        name = f"{os.getpid()}-{random.getrandbits(64):016x}.docs"
+        with self.tempstore.create_file(name).raw_file() as handle:
+            pickle.dump(self.batch, handle, pickle.HIGHEST_PROTOCOL)
+        self.connection.send(name)
+        self.batch = []
+
+    def finish(self) -> tuple[list[str], list[list]]:
+        """The helper's runs and recorded documents, once it has analysed every document sent."""
+        self._send()
+        self.connection.send(None)
+        runs, docs = _result(self.pid, self.connection, "helper")
+        return runs, docs
+
+    def stop(self) -> None:
+        _stop(self.pid, self.connection)
+
+
+def _analyse(writer: FastSegmentWriter, connection) -> None:
+    """In the helper: analyse each batch of documents sent, then send back the runs and records."""
+    writer._helper = None
+    writer.perdocwriter = recorder = _Recorder()
+    writer.pool = pool = _TermPool(writer._tempstorage, writer._split_limitmb)
+    while (name := connection.recv()) is not None:
+        with writer._tempstorage.open_file(name).raw_file() as handle:
+            batch = pickle.load(handle)  # noqa: S301 (written by the build that forked us)
+        writer._tempstorage.delete_file(name)
+        for fields in batch:
+            writer.add_document(**fields)
+    pool.save()
+    connection.send(("ok", pool.runs, recorder.docs))
+
+
+class _DetachedFieldWriter:
+    """W3FieldWriter's term writing into a file of its own, from offset 0, keeping each term's
+    (fieldname, term, W3TermInfo) in `terms` for the real field writer to add, its offset moved."""
+
+    is_closed = False
+
+    def __init__(self, codec, postfile):
+        self._codec, self._postfile = codec, postfile
+        self._postwriter = None
+        self.terms: list[tuple] = []
+
+    def start_field(self, fieldname, fieldobj) -> None:
+        self._fieldname, self._format = fieldname, fieldobj.format
+        self._postwriter = self._codec.postings_writer(self._postfile)
+
+    def start_term(self, btext: bytes) -> None:
+        self._btext = btext
+        self._postwriter.start_postings(self._format, W3TermInfo())
+
+    def finish_term(self) -> None:
+        self.terms.append((self._fieldname, self._btext, self._postwriter.finish_postings()))
+
+    def finish_field(self) -> None:
+        self._postwriter = None
+
+
+def _append_terms(fieldwriter, schema, tempstore, name: str, terms: list[tuple]) -> None:
+    """Add the terms a _DetachedFieldWriter wrote to file `name` after those already written."""
+    postfile = fieldwriter._postfile
+    base = postfile.tell()
+    with tempstore.open_file(name).raw_file() as handle:
+        while block := handle.read(1 << 20):
+            postfile.write(block)
+    tempstore.delete_file(name)
+    current = None
+    for fieldname, btext, terminfo in terms:
+        if fieldname != current:
+            if current is not None:
+                fieldwriter.finish_field()
+            fieldwriter.start_field(fieldname, schema[fieldname])
+            current = fieldname
+        if not terminfo.is_inlined():
+            terminfo.set_extent(terminfo._offset + base, terminfo._length)
+        fieldwriter._tindex.add(pack_ushort(fieldwriter._fieldid) + btext, terminfo.to_bytes())
+    if current is not None:
+        fieldwriter.finish_field()
 
 
 class FastSegmentWriter(SegmentWriter):
@@ -452,11 +713,39 @@ class FastSegmentWriter(SegmentWriter):
         # Fields with term vectors take Whoosh's own add_document (ours writes none).
         self._own_add = not any(field.vector for field in self.schema._fields.values())
         self.schema = _fast_schema(self.schema, self._fast)
-        self.pool = _TermPool(self._tempstorage, kwargs.get("limitmb", 128))
+        self._limitmb = kwargs.get("limitmb", 128)
+        self.pool = _TermPool(self._tempstorage, self._limitmb)
+        self._helper: _Helper | None = None
+        self._perdoc: object | None = None  # the real per-document writer while a _Recorder stands in
+
+    def can_split(self) -> bool:
+        """Whether this writer can share its work with forked processes (see HELPER_SHARE): a new
+        segment of an index without segments, written by Whoosh 3's codec, nothing added yet."""
+        return (hasattr(os, "fork") and self._own_add and not self.segments and self.docnum == 0
+                and type(self.codec) is W3Codec and type(self.fieldwriter) is W3FieldWriter
+                and self._helper is None and self._perdoc is None)
+
+    def split(self, documents: int) -> None:
+        """Fork a helper that analyses the first HELPER_SHARE of the `documents` to be added, the
+        pool of each process holding half of `limitmb`. Call can_split() first."""
+        if not self.can_split():
+            raise RuntimeError("this writer cannot share its work")
+        self._split_limitmb = max(1, self._limitmb // 2)
+        self.pool = _TermPool(self._tempstorage, self._split_limitmb)
+        self._perdoc, self.perdocwriter = self.perdocwriter, _Recorder()
+        self._helper = _Helper(self, max(1, int(documents * HELPER_SHARE)))
 
     def add_document(self, **fields):
         """As SegmentWriter.add_document (same postings, lengths, stored values and columns), with
         the compiled fields' postings put straight into the pool."""
+        helper = self._helper
+        if helper is not None and helper.sent < helper.share:
+            self._check_state()
+            self._check_fields(self.schema, [name for name in fields if not name.startswith("_")])
+            helper.take(fields)
+            self._added = True
+            self.docnum += 1
+            return None
         if not self._own_add or any(name.startswith("_") for name in fields):
             return super().add_document(**fields)  # boosts and custom stored values: Whoosh's code
         self._check_state()
@@ -504,7 +793,18 @@ class FastSegmentWriter(SegmentWriter):
         self.schema = self._schema_to_record  # the index records Whoosh's own field types
         super()._commit_toc(segments)
 
+    def _close_segment(self):
+        if self._helper is not None:  # cancelled, or committed with nothing added
+            self._helper.stop()
+            self._helper = None
+        if self._perdoc is not None:
+            self.perdocwriter, self._perdoc = self._perdoc, None
+        super()._close_segment()
+
     def _flush_segment(self):
+        if self._perdoc is not None:
+            self._flush_split()
+            return
         fieldwriter = self.fieldwriter
         if type(self.codec) is not W3Codec or type(fieldwriter) is not W3FieldWriter:
             super()._flush_segment()
@@ -512,15 +812,72 @@ class FastSegmentWriter(SegmentWriter):
         self.perdocwriter.close()
         reader = self.per_document_reader() if self.codec.length_stats else None
         try:
-            self._write_terms(fieldwriter, _Lengths(reader))
+            self._write_terms(fieldwriter, _Lengths(reader), self.pool.iter_terms())
         finally:
             fieldwriter.close()
             if reader is not None:
                 reader.close()
 
-    def _write_terms(self, fieldwriter, lengths: _Lengths) -> None:
+    def _flush_split(self) -> None:
+        """_flush_segment for a build shared with a helper: its runs and documents taken in, the
+        documents written in order while a forked writer writes the later terms."""
+        helper, self._helper = self._helper, None
+        runs, docs = helper.finish() if helper is not None else ([], [])
+        docs += self.perdocwriter.docs
+        self.pool.adopt(runs)
+        lengths = _Lengths.recorded(docs, self.docnum) if self.codec.length_stats else _Lengths(None)
+        pivot = self._pivot()
+        writer = None
+        if pivot is not None:
+            writer = _fork(lambda connection: self._write_later(connection, lengths, pivot))
+        fieldwriter = self.fieldwriter
+        try:
+            self.perdocwriter, self._perdoc = self._perdoc, None
+            _replay(docs, self.perdocwriter, self.schema)
+            del docs
+            self.perdocwriter.close()
+            self._write_terms(fieldwriter, lengths, self.pool.iter_terms(stop=pivot, keep_runs=True))
+            if writer is not None:
+                name, terms = _result(*writer, "term writer")
+                writer = None
+                _append_terms(fieldwriter, self.schema, self._tempstorage, name, terms)
+        finally:
+            if writer is not None:
+                _stop(*writer)
+            fieldwriter.close()
+
+    def _pivot(self) -> tuple | None:
+        """The first term the forked writer writes: where WRITE_SHARE of the postings (and of the
+        terms' own costs) of this process's pool in memory lie before, taken as a sample of all."""
+        costs = []
+        for fieldname, terms in self.pool.fields.items():
+            costs += [(fieldname, term, len(columns[0]) + _TERM_COST) for term, columns in terms.items()]
+        for fieldname, words in self.pool.spelling.items():
+            costs += [(fieldname, word.encode("utf-8"), len(values) * _SPELLING_COST + _TERM_COST)
+                      for word, values in words.items()]
+        if len(costs) < 2:
+            return None
+        costs.sort(key=_term_key)
+        total = sum(cost for _f, _t, cost in costs)
+        done = 0
+        for fieldname, term, cost in costs:
+            if done >= total * WRITE_SHARE:
+                return fieldname, term
+            done += cost
+        return None
+
+    def _write_later(self, connection, lengths: _Lengths, pivot: tuple) -> None:
+        """In the forked writer: the terms from `pivot` on, written to a file of their own."""
+        name = f"{os.getpid()}-{random.getrandbits(64):016x}.pst"
+        postfile = self._tempstorage.create_file(name)
+        detached = _DetachedFieldWriter(self.codec, postfile)
+        self._write_terms(detached, lengths, self.pool.iter_terms(start=pivot, keep_runs=True))
+        postfile.close()
+        connection.send(("ok", name, detached.terms))
+
+    def _write_terms(self, fieldwriter, lengths: _Lengths, terms: Iterable[tuple]) -> None:
         schema, current = self.schema, None
-        for fieldname, term, columns, spelled in self.pool.iter_terms():
+        for fieldname, term, columns, spelled in terms:
             if fieldname not in schema:
                 continue
             if fieldname != current:
@@ -617,3 +974,17 @@ def _fill_postings(writer, ids: list, weights: list, values: list, lengths: list
 def writer(ix, **kwargs) -> FastSegmentWriter:
     """A writer for the index `ix` (as `ix.writer(**kwargs)`). Raises whoosh.index.LockError."""
     return FastSegmentWriter(ix, **kwargs)
+
+
+def build_writer(ix, documents: int, limitmb: int) -> FastSegmentWriter:
+    """A writer for filling the new, empty index `ix` with about `documents` documents: on two CPUs
+    or more and from SPLIT_MIN_DOCUMENTS on, sharing its work with forked processes (see
+    HELPER_SHARE); otherwise as `writer()`."""
+    made = FastSegmentWriter(ix, limitmb=limitmb)
+    if documents >= SPLIT_MIN_DOCUMENTS and cpus() >= 2 and made.can_split():
+        try:
+            made.split(documents)
+        except BaseException:
+            made.cancel()
+            raise
+    return made

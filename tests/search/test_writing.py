@@ -1,6 +1,7 @@
 """The fast index writer (search/writing.py) writes the index Whoosh's own writer writes, byte for byte,
 so that search finds and ranks the same; and a rebuild finds what indexing one change at a time finds."""
 
+import os
 import random
 import re
 
@@ -8,6 +9,7 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh.writing import SegmentWriter
 
+from search import writing
 from search.documents import Document
 from search.engine import SearchEngine
 from search.schema import EXCERPT_CHARS, SCHEMA, excerpt, to_fields
@@ -50,12 +52,16 @@ def _segments(path) -> list[tuple]:
     return found
 
 
-def _write(path, writer_class, steps, **options):
-    """Run `steps` (lists of ("add" | "update" | "delete", document)) one commit each."""
+def _write(path, writer_class, steps, split=False, **options):
+    """Run `steps` (lists of ("add" | "update" | "delete", document)) one commit each; with `split`,
+    the first step's writer shares its work with forked processes (FastSegmentWriter.split)."""
     path.mkdir()
     ix = whoosh_index.create_in(str(path), SCHEMA, indexname="MAIN")
-    for step in steps:
+    for number, step in enumerate(steps):
         writer = writer_class(ix, **options)
+        if split and number == 0:
+            assert writer.can_split()
+            writer.split(len(step))
         for action, doc in step:
             if action == "delete":
                 writer.delete_by_term("doc_id", doc.doc_id)
@@ -73,6 +79,53 @@ def test_a_build_writes_the_same_bytes_as_whoosh(tmp_path, limitmb):
     steps = [[("add", doc) for doc in docs]]
     expected = _write(tmp_path / "whoosh", SegmentWriter, steps)
     assert _write(tmp_path / "fast", FastSegmentWriter, steps, limitmb=limitmb) == expected
+
+
+@pytest.mark.parametrize("limitmb", [128, 2], ids=["in memory", "spilled to disk"])
+@pytest.mark.parametrize("share", [0.66, 0.05, 1.0], ids=["helper first", "helper little", "helper all"])
+def test_a_build_shared_by_two_processes_writes_the_same_bytes_as_whoosh(tmp_path, monkeypatch, limitmb,
+                                                                          share):
+    monkeypatch.setattr(writing, "HELPER_SHARE", share)
+    docs = _documents(900, seed=4)
+    steps = [[("add", doc) for doc in docs]]
+    expected = _write(tmp_path / "whoosh", SegmentWriter, steps)
+    assert _write(tmp_path / "split", FastSegmentWriter, steps, split=True, limitmb=limitmb) == expected
+    assert not list((tmp_path / "split").glob("*.tmp/*"))  # runs, batches and term files removed
+
+
+def test_only_a_large_build_on_two_cpus_is_shared(tmp_path, monkeypatch):
+    ix = whoosh_index.create_in(str(tmp_path), SCHEMA, indexname="MAIN")
+    monkeypatch.setattr(writing, "SPLIT_MIN_DOCUMENTS", 100)
+    for cpus, documents, shared in ((2, 100, True), (2, 99, False), (1, 5000, False)):
+        monkeypatch.setattr(writing, "cpus", lambda cpus=cpus: cpus)
+        writer = writing.build_writer(ix, documents, limitmb=16)
+        assert (writer._helper is not None) is shared
+        writer.cancel()
+    writer = writing.build_writer(ix, 100, limitmb=16)
+    writer.add_document(**to_fields(_documents(1)[0]))
+    writer.commit()
+    monkeypatch.setattr(writing, "cpus", lambda: 2)
+    assert not writing.build_writer(ix, 5000, limitmb=16).can_split()  # the index has a segment now
+
+
+def test_a_cancelled_or_failed_shared_build_leaves_no_process_behind(tmp_path):
+    ix = whoosh_index.create_in(str(tmp_path), SCHEMA, indexname="MAIN")
+    writer = FastSegmentWriter(ix)
+    writer.split(100)
+    helper = writer._helper.pid
+    for doc in _documents(30):
+        writer.add_document(**to_fields(doc))
+    writer.cancel()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(helper, os.WNOHANG)
+    writer = FastSegmentWriter(ix)
+    writer.split(100)
+    writer.add_document(**{**to_fields(_documents(1)[0]), "title": 12})  # not text: fails in the helper
+    with pytest.raises(RuntimeError, match="helper failed"):
+        writer.commit()
+    writer.cancel()  # as a caller whose commit failed would
+    with whoosh_index.open_dir(str(tmp_path), indexname="MAIN").reader() as reader:
+        assert reader.doc_count_all() == 0
 
 
 def test_updates_deletions_and_merges_write_the_same_bytes_as_whoosh(tmp_path):
@@ -122,6 +175,24 @@ def test_a_rebuild_finds_what_indexing_each_change_found(tmp_path):
     finally:
         one_by_one.close()
         rebuilt.close()
+
+
+def test_a_rebuild_on_two_cpus_writes_what_one_process_writes(tmp_path, monkeypatch):
+    source = FakeSource()
+    for doc in _documents(300, seed=12):
+        source.docs[doc.doc_id] = doc
+    alone = SearchEngine(tmp_path / "alone" / "index", source.registry())
+    assert alone.rebuild(batch_size=40) == 300
+    monkeypatch.setattr(writing, "SPLIT_MIN_DOCUMENTS", 50)
+    monkeypatch.setattr(writing, "cpus", lambda: 2)
+    made = []
+    monkeypatch.setattr(FastSegmentWriter, "split", lambda self, n, split=FastSegmentWriter.split:
+                        (made.append(n), split(self, n))[1])
+    shared = SearchEngine(tmp_path / "shared" / "index", source.registry())
+    assert shared.rebuild(batch_size=40) == 300
+    assert made == [300]
+    assert _segments(shared.path) == _segments(alone.path)
+    assert shared.status().total == 300
 
 
 def test_an_excerpt_is_the_whole_body_folded_then_cut():

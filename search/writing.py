@@ -21,6 +21,7 @@ term, posting, length and stored field.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import gc
 import heapq
@@ -304,7 +305,7 @@ class _TermPool:
         self.fields: dict[str, dict[bytes, list]] = {}
         self.spelling: dict[str, dict[str, list]] = {}
         self.count = 0
-        self.runs: list[str] = []
+        self.runs: list[tuple[str, tuple, tuple]] = []  # (file name, first key, last key)
 
     def terms_of(self, fieldname: str) -> dict[bytes, list]:
         terms = self.fields.get(fieldname)
@@ -355,18 +356,26 @@ class _TermPool:
         self.fields, self.spelling, self.count = {}, {}, 0
         return ordered
 
-    def save(self) -> None:
+    def save(self, pivot: tuple | None = None) -> None:
+        """Spill the terms in memory to a sorted run; to two, the terms before `pivot` and the rest,
+        when given (a reader of either part then reads only its run)."""
         if not self.fields and not self.spelling:
             return
-        name = f"{os.getpid()}-{random.getrandbits(64):016x}.run"
         ordered = self._ordered()
+        cut = bisect.bisect_left(ordered, pivot, key=_term_key) if pivot is not None else 0
+        for part in (ordered[:cut], ordered[cut:]):
+            if part:
+                self._save_run(part)
+
+    def _save_run(self, ordered: list[tuple]) -> None:
+        name = f"{os.getpid()}-{random.getrandbits(64):016x}.run"
         with self.tempstore.create_file(name).raw_file() as handle:
             for start in range(0, len(ordered), _RUN_CHUNK):
                 # Whole chunks as bytes: marshal.load() on a file reads it a few bytes a call.
                 chunk = marshal.dumps(ordered[start:start + _RUN_CHUNK])
                 handle.write(_CHUNK_SIZE.pack(len(chunk)))
                 handle.write(chunk)
-        self.runs.append(name)
+        self.runs.append((name, _term_key(ordered[0]), _term_key(ordered[-1])))
 
     def _read_run(self, name: str, delete: bool = True) -> Iterator[tuple]:
         with self.tempstore.open_file(name).raw_file() as handle:
@@ -376,7 +385,7 @@ class _TermPool:
         if delete:
             self.tempstore.delete_file(name)
 
-    def adopt(self, runs: list[str]) -> None:
+    def adopt(self, runs: list[tuple]) -> None:
         """Take the runs another pool saved in this pool's folder, of documents before this pool's."""
         self.runs = list(runs) + self.runs
 
@@ -393,7 +402,8 @@ class _TermPool:
                     yield item
             return
         runs = self.runs if keep_runs else []
-        sources = [self._read_run(name, delete=not keep_runs) for name in self.runs]
+        sources = [self._read_run(name, delete=not keep_runs) for name, first, last in self.runs
+                   if (start is None or last >= start) and (stop is None or first < stop)]
         self.runs = runs
         sources.append(iter(self._ordered()))  # this pool's own documents come last
         merged = heapq.merge(*sources, key=_term_key)
@@ -426,7 +436,7 @@ class _TermPool:
     items = iter_postings
 
     def cleanup(self) -> None:
-        for name in self.runs:
+        for name, _first, _last in self.runs:
             if self.tempstore.file_exists(name):
                 self.tempstore.delete_file(name)
         self.runs = []
@@ -494,7 +504,7 @@ class _Lengths:
 # (the pool's spill format), which precede this process's documents in every term. The segment is
 # the one a single process writes (tests/search/test_writing.py compares the bytes).
 
-HELPER_SHARE = 0.66  # of a build's documents analysed by the helper (this process also reads them all)
+HELPER_SHARE = 0.62  # of a build's documents analysed by the helper (this process also reads them all)
 WRITE_SHARE = 0.42  # of the postings written by this process at commit (it also writes the documents)
 SPLIT_MIN_DOCUMENTS = 2_000  # fewer are built in one process: forking costs more than it saves
 _BATCH_DOCUMENTS = 100  # documents handed to the helper at a time (in a file: a pipe would fill)
@@ -626,10 +636,11 @@ class _Helper:
         self.connection.send(name)
         self.batch = []
 
-    def finish(self) -> tuple[list[str], list[list]]:
-        """The helper's runs and recorded documents, once it has analysed every document sent."""
+    def finish(self, pivot: tuple | None) -> tuple[list[tuple], list[list]]:
+        """The helper's runs (those it saves at the end cut at `pivot`) and recorded documents, once it
+        has analysed every document sent."""
         self._send()
-        self.connection.send(None)
+        self.connection.send(("finish", pivot))
         runs, docs = _result(self.pid, self.connection, "helper")
         return runs, docs
 
@@ -642,13 +653,13 @@ def _analyse(writer: FastSegmentWriter, connection) -> None:
     writer._helper = None
     writer.perdocwriter = recorder = _Recorder()
     writer.pool = pool = _TermPool(writer._tempstorage, writer._split_limitmb)
-    while (name := connection.recv()) is not None:
+    while not isinstance(name := connection.recv(), tuple):
         with writer._tempstorage.open_file(name).raw_file() as handle:
             batch = pickle.load(handle)  # noqa: S301 (written by the build that forked us)
         writer._tempstorage.delete_file(name)
         for fields in batch:
             writer.add_document(**fields)
-    pool.save()
+    pool.save(pivot=name[1])
     connection.send(("ok", pool.runs, recorder.docs))
 
 
@@ -822,11 +833,11 @@ class FastSegmentWriter(SegmentWriter):
         """_flush_segment for a build shared with a helper: its runs and documents taken in, the
         documents written in order while a forked writer writes the later terms."""
         helper, self._helper = self._helper, None
-        runs, docs = helper.finish() if helper is not None else ([], [])
+        pivot = self._pivot()
+        runs, docs = helper.finish(pivot) if helper is not None else ([], [])
         docs += self.perdocwriter.docs
         self.pool.adopt(runs)
         lengths = _Lengths.recorded(docs, self.docnum) if self.codec.length_stats else _Lengths(None)
-        pivot = self._pivot()
         writer = None
         if pivot is not None:
             writer = _fork(lambda connection: self._write_later(connection, lengths, pivot))

@@ -465,23 +465,22 @@ class _Lengths:
         self._fields: dict[str, list[int] | None] = {}
 
     @classmethod
-    def recorded(cls, docs: list[list], count: int) -> _Lengths:
-        """The lengths the per-document file will give once `docs` (_Recorder.docs) are written to it:
-        each length as its byte gives it back (None for none), without reading the file."""
+    def recorded(cls, recorded: list[dict], count: int) -> _Lengths:
+        """The lengths the per-document file gives once the documents of these `_Recorder.lengths`
+        are written to it: each length as its byte gives it back (None for none), without reading it."""
         lengths = cls(None)
+        lengths.count = count
         found: dict[str, list] = {}
-        for ops in docs:
-            docnum = ops[0]
-            for op in ops[1:]:
-                if len(op) == 3 and op[2]:
-                    column = found.get(op[0])
-                    if column is None:
-                        column = found[op[0]] = [0] * count
-                    column[docnum] = op[2]
+        for fields in recorded:
+            for fieldname, (docnums, values) in fields.items():
+                column = found.get(fieldname)
+                if column is None:
+                    column = found[fieldname] = [None] * count
+                for docnum, value in zip(docnums, values, strict=True):
+                    column[docnum] = value
         for fieldname, column in found.items():
             quantised = [byte_to_length(length_to_byte(n)) if n else None for n in column]
             lengths._fields[fieldname] = quantised if any(quantised) else None
-        lengths.count = count
         return lengths
 
     def of(self, fieldname: str) -> list[int] | None:
@@ -508,6 +507,7 @@ HELPER_SHARE = 0.62  # of a build's documents analysed by the helper (this proce
 WRITE_SHARE = 0.42  # of the postings written by this process at commit (it also writes the documents)
 SPLIT_MIN_DOCUMENTS = 2_000  # fewer are built in one process: forking costs more than it saves
 _BATCH_DOCUMENTS = 100  # documents handed to the helper at a time (in a file: a pipe would fill)
+_RECORDED_BATCH = 500  # documents' per-document calls kept in memory before they go to a file
 _TERM_COST = 5  # a term's own cost in writing, in postings (starting, finishing and indexing it)
 _SPELLING_COST = 0.15  # a spelling posting's, in postings (measured: ~0.3 µs against ~2 µs)
 
@@ -522,20 +522,31 @@ def cpus() -> int:
 
 class _Recorder:
     """Stands in for the per-document writer while documents are analysed out of order: keeps each
-    document's calls (`docs`: [docnum, (field, stored value, length)..., (column, value)...]) for
-    `replay` to make in document order."""
+    document's calls ([docnum, (field, stored value, length)..., (column, value)...]) in a file of
+    its own, _RECORDED_BATCH documents a pickle, for `_replay` to make in document order; and each
+    field's lengths (`lengths`: {fieldname: (docnums, lengths)}) in memory, for the postings."""
 
     is_closed = False
 
-    def __init__(self):
-        self.docs: list[list] = []
+    def __init__(self, tempstore):
+        self.tempstore = tempstore
+        self.name = f"{os.getpid()}-{random.getrandbits(64):016x}.docs"
+        self.lengths: dict[str, tuple[array, array]] = {}
+        self._docs: list[list] = []
         self._doc: list | None = None
+        self._file = None
 
     def start_doc(self, docnum: int) -> None:
         self._doc = [docnum]
 
     def add_field(self, fieldname, fieldobj, value, length) -> None:
         self._doc.append((fieldname, value, length))
+        if length:
+            found = self.lengths.get(fieldname)
+            if found is None:
+                found = self.lengths[fieldname] = (array("I"), array("I"))
+            found[0].append(self._doc[0])
+            found[1].append(length)
 
     def add_column_value(self, fieldname, columnobj, value) -> None:
         self._doc.append((fieldname, value))
@@ -544,26 +555,54 @@ class _Recorder:
         raise TypeError("a build on two CPUs writes no term vectors")
 
     def finish_doc(self) -> None:
-        self.docs.append(self._doc)
+        self._docs.append(self._doc)
         self._doc = None
+        if len(self._docs) >= _RECORDED_BATCH:
+            self._save()
 
     def cancel_doc(self) -> None:
+        if self._doc is not None:
+            for found in self.lengths.values():
+                if found[0] and found[0][-1] == self._doc[0]:
+                    found[0].pop()
+                    found[1].pop()
         self._doc = None
+
+    def _save(self) -> None:
+        if self._file is None:
+            self._file = self.tempstore.create_file(self.name).raw_file()
+        pickle.dump(self._docs, self._file, pickle.HIGHEST_PROTOCOL)
+        self._docs = []
+
+    def finish(self) -> str:
+        """Save the documents still in memory; the name of the file that holds them all."""
+        self._save()
+        self._file.close()
+        return self.name
 
     def close(self) -> None:
         self.is_closed = True
+        if self._file is not None and not self._file.closed:
+            self._file.close()
 
 
-def _replay(docs: Iterable[list], perdocwriter, schema) -> None:
-    """Make the calls `_Recorder` kept on the real per-document writer, document by document."""
-    for ops in docs:
-        perdocwriter.start_doc(ops[0])
-        for op in itertools.islice(ops, 1, None):
-            if len(op) == 3:
-                perdocwriter.add_field(op[0], schema[op[0]], op[1], op[2])
-            else:
-                perdocwriter.add_column_value(op[0], schema[op[0]].column_type, op[1])
-        perdocwriter.finish_doc()
+def _replay(tempstore, name: str, perdocwriter, schema) -> None:
+    """Make the calls a `_Recorder` kept in file `name` on the real per-document writer, in order."""
+    with tempstore.open_file(name).raw_file() as handle:
+        while True:
+            try:
+                docs = pickle.load(handle)  # noqa: S301 (a file this build wrote, in its own folder)
+            except EOFError:
+                break
+            for ops in docs:
+                perdocwriter.start_doc(ops[0])
+                for op in itertools.islice(ops, 1, None):
+                    if len(op) == 3:
+                        perdocwriter.add_field(op[0], schema[op[0]], op[1], op[2])
+                    else:
+                        perdocwriter.add_column_value(op[0], schema[op[0]].column_type, op[1])
+                perdocwriter.finish_doc()
+    tempstore.delete_file(name)
 
 
 def _fork(work) -> tuple[int, object]:
@@ -636,13 +675,13 @@ class _Helper:
         self.connection.send(name)
         self.batch = []
 
-    def finish(self, pivot: tuple | None) -> tuple[list[tuple], list[list]]:
-        """The helper's runs (those it saves at the end cut at `pivot`) and recorded documents, once it
-        has analysed every document sent."""
+    def finish(self, pivot: tuple | None) -> tuple[list[tuple], str, dict]:
+        """The helper's runs (those it saves at the end cut at `pivot`), the file of its recorded
+        documents and their lengths, once it has analysed every document sent."""
         self._send()
         self.connection.send(("finish", pivot))
-        runs, docs = _result(self.pid, self.connection, "helper")
-        return runs, docs
+        runs, name, lengths = _result(self.pid, self.connection, "helper")
+        return runs, name, lengths
 
     def stop(self) -> None:
         _stop(self.pid, self.connection)
@@ -651,7 +690,7 @@ class _Helper:
 def _analyse(writer: FastSegmentWriter, connection) -> None:
     """In the helper: analyse each batch of documents sent, then send back the runs and records."""
     writer._helper = None
-    writer.perdocwriter = recorder = _Recorder()
+    writer.perdocwriter = recorder = _Recorder(writer._tempstorage)
     writer.pool = pool = _TermPool(writer._tempstorage, writer._split_limitmb)
     while not isinstance(name := connection.recv(), tuple):
         with writer._tempstorage.open_file(name).raw_file() as handle:
@@ -660,7 +699,7 @@ def _analyse(writer: FastSegmentWriter, connection) -> None:
         for fields in batch:
             writer.add_document(**fields)
     pool.save(pivot=name[1])
-    connection.send(("ok", pool.runs, recorder.docs))
+    connection.send(("ok", pool.runs, recorder.finish(), recorder.lengths))
 
 
 class _DetachedFieldWriter:
@@ -743,7 +782,7 @@ class FastSegmentWriter(SegmentWriter):
             raise RuntimeError("this writer cannot share its work")
         self._split_limitmb = max(1, self._limitmb // 2)
         self.pool = _TermPool(self._tempstorage, self._split_limitmb)
-        self._perdoc, self.perdocwriter = self.perdocwriter, _Recorder()
+        self._perdoc, self.perdocwriter = self.perdocwriter, _Recorder(self._tempstorage)
         self._helper = _Helper(self, max(1, int(documents * HELPER_SHARE)))
 
     def add_document(self, **fields):
@@ -809,6 +848,7 @@ class FastSegmentWriter(SegmentWriter):
             self._helper.stop()
             self._helper = None
         if self._perdoc is not None:
+            self.perdocwriter.close()
             self.perdocwriter, self._perdoc = self._perdoc, None
         super()._close_segment()
 
@@ -834,18 +874,21 @@ class FastSegmentWriter(SegmentWriter):
         documents written in order while a forked writer writes the later terms."""
         helper, self._helper = self._helper, None
         pivot = self._pivot()
-        runs, docs = helper.finish(pivot) if helper is not None else ([], [])
-        docs += self.perdocwriter.docs
+        ours = self.perdocwriter
+        runs, name, lengths = helper.finish(pivot) if helper is not None else ([], None, {})
+        recorded = [(name, lengths)] if name is not None else []
+        recorded.append((ours.finish(), ours.lengths))
         self.pool.adopt(runs)
-        lengths = _Lengths.recorded(docs, self.docnum) if self.codec.length_stats else _Lengths(None)
+        lengths = _Lengths.recorded([found for _name, found in recorded], self.docnum) \
+            if self.codec.length_stats else _Lengths(None)
         writer = None
         if pivot is not None:
             writer = _fork(lambda connection: self._write_later(connection, lengths, pivot))
         fieldwriter = self.fieldwriter
         try:
             self.perdocwriter, self._perdoc = self._perdoc, None
-            _replay(docs, self.perdocwriter, self.schema)
-            del docs
+            for name, _found in recorded:
+                _replay(self._tempstorage, name, self.perdocwriter, self.schema)
             self.perdocwriter.close()
             self._write_terms(fieldwriter, lengths, self.pool.iter_terms(stop=pivot, keep_runs=True))
             if writer is not None:

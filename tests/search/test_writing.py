@@ -86,6 +86,8 @@ def test_a_build_writes_the_same_bytes_as_whoosh(tmp_path, limitmb):
 def test_a_build_shared_by_two_processes_writes_the_same_bytes_as_whoosh(tmp_path, monkeypatch, limitmb,
                                                                           share):
     monkeypatch.setattr(writing, "HELPER_SHARE", share)
+    if limitmb < 128:
+        monkeypatch.setattr(writing, "_RECORDED_BATCH", 7)
     docs = _documents(900, seed=4)
     steps = [[("add", doc) for doc in docs]]
     expected = _write(tmp_path / "whoosh", SegmentWriter, steps)

@@ -60,8 +60,8 @@ _ONE = pack_uint(1)
 _CACHED_WORDS = 200_000  # distinct words remembered per analyzer (a word costs ~200 bytes)
 _POSTING_BYTES = 110  # what one posting held in memory costs, for `limitmb` (measured: ~100 bytes)
 _SPELLING_BYTES = 12  # and one spelling posting (a list slot and a share of its document's value)
-_RUN_CHUNK = 20_000  # terms per marshal call when a pool spills to disk
-_CHUNK_SIZE = struct.Struct("<Q")
+_RUN_CHUNK = 50_000  # postings per marshal call when a pool spills to disk (~2 MB read at a time)
+_CHUNK_HEADER = struct.Struct("<QI")  # a chunk's size and its last key's, before its last key
 
 
 class _WordCache(dict):
@@ -370,18 +370,30 @@ class _TermPool:
     def _save_run(self, ordered: list[tuple]) -> None:
         name = f"{os.getpid()}-{random.getrandbits(64):016x}.run"
         with self.tempstore.create_file(name).raw_file() as handle:
-            for start in range(0, len(ordered), _RUN_CHUNK):
-                # Whole chunks as bytes: marshal.load() on a file reads it a few bytes a call.
-                chunk = marshal.dumps(ordered[start:start + _RUN_CHUNK])
-                handle.write(_CHUNK_SIZE.pack(len(chunk)))
-                handle.write(chunk)
+            start, count = 0, 0
+            for end, (_fieldname, _term, columns, spelled) in enumerate(ordered, 1):
+                count += len(columns[0]) + len(spelled)
+                if count >= _RUN_CHUNK or end == len(ordered):
+                    # Whole chunks as bytes: marshal.load() on a file reads it a few bytes a call. A
+                    # merge holds one chunk of each run, and a reader skips chunks before its terms.
+                    chunk = marshal.dumps(ordered[start:end])
+                    last = marshal.dumps(_term_key(ordered[end - 1]))
+                    handle.write(_CHUNK_HEADER.pack(len(chunk), len(last)))
+                    handle.write(last)
+                    handle.write(chunk)
+                    start, count = end, 0
         self.runs.append((name, _term_key(ordered[0]), _term_key(ordered[-1])))
 
-    def _read_run(self, name: str, delete: bool = True) -> Iterator[tuple]:
+    def _read_run(self, name: str, delete: bool = True, start: tuple | None = None) -> Iterator[tuple]:
+        """The terms of a run in order, those of chunks ending before `start` left unread."""
         with self.tempstore.open_file(name).raw_file() as handle:
-            while header := handle.read(_CHUNK_SIZE.size):
-                chunk = handle.read(_CHUNK_SIZE.unpack(header)[0])
-                yield from marshal.loads(chunk)  # noqa: S302 (a run this pool wrote, in its own folder)
+            while header := handle.read(_CHUNK_HEADER.size):
+                size, key_size = _CHUNK_HEADER.unpack(header)
+                last = marshal.loads(handle.read(key_size))  # noqa: S302 (a run this pool wrote)
+                if start is not None and last < start:
+                    handle.seek(size, os.SEEK_CUR)
+                    continue
+                yield from marshal.loads(handle.read(size))  # noqa: S302 (a run this pool wrote)
         if delete:
             self.tempstore.delete_file(name)
 
@@ -402,7 +414,7 @@ class _TermPool:
                     yield item
             return
         runs = self.runs if keep_runs else []
-        sources = [self._read_run(name, delete=not keep_runs) for name, first, last in self.runs
+        sources = [self._read_run(name, delete=not keep_runs, start=start) for name, first, last in self.runs
                    if (start is None or last >= start) and (stop is None or first < stop)]
         self.runs = runs
         sources.append(iter(self._ordered()))  # this pool's own documents come last

@@ -515,7 +515,7 @@ class _Lengths:
 # (the pool's spill format), which precede this process's documents in every term. The segment is
 # the one a single process writes (tests/search/test_writing.py compares the bytes).
 
-HELPER_SHARE = 0.62  # of a build's documents analysed by the helper (this process also reads them all)
+HELPER_SHARE = 0.68  # of a build's documents analysed by the helper (this process also reads them all)
 WRITE_SHARE = 0.42  # of the postings written by this process at commit (it also writes the documents)
 SPLIT_MIN_DOCUMENTS = 2_000  # fewer are built in one process: forking costs more than it saves
 _BATCH_DOCUMENTS = 100  # documents handed to the helper at a time (in a file: a pipe would fill)
@@ -670,7 +670,7 @@ class _Helper:
     def __init__(self, writer: FastSegmentWriter, share: int):
         self.share, self.sent, self.batch = share, 0, []
         self.tempstore = writer._tempstorage
-        self.pid, self.connection = _fork(lambda connection: _analyse(writer, connection))
+        self.pid, self.connection = _fork(lambda connection: _analyse(writer, share, connection))
 
     def take(self, fields: dict) -> None:
         self.batch.append(fields)
@@ -687,31 +687,35 @@ class _Helper:
         self.connection.send(name)
         self.batch = []
 
-    def finish(self, pivot: tuple | None) -> tuple[list[tuple], str, dict]:
-        """The helper's runs (those it saves at the end cut at `pivot`), the file of its recorded
-        documents and their lengths, once it has analysed every document sent."""
+    def finish(self) -> tuple[list[tuple], str, dict, tuple | None]:
+        """The helper's runs, the file of its recorded documents, their lengths, and the first term
+        of the forked writer (see _analyse), once it has analysed every document sent."""
         self._send()
-        self.connection.send(("finish", pivot))
-        runs, name, lengths = _result(self.pid, self.connection, "helper")
-        return runs, name, lengths
+        if self.sent < self.share:
+            self.connection.send(None)  # fewer documents came than were counted: no more
+        runs, name, lengths, pivot = _result(self.pid, self.connection, "helper")
+        return runs, name, lengths, pivot
 
     def stop(self) -> None:
         _stop(self.pid, self.connection)
 
 
-def _analyse(writer: FastSegmentWriter, connection) -> None:
-    """In the helper: analyse each batch of documents sent, then send back the runs and records."""
+def _analyse(writer: FastSegmentWriter, share: int, connection) -> None:
+    """In the helper: analyse each batch of documents sent; after the `share`-th (or when told there
+    are no more), choose where the forked writer will start, save the pool cut there and send back
+    the runs, the records and that term, while the build still reads and analyses its own share."""
     writer._helper = None
     writer.perdocwriter = recorder = _Recorder(writer._tempstorage)
     writer.pool = pool = _TermPool(writer._tempstorage, writer._split_limitmb)
-    while not isinstance(name := connection.recv(), tuple):
+    while writer.docnum < share and (name := connection.recv()) is not None:
         with writer._tempstorage.open_file(name).raw_file() as handle:
             batch = pickle.load(handle)  # noqa: S301 (written by the build that forked us)
         writer._tempstorage.delete_file(name)
         for fields in batch:
             writer.add_document(**fields)
-    pool.save(pivot=name[1])
-    connection.send(("ok", pool.runs, recorder.finish(), recorder.lengths))
+    pivot = writer._pivot()
+    pool.save(pivot=pivot)
+    connection.send(("ok", pool.runs, recorder.finish(), recorder.lengths, pivot))
 
 
 class _DetachedFieldWriter:
@@ -885,9 +889,9 @@ class FastSegmentWriter(SegmentWriter):
         """_flush_segment for a build shared with a helper: its runs and documents taken in, the
         documents written in order while a forked writer writes the later terms."""
         helper, self._helper = self._helper, None
-        pivot = self._pivot()
         ours = self.perdocwriter
-        runs, name, lengths = helper.finish(pivot) if helper is not None else ([], None, {})
+        runs, name, lengths, pivot = helper.finish() if helper is not None \
+            else ([], None, {}, self._pivot())
         recorded = [(name, lengths)] if name is not None else []
         recorded.append((ours.finish(), ours.lengths))
         self.pool.adopt(runs)
@@ -914,7 +918,7 @@ class FastSegmentWriter(SegmentWriter):
 
     def _pivot(self) -> tuple | None:
         """The first term the forked writer writes: where WRITE_SHARE of the postings (and of the
-        terms' own costs) of this process's pool in memory lie before, taken as a sample of all."""
+        terms' own costs) of the pool in memory lie before, taken as a sample of all."""
         costs = []
         for fieldname, terms in self.pool.fields.items():
             costs += [(fieldname, term, len(columns[0]) + _TERM_COST) for term, columns in terms.items()]

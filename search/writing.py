@@ -15,6 +15,9 @@ lengths and stored fields, so searches find and rank the same), with three costs
   `stat()` and adds postings one call at a time; `_flush_segment` reads each field's lengths once
   and fills Whoosh's posting blocks a block at a time.
 
+And a fresh build of many documents on two CPUs shares its work with forked processes
+(`build_writer`, "a build on two CPUs" below).
+
 `tests/search/test_writing.py` builds the same documents with both writers and compares every
 term, posting, length and stored field.
 """
@@ -508,12 +511,13 @@ class _Lengths:
 
 # --- a build on two CPUs ------------------------------------------------------------------------------
 # A fresh index of many documents is built by two processes: a helper forked when the build starts
-# analyses the first share of the documents (HELPER_SHARE) while this process reads the rest from the
-# database and analyses them, and at commit a second fork writes the later half of the terms while
-# this process writes the first. Both keep what a document gives to the per-document file in a
-# _Recorder, written in document order at commit; the helper's postings come back as sorted runs
-# (the pool's spill format), which precede this process's documents in every term. The segment is
-# the one a single process writes (tests/search/test_writing.py compares the bytes).
+# analyses the first share of the documents (HELPER_SHARE) while this process reads them all from the
+# database and analyses the rest, and at commit a second fork writes the later terms (from one the
+# helper chooses) while this process writes the earlier ones. Both keep what a document gives to the
+# per-document file in a _Recorder, written in document order at commit; the helper's postings come
+# back as sorted runs (the pool's spill format), which precede this process's documents in every
+# term. The segment is the one a single process writes (tests/search/test_writing.py compares the
+# bytes).
 
 HELPER_SHARE = 0.68  # of a build's documents analysed by the helper (this process also reads them all)
 WRITE_SHARE = 0.42  # of the postings written by this process at commit (it also writes the documents)

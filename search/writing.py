@@ -29,6 +29,7 @@ import copy
 import gc
 import heapq
 import itertools
+import logging
 import marshal
 import os
 import pickle
@@ -58,6 +59,7 @@ from whoosh.system import pack_uint, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
+log = logging.getLogger(__name__)
 _MISSING = object()
 _ONE = pack_uint(1)
 _CACHED_WORDS = 200_000  # distinct words remembered per analyzer (a word costs ~200 bytes)
@@ -626,7 +628,12 @@ def _fork(work) -> tuple[int, object]:
     os._exit, so nothing of this process's (open files, database connections) is flushed or closed by
     it; its garbage is not collected either (no finalizer of a shared object runs there)."""
     ours, theirs = Pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        ours.close()
+        theirs.close()
+        raise
     if pid == 0:  # pragma: no cover (runs in the child; its results are what the tests check)
         code = 1
         try:
@@ -801,9 +808,9 @@ class FastSegmentWriter(SegmentWriter):
         if not self.can_split():
             raise RuntimeError("this writer cannot share its work")
         self._split_limitmb = max(1, self._limitmb // 2)
+        self._helper = _Helper(self, max(1, int(documents * HELPER_SHARE)))  # OSError: not forked
         self.pool = _TermPool(self._tempstorage, self._split_limitmb)
         self._perdoc, self.perdocwriter = self.perdocwriter, _Recorder(self._tempstorage)
-        self._helper = _Helper(self, max(1, int(documents * HELPER_SHARE)))
 
     def add_document(self, **fields):
         """As SegmentWriter.add_document (same postings, lengths, stored values and columns), with
@@ -903,7 +910,12 @@ class FastSegmentWriter(SegmentWriter):
             if self.codec.length_stats else _Lengths(None)
         writer = None
         if pivot is not None:
-            writer = _fork(lambda connection: self._write_later(connection, lengths, pivot))
+            try:
+                writer = _fork(lambda connection: self._write_later(connection, lengths, pivot))
+            except OSError:
+                log.warning("search: could not fork a writer for the index build's later terms; "
+                            "writing them here", exc_info=True)
+                pivot = None
         fieldwriter = self.fieldwriter
         try:
             self.perdocwriter, self._perdoc = self._perdoc, None
@@ -1058,6 +1070,9 @@ def build_writer(ix, documents: int, limitmb: int) -> FastSegmentWriter:
     if documents >= SPLIT_MIN_DOCUMENTS and cpus() >= 2 and made.can_split():
         try:
             made.split(documents)
+        except OSError:  # no process to spare (a limit, or memory): this one does it all
+            log.warning("search: could not fork a helper for the index build; building in one process",
+                        exc_info=True)
         except BaseException:
             made.cancel()
             raise

@@ -112,6 +112,41 @@ def test_only_a_large_build_on_two_cpus_is_shared(tmp_path, monkeypatch):
     assert not writing.build_writer(ix, 5000, limitmb=16).can_split()  # the index has a segment now
 
 
+def test_a_build_that_cannot_fork_is_made_here(tmp_path, monkeypatch):
+    docs = _documents(300, seed=6)
+    steps = [[("add", doc) for doc in docs]]
+    expected = _write(tmp_path / "whoosh", SegmentWriter, steps)
+
+    def no_fork():
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(writing, "SPLIT_MIN_DOCUMENTS", 100)
+    monkeypatch.setattr(writing, "cpus", lambda: 2)
+    with monkeypatch.context() as patched:  # the helper: the whole build is made here
+        patched.setattr(os, "fork", no_fork)
+        (tmp_path / "alone").mkdir()
+        ix = whoosh_index.create_in(str(tmp_path / "alone"), SCHEMA, indexname="MAIN")
+        writer = writing.build_writer(ix, len(docs), limitmb=16)
+        assert writer._helper is None and type(writer.perdocwriter) is not writing._Recorder
+        for doc in docs:
+            writer.add_document(**to_fields(doc))
+        writer.commit()
+    assert _segments(tmp_path / "alone") == expected
+
+    forks = []
+    real_fork = writing._fork
+
+    def second_fails(work):  # the forked writer: this process writes every term
+        forks.append(work)
+        if len(forks) == 2:
+            raise OSError("no more processes")
+        return real_fork(work)
+
+    monkeypatch.setattr(writing, "_fork", second_fails)
+    assert _write(tmp_path / "split", FastSegmentWriter, steps, split=True) == expected
+    assert len(forks) == 2
+
+
 def test_a_cancelled_or_failed_shared_build_leaves_no_process_behind(tmp_path):
     ix = whoosh_index.create_in(str(tmp_path), SCHEMA, indexname="MAIN")
     writer = FastSegmentWriter(ix)

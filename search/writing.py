@@ -36,6 +36,7 @@ import pickle
 import random
 import signal
 import struct
+import sys
 import traceback
 from array import array
 from collections import Counter
@@ -796,9 +797,10 @@ class FastSegmentWriter(SegmentWriter):
         self._perdoc: object | None = None  # the real per-document writer while a _Recorder stands in
 
     def can_split(self) -> bool:
-        """Whether this writer can share its work with forked processes (see HELPER_SHARE): a new
-        segment of an index without segments, written by Whoosh 3's codec, nothing added yet."""
-        return (hasattr(os, "fork") and self._own_add and not self.segments and self.docnum == 0
+        """Whether this writer can share its work with forked processes (see HELPER_SHARE): on Linux
+        (elsewhere a fork without exec is not safe, or there is none), a new segment of an index
+        without segments, written by Whoosh 3's codec, nothing added yet."""
+        return (sys.platform.startswith("linux") and self._own_add and not self.segments and self.docnum == 0
                 and type(self.codec) is W3Codec and type(self.fieldwriter) is W3FieldWriter
                 and self._helper is None and self._perdoc is None)
 

@@ -97,6 +97,23 @@ def test_a_build_shared_by_two_processes_writes_the_same_bytes_as_whoosh(tmp_pat
     assert not list((tmp_path / "split").glob("*.tmp/*"))  # runs, batches and term files removed
 
 
+@pytest.mark.parametrize("counted", [2000, 100], ids=["fewer than counted", "more than counted"])
+def test_a_shared_build_of_another_number_of_documents_than_counted_writes_the_same_bytes(tmp_path, counted):
+    # Threads deleted or added between the count and the reading: the helper's share is taken from
+    # the count, and it either never comes whole or is soon done.
+    docs = _documents(400, seed=9)
+    steps = [[("add", doc) for doc in docs]]
+    expected = _write(tmp_path / "whoosh", SegmentWriter, steps)
+    (tmp_path / "split").mkdir()
+    ix = whoosh_index.create_in(str(tmp_path / "split"), SCHEMA, indexname="MAIN")
+    writer = FastSegmentWriter(ix)
+    writer.split(counted)
+    for doc in docs:
+        writer.add_document(**to_fields(doc))
+    writer.commit()
+    assert _segments(tmp_path / "split") == expected
+
+
 def test_only_a_large_build_on_two_cpus_is_shared(tmp_path, monkeypatch):
     ix = whoosh_index.create_in(str(tmp_path), SCHEMA, indexname="MAIN")
     monkeypatch.setattr(writing, "SPLIT_MIN_DOCUMENTS", 100)

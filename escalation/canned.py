@@ -103,7 +103,8 @@ def all_replies() -> list[CannedReply]:
     return list(db.session.scalars(_ALL_REPLIES))
 
 
-_ALL_REPLIES = sa.select(CannedReply).order_by(CannedReply.use_count.desc(), CannedReply.title)
+_MOST_USED_FIRST = (CannedReply.use_count.desc(), CannedReply.title)
+_ALL_REPLIES = sa.select(CannedReply).order_by(*_MOST_USED_FIRST)
 
 
 class Choice(NamedTuple):
@@ -114,14 +115,15 @@ class Choice(NamedTuple):
     body: str
 
 
-_CHOICES = (sa.select(CannedReply.id, CannedReply.title, CannedReply.body)
-            .order_by(CannedReply.use_count.desc(), CannedReply.title))
+_CHOICES = sa.select(CannedReply.id, CannedReply.title, CannedReply.body).order_by(*_MOST_USED_FIRST)
 
 
 def choices() -> list[Choice]:
     """all_replies() as the picker needs them, memoised under the content version (which adding,
     changing or deleting a reply bumps; the order by use may lag by PEERLINE_MEMO_SECONDS)."""
     return pagecache.memoized("canned-choices", lambda: [Choice(*row) for row in read(_CHOICES)])
+
+
 _ASKER_NAME = sa.select(User.display_name).where(User.id == sa.bindparam("user_id"))
 
 

@@ -767,7 +767,9 @@ def _queries(parsed: ParsedQuery, reader, filters: Filters) -> tuple[wq.Query, w
     main, fallback = plan(parsed.query, reader)
     main, fallback = _fast_phrases(main), None if fallback is None else _fast_phrases(fallback)
     filter_query = filters.query()
-    if filter_query is not None:  # joined with a score of zero: it narrows, it does not rank
+    # The filter narrows without ranking: ConstantScoreQuery adds the same score to every match (1.0,
+    # not the 0.0 given, which Whoosh reads as "not set"), so the order is the unfiltered one.
+    if filter_query is not None:
         narrow = wq.ConstantScoreQuery(filter_query, 0.0)
         main = wq.And([main, narrow])
         fallback = None if fallback is None else wq.And([fallback, narrow])

@@ -1,7 +1,9 @@
 """The Flask extensions every package shares: database, migrations, login, CSRF."""
 
 import logging
+import re
 
+import sqlalchemy as sa
 from flask import g, has_request_context, request
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -112,6 +114,30 @@ def read(statement, params: dict | None = None):
     a small query's cost: for statements built once (with bindparams) on the busiest pages.
     """
     return db.session.connection().execute(statement, params or {})
+
+
+_CONSTANT = re.compile(r"[a-z_]{1,40}")
+
+
+def constant(value: str) -> sa.ColumnElement:
+    """`value` written into the statement's text instead of bound as a parameter, for a state compared
+    with a column that a partial index filters on (`escalations.state = 'open'`). SQLite prepares a
+    statement again on every run when a bound value could decide whether such an index applies:
+    for a thread page's thread query that made 0.15 ms of a run that otherwise takes 0.04 ms.
+    Only plain lowercase words are accepted, so nothing can be written into SQL this way."""
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"not a state name: {value!r}")
+    return sa.literal_column(f"'{value}'", sa.String)
+
+
+def joined_strings(expression, separator: str) -> sa.ColumnElement:
+    """`aggregate_strings(expression, separator)` (group_concat, string_agg) with the separator written
+    into the statement: SQLAlchemy would make it a parameter it writes in at every run, which
+    reprocesses the statement's whole text each time (a tenth of a millisecond on a thread page's
+    one query)."""
+    if "'" in separator:
+        raise ValueError("a separator cannot hold a quote")
+    return sa.func.aggregate_strings(expression, sa.literal_column(f"'{separator}'", sa.String))
 
 
 _WROTE = "peerline_wrote"

@@ -44,10 +44,11 @@ def has_desk():
     conversation, read with the thread page's thread so that most pages need no query of ours."""
     import sqlalchemy as sa
 
+    from core.extensions import constant
     from escalation.models import OPEN, Conversation, Escalation
     from forum.models import Thread
 
-    return sa.or_(sa.exists().where(Escalation.thread_id == Thread.id, Escalation.state == OPEN),
+    return sa.or_(sa.exists().where(Escalation.thread_id == Thread.id, Escalation.state == constant(OPEN)),
                   sa.exists().where(Conversation.thread_id == Thread.id))
 
 

@@ -14,7 +14,7 @@ from accounts.models import User
 from core import clock, pagecache
 from core.clock import as_utc
 from core.errors import NotFound
-from core.extensions import db, read
+from core.extensions import constant, db, joined_strings, read
 from escalation import services
 from escalation.models import (
     OPEN,
@@ -113,7 +113,7 @@ def queues(viewer: User) -> list[tuple[str, str, int]]:
 _QUEUE_COUNTS = (
     sa.select(Escalation.queue, sa.func.count(),
               sa.func.sum(sa.case((Escalation.assignee_id == sa.bindparam("viewer_id"), 1), else_=0)))
-    .where(Escalation.state == OPEN).group_by(Escalation.queue))
+    .where(Escalation.state == constant(OPEN)).group_by(Escalation.queue))
 _TEAMS = sa.select(Team.slug, Team.name).order_by(Team.name)
 _CATEGORIES = sa.select(Category.id, Category.name).order_by(Category.position, Category.name)
 
@@ -128,7 +128,7 @@ def _queue_statements(which: str, by_category: bool, state: str):
                .where(question.thread_id == Thread.id, question.kind == QUESTION).scalar_subquery())
     # Each reason as "id:code", so that they can be put back in the order they came (any
     # aggregate's own order is the database's to choose).
-    reasons = (sa.select(sa.func.aggregate_strings(
+    reasons = (sa.select(joined_strings(
         sa.cast(EscalationReason.id, sa.String) + ":" + EscalationReason.reason, ","))
         .where(EscalationReason.escalation_id == Escalation.id).scalar_subquery())
     asker, assignee = sa.orm.aliased(User), sa.orm.aliased(User)
@@ -150,10 +150,10 @@ def _queue_statements(which: str, by_category: bool, state: str):
     if by_category:
         query = query.where(Thread.category_id == sa.bindparam("category_id"))
     if state == "resolved":
-        query = (query.where(Escalation.state == RESOLVED)
+        query = (query.where(Escalation.state == constant(RESOLVED))
                  .order_by(Escalation.resolved_at.desc(), Escalation.id))
     else:
-        query = query.where(Escalation.state == OPEN)
+        query = query.where(Escalation.state == constant(OPEN))
         if state == "unassigned":
             query = query.where(Escalation.assignee_id.is_(None))
         elif state == "breached":
@@ -290,5 +290,6 @@ def _thread_desk_statement():
                     .limit(1).scalar_subquery())
     return (sa.select(Escalation.id, Escalation.queue, Escalation.due_at, Escalation.first_response_at,
                       Escalation.calendar, conversation).select_from(Thread)
-            .outerjoin(Escalation, sa.and_(Escalation.thread_id == Thread.id, Escalation.state == OPEN))
+            .outerjoin(Escalation, sa.and_(Escalation.thread_id == Thread.id,
+                                           Escalation.state == constant(OPEN)))
             .where(Thread.id == sa.bindparam("thread_id")))

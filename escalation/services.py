@@ -20,7 +20,7 @@ from accounts.standing import check_can_participate
 from core import clock, jobs, markup
 from core.clock import as_utc
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.extensions import db
+from core.extensions import constant, db
 from core.text import clean_line, required_text
 from escalation import hours
 from escalation.models import (
@@ -136,7 +136,7 @@ def escalatable(thread: Thread) -> bool:
 
 
 def open_escalation_of(thread_id: int, *, lock: bool = False) -> Escalation | None:
-    query = sa.select(Escalation).where(Escalation.thread_id == thread_id, Escalation.state == OPEN)
+    query = sa.select(Escalation).where(Escalation.thread_id == thread_id, Escalation.state == constant(OPEN))
     if lock:
         query = query.with_for_update()
     return db.session.scalar(query)

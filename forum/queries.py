@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from accounts.models import STAFF_ROLES, User
 from core import pagecache
 from core.errors import Invalid
-from core.extensions import db, read
+from core.extensions import db, joined_strings, read
 from forum import hooks, reputation, visibility
 from forum.models import (
     ANSWER,
@@ -182,7 +182,7 @@ _TAG_SEPARATOR = " "  # tag names are lowercase letters, digits and + # . - (for
 
 def _tag_names():
     """A thread's tag names in one string, as a subquery correlated to each Thread row."""
-    return (sa.select(sa.func.aggregate_strings(Tag.name, _TAG_SEPARATOR))
+    return (sa.select(joined_strings(Tag.name, _TAG_SEPARATOR))
             .select_from(thread_tags).join(Tag, Tag.id == thread_tags.c.tag_id)
             .where(thread_tags.c.thread_id == Thread.id).scalar_subquery())
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from accounts.models import AuditEntry, User
-from core.extensions import db
+from core.extensions import constant, db
 from forum.models import DELETED, HIDDEN, QUESTION, SPAM, Category, Post, Thread
 from forum.queries import Page
 from moderation import trust
@@ -50,7 +50,7 @@ def categories() -> list[Category]:
 def pending_counts() -> dict[str, int]:
     """Pending items per kind, and "all"."""
     counts = {kind: count for kind, count in db.session.execute(
-        sa.select(ReviewItem.kind, sa.func.count()).where(ReviewItem.status == PENDING)
+        sa.select(ReviewItem.kind, sa.func.count()).where(ReviewItem.status == constant(PENDING))
         .group_by(ReviewItem.kind))}
     counts["all"] = sum(counts.values())
     return counts
@@ -64,7 +64,7 @@ def _within(total: int, per_page: int, page: int) -> int:
 def review_queue(*, kind: str | None = None, page: int = 1) -> Page:
     """Pending items, oldest first, each with its post, thread, author, every flag the post has had
     and its author's standing: five queries whatever the page holds."""
-    where = [ReviewItem.status == PENDING]
+    where = [ReviewItem.status == constant(PENDING)]
     if kind:
         where.append(ReviewItem.kind == kind)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ReviewItem).where(*where))

@@ -1,6 +1,7 @@
 """The staff desk's pages: queues and an escalation's page for staff only, claims through the page,
 advocates sending a thread to staff, and a fixed number of SQL queries whatever the queue's length."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -219,6 +220,36 @@ def test_a_thread_page_asks_about_its_escalation_only_when_it_has_one(app, clien
     after = queries_of(client, f"/t/{thread.id}", "Invoices stopped arriving")
     assert "Escalated to the" not in client.get(f"/t/{thread.id}").text
     assert not desk_queries(after), describe(after)
+
+
+def partial_index_columns() -> list[tuple[str, str]]:
+    """(table, column) of every partial index's `column = 'value'` condition in the schema."""
+    found = []
+    for table in db.metadata.tables.values():
+        for index in table.indexes:
+            where = index.dialect_options["sqlite"].get("where")
+            for column in re.findall(r"(\w+)\s*=\s*'", str(where) if where is not None else ""):
+                found.append((table.name, column))
+    return found
+
+
+def test_desk_pages_write_partial_index_states_into_their_sql(app, client, auth):
+    """A value bound where a partial index's condition is compared makes SQLite prepare the statement
+    again on every run (more than the query costs): the thread page's and the queue page's statements
+    write those states in ('open', 'pending') rather than bind them."""
+    columns = partial_index_columns()
+    assert ("escalations", "state") in columns and ("review_items", "status") in columns
+    bound = [re.compile(rf"\b{table}\.{column}\s*(=|!=|<>|IN)\s*\(?\s*(\?|%\(|\$\d)", re.IGNORECASE)
+             for table, column in columns]
+    auth.as_role("staff")
+    thread = make_thread(title="Invoices stopped arriving")
+    escalated(thread)
+    statements = [*queries_of(client, f"/t/{thread.id}", "Escalated to the"),
+                  *queries_of(client, "/staff/queues/all", "Invoices stopped arriving"),
+                  *queries_of(client, "/staff/queues/all?state=resolved")]
+    assert any("escalations.state" in s for s in statements), describe(statements)
+    offending = [s for s in statements if any(pattern.search(s) for pattern in bound)]
+    assert not offending, describe(offending)
 
 
 def test_new_canned_replies_and_teams_show_at_once(app, client, auth):

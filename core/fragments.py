@@ -16,7 +16,7 @@ that does not exist until after their text was stored.
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from flask import current_app, render_template, request
 from flask.globals import _cv_request
@@ -63,19 +63,44 @@ def render_fragment(template: str, key: tuple, **context) -> Markup:
     return _cached(template, key, lambda: Markup(render_template(template, **context)))  # noqa: S704 - autoescaped
 
 
-def render_fragment_with_slot(template: str, key: tuple, fill: Callable[[], str],
-                              lazy: Callable[[], dict] | None = None, **context) -> Markup:
-    """render_fragment, where the template writes `{{ slot }}` at the places that take `fill()`
-    (called only when the fragment has such a place, and escaped). `lazy()` gives more of the
-    context, made only when the fragment is drawn (a form, say, which costs more to make than
-    the cached fragment costs to serve)."""
+def _slotted(template: str, key: tuple, context: dict,
+             lazy: Callable[[], dict] | None = None) -> tuple[str, ...]:
+    """The fragment's HTML cut at its slots (one part when it has none)."""
 
     def render() -> tuple[str, ...]:
         slot = "slot-" + secrets.token_hex(16)
         more = lazy() if lazy is not None else {}
         return tuple(render_template(template, slot=slot, **context, **more).split(slot))
 
-    parts = _cached(template, key, render)
+    return _cached(template, key, render)
+
+
+def render_fragment_with_slot(template: str, key: tuple, fill: Callable[[], str],
+                              lazy: Callable[[], dict] | None = None, **context) -> Markup:
+    """render_fragment, where the template writes `{{ slot }}` at the places that take `fill()`
+    (called only when the fragment has such a place, and escaped). `lazy()` gives more of the
+    context, made only when the fragment is drawn (a form, say, which costs more to make than
+    the cached fragment costs to serve)."""
+    parts = _slotted(template, key, context, lazy)
     if len(parts) == 1:
         return Markup(parts[0])  # noqa: S704 - an autoescaped template
     return Markup(str(escape(fill())).join(parts))  # noqa: S704 - autoescaped parts and an escaped value
+
+
+def render_fragments_with_slot(template: str, items: Iterable[tuple[tuple, dict]],
+                               fill: Callable[[], str]) -> Markup:
+    """render_fragment_with_slot for each (key, context) of `items`, one after another: a page of
+    answers drawn in one call, with the value filled in once, instead of one call from the
+    template per answer."""
+    pieces: list[str] = []
+    value = None
+    for key, context in items:
+        parts = _slotted(template, key, context)
+        pieces.append(parts[0])
+        if len(parts) > 1:
+            if value is None:
+                value = str(escape(fill()))
+            for part in parts[1:]:
+                pieces.append(value)
+                pieces.append(part)
+    return Markup("".join(pieces))  # noqa: S704 - autoescaped parts and an escaped value

@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
     account_services.register_session_figure(follows.FOLLOWS_FIGURE, follows.followed_figure)
     app.before_request_funcs.setdefault(None, []).insert(0, upload_views.allow_large_upload)
     app.jinja_env.globals.update(thread_row=rendering.thread_row, post_block=rendering.post_block,
+                                  post_blocks=rendering.post_blocks,
                                   reply_box=rendering.reply_box, staff_tools=rendering.staff_tools)
     import sqlalchemy as sa
 

@@ -4,7 +4,7 @@ from flask import render_template
 from markupsafe import Markup
 
 from core.extensions import csrf_token
-from core.fragments import render_fragment, render_fragment_with_slot
+from core.fragments import render_fragment, render_fragment_with_slot, render_fragments_with_slot
 from core.templating import timeago
 
 
@@ -50,8 +50,8 @@ def reply_box(thread_id: int, form=None) -> Markup:
                                      thread_id=thread_id)
 
 
-def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
-    """One post on a thread page (`forum/_post.html`), with what this viewer may do to it."""
+def _post(post, view, may, can_accept: bool, can_moderate: bool) -> tuple[tuple, dict]:
+    """A post's fragment key and context (`forum/_post.html`), with what this viewer may do to it."""
     thread = view.thread
     accepted = thread.accepted_post_id == post.id
     mine = view.my_votes.get(post.id, 0)
@@ -65,10 +65,26 @@ def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
         post.state, post.hidden_reason, thread.id, accepted, mine, reputation, may, can_accept, can_moderate,
         for_asker,
     )
-    # Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes every
-    # second: it fills the template's slots after the fragment, so fragments are shared by viewers
-    # alike, and an anonymous viewer (no forms) is given no token and no session.
-    return render_fragment_with_slot(
-        "forum/_post.html", key, csrf_token, post=post, thread_id=thread.id, accepted=accepted,
-        mine=mine, reputation=reputation, may=may, can_accept=can_accept, can_moderate=can_moderate,
-        for_asker=for_asker)
+    return key, {"post": post, "thread_id": thread.id, "accepted": accepted, "mine": mine,
+                 "reputation": reputation, "may": may, "can_accept": can_accept,
+                 "can_moderate": can_moderate, "for_asker": for_asker}
+
+
+# Forms (only signed-in viewers get any) carry the viewer's own CSRF token, which changes every
+# second: it fills the template's slots after the fragment, so fragments are shared by viewers
+# alike, and an anonymous viewer (no forms) is given no token and no session.
+
+
+def post_block(post, view, may, can_accept: bool, can_moderate: bool) -> Markup:
+    """One post on a thread page (`forum/_post.html`), with what this viewer may do to it."""
+    key, context = _post(post, view, may, can_accept, can_moderate)
+    return render_fragment_with_slot("forum/_post.html", key, csrf_token, **context)
+
+
+def post_blocks(posts, view, actions: dict, no_actions, can_accept: bool, can_moderate: bool) -> Markup:
+    """post_block for each of `posts` (a page of answers), drawn in one call; `actions` has what the
+    viewer may do to each post by id, `no_actions` for a post it does not hold."""
+    return render_fragments_with_slot(
+        "forum/_post.html",
+        (_post(post, view, actions.get(post.id, no_actions), can_accept, can_moderate) for post in posts),
+        csrf_token)

@@ -3,6 +3,7 @@
 from flask import render_template
 from markupsafe import Markup
 
+from core import pagecache
 from core.extensions import csrf_token
 from core.fragments import render_fragment, render_fragment_with_slot, render_fragments_with_slot
 from core.templating import timeago
@@ -21,6 +22,29 @@ def thread_row(thread) -> Markup:
         _when(thread.created_at), getattr(thread, "votes", 0),
     )
     return render_fragment("forum/_thread_row.html", key, thread=thread)
+
+
+def list_controls(endpoint: str, endpoint_args: dict, which: str, options, counts: dict, sorts: dict,
+                  signed_in: bool) -> Markup:
+    """A list's tabs, with every list's count, and its sort and filter form (`forum/_list_controls.html`):
+    the same for every reader of that list in that state."""
+    key = (endpoint, tuple(sorted(endpoint_args.items())), which, options, tuple(counts.items()),
+           tuple(sorts.items()), signed_in)
+    return render_fragment("forum/_list_controls.html", key, endpoint=endpoint, endpoint_args=endpoint_args,
+                           which=which, options=options, counts=counts, sorts=sorts, signed_in=signed_in)
+
+
+def list_sidebar(category_id: int | None, signed_in: bool) -> Markup:
+    """The lists' sidebar (`forum/_sidebar.html`): the categories, with the current one marked, and for
+    someone signed in the links to their topics. Kept under the content version, as the category
+    links it draws are (every category change bumps it)."""
+    from forum import queries
+
+    def draw() -> Markup:
+        return Markup(render_template("forum/_sidebar.html", categories=queries.category_links(),  # noqa: S704
+                                      category_id=category_id, signed_in=signed_in))
+
+    return pagecache.memoized(("list-sidebar", category_id, signed_in), draw)
 
 
 def staff_tools(thread, question_id: int, close_reasons: dict, move_to: list) -> Markup:

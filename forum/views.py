@@ -35,6 +35,7 @@ from forum import (
     hooks,
     notices,
     queries,
+    rendering,
     restructure,
     services,
     states,
@@ -68,10 +69,14 @@ def _render_list(which: str, title: str, endpoint: str, **scope):
     follow = None
     if signed_in:
         follow = follows.follow_state(viewer, scope.get("category"), scope.get("tag"))
-    return render_template("forum/list.html", threads=page, counts=counts, which=which, title=title,
-                           endpoint=endpoint, endpoint_args=request.view_args or {}, options=options,
-                           sorts=queries.SORTS, default_sort=queries.default_sort(which), follow=follow,
-                           categories=queries.category_links(), **scope)
+    endpoint_args = request.view_args or {}
+    category = scope.get("category")
+    return render_template(
+        "forum/list.html", threads=page, which=which, title=title, endpoint=endpoint,
+        endpoint_args=endpoint_args, options=options, follow=follow,
+        list_controls=rendering.list_controls(endpoint, endpoint_args, which, options, counts, queries.SORTS,
+                                              signed_in),
+        sidebar=rendering.list_sidebar(category.id if category is not None else None, signed_in), **scope)
 
 
 @bp.route("/")

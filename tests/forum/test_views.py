@@ -354,3 +354,15 @@ def test_the_sidebar_nests_sub_categories_and_follows_a_rename(client):
     assert '<ul><li><a href="/c/ios">iOS</a></li></ul>' in sidebar
     categories.save_category(admin, parent, name="Mobile apps", slug="apps")
     assert '<a href="/c/apps">Mobile apps</a>' in client.get("/").text  # not the remembered "Apps"
+    on_ios = client.get("/c/ios").text.split('class="sidebar"')[1]
+    assert '<a href="/c/ios" aria-current="page">iOS</a>' in on_ios and "Your topics" not in on_ios
+    assert '<a href="/c/apps" aria-current="page">' in client.get("/c/apps").text
+
+
+def test_a_signed_in_sidebar_has_their_topics_and_a_visitors_does_not(client, auth):
+    make_category("Apps")
+    assert "Your topics" not in client.get("/").text.split('class="sidebar"')[1]
+    auth.as_role("member")
+    sidebar = client.get("/").text.split('class="sidebar"')[1]
+    assert "Your topics" in sidebar and '<a href="/c/apps">Apps</a>' in sidebar
+    assert 'name="mine"' in client.get("/").text

@@ -18,7 +18,7 @@ import moderation
 import search
 from accounts import jobs as account_jobs
 from core import config as core_config
-from core import jobs, mail, ratelimit, security, templating
+from core import jobs, mail, ratelimit, security, sessions, templating
 from core.errors import DomainError
 from core.extensions import (
     configure_postgresql,
@@ -103,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals["csrf_token"] = csrf_token
     ratelimit.init_app(app)
     security.init_app(app)
+    sessions.init_app(app)
     mail.init_app(app)
     jobs.init_app(app, CRON_TABLE)
 

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from functools import wraps
 
-from flask import current_app, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_login import current_user
 
 from core import jobs
@@ -41,7 +41,23 @@ def _store() -> _Store:
     return store
 
 
+_VERSION_SEEN = "_peerline_content_version"  # on flask.g
+
+
 def _version() -> str:
+    """The content version. A request asks Redis once and keeps the answer (a page reads several
+    memoised values: a round trip each would cost more than most of them save); a change this
+    request commits forgets it (_bump)."""
+    if not has_request_context():
+        return _read_version()
+    version = g.get(_VERSION_SEEN)
+    if version is None:
+        version = _read_version()
+        setattr(g, _VERSION_SEEN, version)
+    return version
+
+
+def _read_version() -> str:
     disp = jobs.dispatcher(current_app)
     redis = disp.redis_if_up()
     if redis is not None:
@@ -61,6 +77,8 @@ def bump_version(*_args, **_kwargs) -> None:
 
 
 def _bump(app) -> None:
+    if has_request_context():
+        g.pop(_VERSION_SEEN, None)
     store = app.extensions.setdefault("peerline_pagecache", _Store())
     with store.lock:
         store.local_version += 1

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from core.extensions import db
-from tests.factories import PASSWORD, make_answer, make_thread, make_user
+from tests.factories import PASSWORD, make_answer, make_category, make_thread, make_user
 
 
 def queries_during(app, func) -> int:
@@ -124,3 +124,39 @@ def test_viewers_alike_share_a_post_but_each_gets_their_own_csrf_token(make_app)
         assert len(tokens) == 1, "every form on a page carries the viewer's one token"
     assert set(re.findall(r'name="csrf_token" value="([^"]+)"', pages[0])).isdisjoint(
         re.findall(r'name="csrf_token" value="([^"]+)"', pages[1]))
+
+
+def test_a_page_asks_redis_for_the_content_version_once_and_sees_other_processes_changes(make_app):
+    from redis import Redis
+
+    from core import jobs, pagecache
+    from forum.models import Category
+    from tests.services import REDIS_URL, redis_available, require
+
+    require(redis_available(), f"Redis is not reachable at {REDIS_URL}")
+    Redis.from_url(REDIS_URL).flushdb()
+    app = make_app("sqlite", REDIS_URL=REDIS_URL, PEERLINE_MEMO_SECONDS=60)
+    client = app.test_client()
+    with app.app_context():
+        category = make_category("Billing")
+        make_thread(title="Where is my invoice?", category=category)
+        category_id = category.id
+        redis = jobs.dispatcher(app).redis_if_up()
+        assert redis is not None
+    reads = []
+    real_get = redis.get
+    redis.get = lambda key: reads.append(key) or real_get(key)
+    try:
+        assert "Billing" in client.get("/").text
+        asked = reads.count(pagecache.VERSION_KEY)
+        assert asked == 1, f"the list page asked Redis {asked} times for the version"
+        # Another process renames the category and bumps the shared version.
+        with app.app_context():
+            db.session.execute(sa.update(Category).where(Category.id == category_id).values(name="Invoices"))
+            db.session.commit()
+        real_get.__self__.incr(pagecache.VERSION_KEY)
+        page = client.get("/").text
+        assert "Invoices" in page and ">Billing<" not in page
+    finally:
+        redis.get = real_get
+        Redis.from_url(REDIS_URL).flushdb()

@@ -527,8 +527,8 @@ def _thread_posts_statements(audience: str):
     `viewer_id` parameter): (the question, the accepted answer and one page of the other answers,
     in one query; that page alone; how many other answers there are). The question is the
     thread's and shown whenever the thread is. Each answer of the page also carries how many
-    other answers there are (a window count, taken before the page's limit), so that a page with
-    answers on it needs no count query."""
+    other answers there are (counted regardless of the page's limit), so that a page with answers
+    on it needs no count query."""
     shown = visibility.shown_posts_clause(audience, _VIEWER_ID)
     visible = [] if shown is None else [shown]
     signed_in = audience != visibility.ANONYMOUS
@@ -537,10 +537,13 @@ def _thread_posts_statements(audience: str):
         sa.or_(Post.kind == QUESTION, sa.and_(Post.id == _ACCEPTED_ID, *visible)))
     others = sa.and_(Post.thread_id == sa.bindparam("thread_id"), *visible, Post.kind == ANSWER,
                      Post.id != sa.func.coalesce(_ACCEPTED_ID, 0))
-    answers = _paged(_posts_select(signed_in, sa.func.count().over()).where(others)
+    count = sa.select(sa.func.count()).select_from(Post).where(others)
+    # The count as a subquery of its own (run once), not a window over the page's query: a window
+    # made SQLite copy every answer, bodies and all, into a temporary table and sort it there,
+    # twice the time of reading the page in its index's order.
+    answers = _paged(_posts_select(signed_in, count.correlate(None).scalar_subquery()).where(others)
                      .order_by(Post.created_at, Post.id))
     everything = sa.union_all(firsts, sa.select(answers.subquery()))  # a LIMIT needs its own SELECT
-    count = sa.select(sa.func.count()).select_from(Post).where(others)
     return everything, answers, count
 
 
@@ -569,7 +572,7 @@ def thread_page(thread: "Thread | ThreadView", viewer, page: int = 1,
         params["viewer_id"] = viewer.id
     reputation: dict[int, int] = {}
     my_votes: dict[int, int] = {}
-    counted: list[int] = []  # the window count of the other answers, as the page's answers carry it
+    counted: list[int] = []  # how many other answers there are, as the page's answers carry it
 
     def rows(result) -> list[PostRow]:
         out = []

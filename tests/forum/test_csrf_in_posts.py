@@ -64,3 +64,31 @@ def test_tokens_expire_by_default():
 
     limit = from_environment(__import__("pathlib").Path("/tmp/peerline-config-test"))["WTF_CSRF_TIME_LIMIT"]
     assert limit is not None and 0 < limit <= 24 * 3600
+
+
+def test_a_token_is_reused_for_a_minute_then_signed_afresh_and_both_are_accepted(make_app, monkeypatch):
+    app = make_app("sqlite", WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        thread_id = make_thread(title="Tabs opened a while apart").id
+        viewer = make_user().username
+    client = _signed_in_client(app, viewer)
+    real_time, real_monotonic = time.time, time.monotonic
+    first = TOKEN_INPUT.search(client.get(f"/t/{thread_id}").text).group(1)
+    monkeypatch.setattr(time, "time", lambda: real_time() + 30)  # a new second: signing would differ
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + 30)
+    assert TOKEN_INPUT.search(client.get(f"/t/{thread_id}").text).group(1) == first
+    monkeypatch.setattr(time, "time", lambda: real_time() + 90)
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + 90)
+    later = TOKEN_INPUT.search(client.get(f"/t/{thread_id}").text).group(1)
+    assert later != first
+    for token in (first, later):
+        posted = client.post(f"/t/{thread_id}/reply", data={"body": f"Answer sent with {token[:6]}",
+                                                            "csrf_token": token})
+        assert posted.status_code == 302, posted.text
+    other = _signed_in_client(app, make_user_name(app))
+    assert TOKEN_INPUT.search(other.get(f"/t/{thread_id}").text).group(1) not in (first, later)
+
+
+def make_user_name(app) -> str:
+    with app.app_context():
+        return make_user().username
